@@ -1,0 +1,1 @@
+"""mltui's views: the Textual dashboard and the command line."""

@@ -1,0 +1,139 @@
+"""The `mltui` command line: the dashboard by default, and one-shot subcommands for scripts.
+
+Each subcommand's work lives in its own module (imported only when that command runs, so
+`mltui check` never pays for Textual). Errors a user can cause end here as one line on stderr and
+exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from probes.catalog import UnknownLibraryError
+from probes.target import TargetError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in how mltui was called; str() is the one-line message."""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above zero: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for `mltui` and all its subcommands."""
+    from probes import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mltui",
+        description="What hardware is here, which ML libraries can use it, do they run, "
+        "and which library fits the job.",
+    )
+    parser.add_argument("--version", action="version", version=f"mltui {__version__}")
+    python_help = "the Python interpreter (or environment folder) to probe and run samples in"
+    parser.add_argument("--python", metavar="PATH", help=python_help)
+    parser.add_argument(
+        "--refresh", type=_positive_float, default=1.0, metavar="SECONDS",
+        help="hardware refresh interval of the dashboard (default 1 s)",
+    )
+    parser.add_argument("--ascii", action="store_true", help="draw with plain ASCII only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser("check", help="probe the machine and every library, print a report")
+    check.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--only", metavar="LIBS", help="comma-separated libraries to probe")
+    check.add_argument(
+        "--timeout", type=_positive_float, default=120.0, metavar="SECONDS",
+        help="time allowed to each library probe (default 120 s)",
+    )
+    check.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
+
+    run = sub.add_parser("run", help="run a library's sample (or 'all', or a script path)")
+    run.add_argument("names", nargs="*", metavar="SAMPLE", help="sample names, 'all', or a path")
+    run.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    run.add_argument(
+        "--timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+        help="time allowed to each sample (default 300 s)",
+    )
+
+    envs = sub.add_parser("envs", help="list the Python environments on this machine")
+    envs.add_argument("--json", action="store_true", help="print as JSON")
+
+    compare = sub.add_parser("compare", help="the comparison table of the five libraries")
+    compare.add_argument("--json", action="store_true", help="print as JSON")
+
+    info = sub.add_parser("info", help="a library's page from the guide")
+    info.add_argument("library", help="sklearn, theano, caffe, torch or tensorflow")
+
+    choose = sub.add_parser("choose", help="which library fits me? (the guide's four questions)")
+    choose.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
+    choose.add_argument("--level", help="confidence with ML fundamentals")
+    choose.add_argument("--kind", help="classic ML or deep learning")
+    choose.add_argument("--application", help="what the library is for")
+    choose.add_argument("--hardware", help="extra hardware or scaling to bigger data")
+    choose.add_argument("--json", action="store_true", help="print as JSON")
+    choose.add_argument("--no-probe", action="store_true", help="do not check this machine")
+
+    content = sub.add_parser("content", help="knowledge content tools")
+    content_sub = content.add_subparsers(dest="content_command", metavar="ACTION")
+    content_check = content_sub.add_parser("check", help="validate the knowledge pages")
+    content_check.add_argument("--root", help="content folder to check (default: the bundled)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mltui` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except (UsageError, TargetError, UnknownLibraryError) as exc:
+        print(f"mltui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mltui: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "check":
+        from tui.cli_check import cmd_check
+
+        return cmd_check(args)
+    if command == "run":
+        from tui.cli_run import cmd_run
+
+        return cmd_run(args)
+    if command == "envs":
+        from tui.cli_run import cmd_envs
+
+        return cmd_envs(args)
+    if command in ("compare", "info", "choose", "content"):
+        from tui import cli_knowledge
+
+        if command == "content" and args.content_command is None:
+            raise UsageError("content needs an action: mltui content check")
+        return int(getattr(cli_knowledge, f"cmd_{command}")(args))
+    from tui.cli_dashboard import cmd_dashboard
+
+    return cmd_dashboard(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
