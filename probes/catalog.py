@@ -29,8 +29,8 @@ class LibrarySpec:
 
     @property
     def probe_script(self) -> Path:
-        """The standalone probe script run in the target interpreter."""
-        return PROBE_SCRIPTS_DIR / f"probe_{self.id}.py"
+        """The standalone probe script run in the target interpreter (it takes the id as argv)."""
+        return PROBE_SCRIPTS_DIR / "probe_library.py"
 
 
 LIBRARIES: tuple[LibrarySpec, ...] = (
