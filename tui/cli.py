@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     python_help = "the Python interpreter (or environment folder) to probe and run samples in"
     parser.add_argument("--python", metavar="PATH", help=python_help)
     parser.add_argument(
-        "--refresh", type=_positive_float, default=1.0, metavar="SECONDS",
+        "--refresh",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
         help="hardware refresh interval of the dashboard (default 1 s)",
     )
     parser.add_argument("--ascii", action="store_true", help="draw with plain ASCII only")
@@ -57,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--only", metavar="LIBS", help="comma-separated libraries to probe")
     check.add_argument(
-        "--timeout", type=_positive_float, default=120.0, metavar="SECONDS",
+        "--timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
         help="time allowed to each library probe (default 120 s)",
     )
     check.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
@@ -67,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     run.add_argument(
-        "--timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+        "--timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
         help="time allowed to each sample (default 300 s)",
     )
 
