@@ -1,0 +1,733 @@
+"""Compare NVML's view of the GPUs with what each ML library sees, and say what is wrong.
+
+Each rule is a small function taking the whole picture (`_Context`) and returning findings, each
+with a severity, the evidence it rests on, and the fix a person should apply. `diagnose` runs
+them all. Library build details follow the contract of the library probe (all keys optional):
+torch {is_cuda_build, cuda_version, cudnn_version, hip_version, arch_list, cuda_available},
+tensorflow {is_cuda_build, cuda_version, cudnn_version, distribution, gpus_listed},
+theano {device, c_backend, c_backend_error}, pytensor {c_backend, c_backend_error}.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from probes.model import Finding, GpuInfo, LibraryReport, NvmlReport, SystemInfo
+from probes.nvml import FIELD_FUNCTIONS
+
+#: CUDA major version -> the oldest driver branch that runs it through minor-version compatibility.
+MINOR_COMPAT_DRIVER = {11: 450, 12: 525, 13: 580}
+#: Library ids whose GPU use goes through CUDA and that report a CUDA build.
+CUDA_LIBRARIES = ("torch", "tensorflow")
+_RAN = ("ok", "degraded")
+
+
+@dataclass
+class _Context:
+    nvml: NvmlReport
+    libraries: Sequence[LibraryReport]
+    system: SystemInfo | None
+    environ: Mapping[str, str]
+    #: physical GPU indices CUDA can see after CUDA_VISIBLE_DEVICES (None: variable unset)
+    visible: list[int] | None = None
+    visible_problem: str | None = None
+    mig_requested: set[int] = field(default_factory=set)
+
+    @property
+    def working_gpus(self) -> list[GpuInfo]:
+        return [g for g in self.nvml.gpus if g.state == "ok"] if self.nvml.status == "ok" else []
+
+    def library(self, name: str) -> LibraryReport | None:
+        for lib in self.libraries:
+            if lib.name == name and lib.status in _RAN:
+                return lib
+        return None
+
+
+def _version(text: object) -> tuple[int, int] | None:
+    match = re.match(r"^\s*(\d+)(?:\.(\d+))?", str(text or ""))
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+def _display(lib: LibraryReport) -> str:
+    return lib.display_name or lib.name
+
+
+# ------------------------------------------------------------------ CUDA_VISIBLE_DEVICES
+
+
+def resolve_visible_devices(
+    value: str, gpus: Sequence[GpuInfo]
+) -> tuple[list[int], str | None, set[int]]:
+    """Map CUDA_VISIBLE_DEVICES to physical GPU indices, as the CUDA runtime reads it.
+
+    Returns (indices, problem, GPUs given by MIG UUID). Entries are indices, GPU-UUIDs (a unique
+    prefix is enough) or MIG-UUIDs; enumeration stops at the first entry that matches nothing.
+    """
+    visible: list[int] = []
+    mig: set[int] = set()
+    entries = [e.strip() for e in value.split(",")]
+    if value.strip() == "":
+        return [], None, mig
+    for position, entry in enumerate(entries):
+        match: int | None = None
+        if re.fullmatch(r"\d+", entry):
+            number = int(entry)
+            match = number if number < len(gpus) else None
+        elif entry.startswith("MIG-"):
+            for gpu in gpus:
+                if any(m.uuid == entry for m in gpu.mig_devices):
+                    match = gpu.index
+                    mig.add(gpu.index)
+        elif entry.startswith("GPU-"):
+            hits = [g.index for g in gpus if g.uuid and g.uuid.startswith(entry)]
+            match = hits[0] if len(hits) == 1 else None
+        if match is None:
+            ignored = entries[position + 1 :]
+            problem = f"entry {entry!r} matches no GPU"
+            if ignored:
+                problem += f", so CUDA stops there and also ignores {', '.join(ignored)}"
+            return visible, problem, mig
+        if match not in visible:
+            visible.append(match)
+    return visible, None, mig
+
+
+def rule_cuda_visible_devices(ctx: _Context) -> list[Finding]:
+    """CUDA_VISIBLE_DEVICES that hides GPUs, is empty, or holds an entry matching no GPU."""
+    value = ctx.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = ctx.working_gpus
+    if value is None or not gpus:
+        return []
+    findings: list[Finding] = []
+    visible = ctx.visible or []
+    hidden = [g.index for g in gpus if g.index not in visible]
+    order_note = ""
+    names = {g.name for g in gpus}
+    if len(names) > 1 and ctx.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        order_note = (
+            " Note: numbers count in CUDA's fastest-first order, not nvidia-smi's; set "
+            "CUDA_DEVICE_ORDER=PCI_BUS_ID or use GPU UUIDs."
+        )
+    if ctx.visible_problem:
+        findings.append(
+            Finding(
+                rule="cuda_visible_devices_invalid",
+                severity="warning",
+                title="CUDA_VISIBLE_DEVICES has an entry that matches no GPU",
+                evidence=f"CUDA_VISIBLE_DEVICES={value!r}: {ctx.visible_problem}.",
+                fix="Use indices 0.."
+                f"{len(gpus) - 1} or GPU-/MIG- UUIDs from `nvidia-smi -L`.{order_note}",
+            )
+        )
+    if not visible:
+        findings.append(
+            Finding(
+                rule="cuda_visible_devices_hides_all",
+                severity="warning",
+                title="CUDA_VISIBLE_DEVICES hides every GPU",
+                evidence=f"CUDA_VISIBLE_DEVICES={value!r} leaves none of the {len(gpus)} GPUs "
+                "visible to CUDA.",
+                fix="Unset CUDA_VISIBLE_DEVICES, or list the GPUs to use (e.g. "
+                "CUDA_VISIBLE_DEVICES=0).",
+            )
+        )
+    elif hidden:
+        findings.append(
+            Finding(
+                rule="cuda_visible_devices_hides",
+                severity="info",
+                title=f"CUDA_VISIBLE_DEVICES hides {len(hidden)} of {len(gpus)} GPUs",
+                evidence=f"CUDA_VISIBLE_DEVICES={value!r}: CUDA sees GPU "
+                f"{', '.join(map(str, visible))}; hidden: {', '.join(map(str, hidden))}.",
+                fix="Nothing to do if that is deliberate; otherwise unset it or add the GPUs."
+                + order_note,
+            )
+        )
+    return findings
+
+
+# ------------------------------------------------------------------ library vs driver
+
+
+def _cuda_wheel_hint(driver_cuda: tuple[int, int] | None) -> str:
+    tags = [
+        (12, 8, "cu128"),
+        (12, 6, "cu126"),
+        (12, 4, "cu124"),
+        (12, 1, "cu121"),
+        (11, 8, "cu118"),
+    ]
+    for major, minor, tag in tags:
+        if driver_cuda and driver_cuda >= (major, minor):
+            return f"pip install torch --index-url https://download.pytorch.org/whl/{tag}"
+    return (
+        "pip install torch --index-url https://download.pytorch.org/whl/<cuXYZ> (see pytorch.org)"
+    )
+
+
+def rule_cpu_only_build(ctx: _Context) -> list[Finding]:
+    """A CPU-only build of torch or TensorFlow on a machine where NVML sees GPUs."""
+    gpus = ctx.working_gpus
+    if not gpus:
+        return []
+    findings = []
+    for name in CUDA_LIBRARIES:
+        lib = ctx.library(name)
+        if lib is None or lib.build.get("is_cuda_build") is not False:
+            continue
+        if name == "torch" and lib.build.get("hip_version"):
+            continue
+        if name == "torch":
+            fix = (
+                f"Install a CUDA build: {_cuda_wheel_hint(_version(ctx.nvml.cuda_driver_version))}"
+            )
+            evidence = f"torch {lib.version} has no CUDA (torch.version.cuda is None)"
+        else:
+            dist = lib.build.get("distribution")
+            fix = "pip install 'tensorflow[and-cuda]' (Linux; on Windows use WSL2)"
+            if dist and dist != "tensorflow":
+                fix = f"pip uninstall {dist}; " + fix
+            evidence = f"TensorFlow {lib.version} is not a CUDA build" + (
+                f" (distribution {dist})" if dist else ""
+            )
+        findings.append(
+            Finding(
+                rule="cpu_only_build",
+                severity="warning",
+                title=f"{_display(lib)} is a CPU-only build on a machine with {len(gpus)} NVIDIA "
+                "GPU(s)",
+                evidence=evidence + f"; NVML sees {len(gpus)} GPU(s).",
+                fix=fix,
+                library=name,
+            )
+        )
+    return findings
+
+
+def rule_driver_too_old(ctx: _Context) -> list[Finding]:
+    """The driver supports an older CUDA than the library was built for."""
+    driver_cuda = _version(ctx.nvml.cuda_driver_version)
+    if ctx.nvml.status != "ok" or driver_cuda is None:
+        return []
+    driver_branch = _version(ctx.nvml.driver_version)
+    findings = []
+    for name in CUDA_LIBRARIES:
+        lib = ctx.library(name)
+        build = _version(lib.build.get("cuda_version")) if lib else None
+        if lib is None or build is None or build <= driver_cuda:
+            continue
+        needed = MINOR_COMPAT_DRIVER.get(build[0])
+        evidence = (
+            f"{_display(lib)} was built for CUDA {build[0]}.{build[1]}; the driver "
+            f"{ctx.nvml.driver_version} supports CUDA up to {ctx.nvml.cuda_driver_version}."
+        )
+        if build[0] > driver_cuda[0] or (
+            needed is not None and driver_branch is not None and driver_branch[0] < needed
+        ):
+            severity = "error"
+            title = f"NVIDIA driver too old for {_display(lib)}'s CUDA {build[0]}.{build[1]}"
+        else:
+            severity = "warning"
+            title = (
+                f"{_display(lib)} needs CUDA {build[0]}.{build[1]}, the driver gives "
+                f"{ctx.nvml.cuda_driver_version} (minor-version compatibility)"
+            )
+            evidence += (
+                f" CUDA {build[0]}.x minor-version compatibility (driver >= {needed}) lets most "
+                "code run, but PTX JIT and features newer than the driver fail."
+            )
+        findings.append(
+            Finding(
+                rule="driver_too_old",
+                severity=severity,  # type: ignore[arg-type]
+                title=title,
+                evidence=evidence,
+                fix=f"Update the NVIDIA driver to one supporting CUDA {build[0]}.{build[1]}, or "
+                f"install a {_display(lib)} build for CUDA {ctx.nvml.cuda_driver_version} or "
+                "older.",
+                library=name,
+            )
+        )
+    return findings
+
+
+def rule_cuda_build_without_driver(ctx: _Context) -> list[Finding]:
+    """A CUDA build of a library, but no NVIDIA driver to run it on."""
+    if ctx.nvml.status != "no_driver":
+        return []
+    findings = []
+    for name in CUDA_LIBRARIES:
+        lib = ctx.library(name)
+        if lib is None or not lib.build.get("is_cuda_build"):
+            continue
+        findings.append(
+            Finding(
+                rule="cuda_build_without_driver",
+                severity="warning",
+                title=f"{_display(lib)} is a CUDA build but there is no NVIDIA driver",
+                evidence=f"{_display(lib)} {lib.version} built for CUDA "
+                f"{lib.build.get('cuda_version')}; NVML: {ctx.nvml.reason}.",
+                fix="Install the NVIDIA driver if this machine has a GPU"
+                + (f" ({ctx.nvml.explanations[0]})" if ctx.nvml.explanations else "")
+                + "; otherwise it runs on the CPU only.",
+                library=name,
+            )
+        )
+    return findings
+
+
+def _expected_cuda_gpus(ctx: _Context) -> list[GpuInfo]:
+    gpus = [g for g in ctx.working_gpus if not g.mig_mode]
+    if ctx.visible is not None:
+        gpus = [g for g in gpus if g.index in ctx.visible]
+    return gpus
+
+
+def rule_fewer_gpus(ctx: _Context) -> list[Finding]:
+    """A CUDA build of a library seeing fewer GPUs than NVML (after CUDA_VISIBLE_DEVICES)."""
+    expected = _expected_cuda_gpus(ctx)
+    if not expected:
+        return []
+    findings = []
+    for name in CUDA_LIBRARIES:
+        lib = ctx.library(name)
+        if lib is None or not lib.build.get("is_cuda_build"):
+            continue
+        seen = [d for d in lib.devices if d.kind == "cuda"]
+        if len(seen) >= len(expected):
+            continue
+        uuids = {d.uuid for d in seen if d.uuid}
+        missing = [g for g in expected if g.uuid not in uuids] if uuids else expected[len(seen) :]
+        findings.append(
+            Finding(
+                rule="fewer_gpus_than_nvml",
+                severity="error" if not seen else "warning",
+                title=f"{_display(lib)} sees {len(seen)} of the {len(expected)} GPU(s) NVML sees",
+                evidence=f"NVML: {len(expected)} usable GPU(s)"
+                + (" after CUDA_VISIBLE_DEVICES" if ctx.visible is not None else "")
+                + f"; {_display(lib)}: {len(seen)}"
+                + (f" ({lib.error})" if lib.error else "")
+                + (f"; not seen: GPU {', '.join(str(g.index) for g in missing)}" if seen else "")
+                + ".",
+                fix="Check the other findings (driver version, CUDA_VISIBLE_DEVICES, compute "
+                "mode); "
+                "run the library's probe with CUDA_LAUNCH_BLOCKING=1 to see the CUDA error.",
+                library=name,
+            )
+        )
+    return findings
+
+
+def rule_cudnn_missing(ctx: _Context) -> list[Finding]:
+    """A CUDA build whose cuDNN cannot be loaded."""
+    if not ctx.working_gpus:
+        return []
+    findings = []
+    for name in CUDA_LIBRARIES:
+        lib = ctx.library(name)
+        if lib is None or not lib.build.get("is_cuda_build") or lib.build.get("cudnn_version"):
+            continue
+        if name == "torch":
+            fix = "Reinstall the CUDA wheel so its nvidia-cudnn-cu* dependency comes with it."
+        else:
+            fix = "pip install 'tensorflow[and-cuda]' (brings the matching nvidia-cudnn wheel)."
+        findings.append(
+            Finding(
+                rule="cudnn_missing",
+                severity="warning",
+                title=f"cuDNN not available to {_display(lib)}",
+                evidence=f"{_display(lib)} {lib.version} is a CUDA "
+                f"{lib.build.get('cuda_version')} build but reports no cuDNN version.",
+                fix=fix + " Check LD_LIBRARY_PATH for an older libcudnn that wins.",
+                library=name,
+            )
+        )
+    return findings
+
+
+def rule_arch_not_in_build(ctx: _Context) -> list[Finding]:
+    """A GPU whose compute capability torch's build has no kernels for."""
+    lib = ctx.library("torch")
+    arch_list = lib.build.get("arch_list") if lib else None
+    if lib is None or not arch_list or not lib.build.get("is_cuda_build"):
+        return []
+    sm: set[tuple[int, int]] = set()
+    ptx: set[tuple[int, int]] = set()
+    for arch in arch_list:
+        match = re.fullmatch(r"(sm|compute)_(\d+?)(\d)a?", str(arch))
+        if match:
+            (sm if match.group(1) == "sm" else ptx).add((int(match.group(2)), int(match.group(3))))
+    findings = []
+    for gpu in ctx.working_gpus:
+        cc = _version(gpu.compute_capability)
+        if cc is None:
+            continue
+        if any(major == cc[0] and minor <= cc[1] for major, minor in sm):
+            continue
+        jit = any(p <= cc for p in ptx)
+        findings.append(
+            Finding(
+                rule="arch_not_in_build",
+                severity="warning" if jit else "error",
+                title=f"torch has no sm_{cc[0]}{cc[1]} kernels for GPU {gpu.index} ({gpu.name})",
+                evidence=f"GPU {gpu.index} has compute capability {gpu.compute_capability}; "
+                f"torch.cuda.get_arch_list() = {', '.join(arch_list)}."
+                + (" Only PTX can be JIT-compiled: the first run is very slow." if jit else ""),
+                fix="Install a torch build that includes this architecture (a newer CUDA wheel "
+                "from pytorch.org, or build with TORCH_CUDA_ARCH_LIST).",
+                library="torch",
+                gpu_index=gpu.index,
+            )
+        )
+    return findings
+
+
+# ------------------------------------------------------------------ GPU health
+
+
+def rule_lost_gpu(ctx: _Context) -> list[Finding]:
+    """A GPU that has fallen off the bus."""
+    return [
+        Finding(
+            rule="gpu_lost",
+            severity="error",
+            title=f"GPU {gpu.index} is lost",
+            evidence=f"NVML answers {gpu.errors.get('state', 'GpuIsLost')} for GPU {gpu.index}"
+            + (f" ({gpu.name}, {gpu.pci_bus_id})" if gpu.name else "")
+            + ".",
+            fix="The GPU fell off the bus: check `dmesg` for Xid 79, then reset it "
+            "(nvidia-smi -r) or reboot; if it recurs, check power and cooling or replace it.",
+            gpu_index=gpu.index,
+        )
+        for gpu in ctx.nvml.gpus
+        if gpu.state == "lost"
+    ]
+
+
+def rule_compute_mode(ctx: _Context) -> list[Finding]:
+    """Compute mode Prohibited, or Exclusive_Process with a process already on the GPU."""
+    findings = []
+    for gpu in ctx.working_gpus:
+        holders = [p for p in gpu.processes or [] if "compute" in p.kind]
+        if gpu.compute_mode == "Prohibited":
+            findings.append(
+                Finding(
+                    rule="compute_mode",
+                    severity="error",
+                    title=f"GPU {gpu.index} is in compute mode Prohibited",
+                    evidence=f"nvmlDeviceGetComputeMode = Prohibited on GPU {gpu.index}: no CUDA "
+                    "context may be created on it.",
+                    fix=f"sudo nvidia-smi -i {gpu.index} -c DEFAULT",
+                    gpu_index=gpu.index,
+                )
+            )
+        elif gpu.compute_mode in ("Exclusive_Process", "Exclusive_Thread") and holders:
+            pids = ", ".join(
+                f"{p.pid}" + (f" ({p.command})" if p.visible and p.command else "") for p in holders
+            )
+            findings.append(
+                Finding(
+                    rule="compute_mode",
+                    severity="warning",
+                    title=f"GPU {gpu.index} is exclusive and already taken",
+                    evidence=f"Compute mode {gpu.compute_mode}; held by PID {pids}.",
+                    fix="Wait for that process, pick another GPU, or "
+                    f"`sudo nvidia-smi -i {gpu.index} -c DEFAULT`.",
+                    gpu_index=gpu.index,
+                )
+            )
+    return findings
+
+
+def rule_mig(ctx: _Context) -> list[Finding]:
+    """MIG enabled, but no MIG device named in CUDA_VISIBLE_DEVICES."""
+    findings = []
+    for gpu in ctx.working_gpus:
+        if not gpu.mig_mode or gpu.index in ctx.mig_requested:
+            continue
+        if gpu.mig_devices:
+            example = gpu.mig_devices[0].uuid or "MIG-<uuid>"
+            evidence = (
+                f"MIG is on for GPU {gpu.index} with {len(gpu.mig_devices)} instance(s); "
+                "a CUDA process uses one instance, chosen by MIG UUID."
+            )
+            fix = f"Set CUDA_VISIBLE_DEVICES={example} (see `nvidia-smi -L`)."
+        else:
+            evidence = (
+                f"MIG is on for GPU {gpu.index} but no MIG instance exists: CUDA cannot use it."
+            )
+            fix = (
+                "Create instances (sudo nvidia-smi mig -cgi <profile> -C) or turn MIG off "
+                f"(sudo nvidia-smi -i {gpu.index} -mig 0)."
+            )
+        findings.append(
+            Finding(
+                rule="mig_without_device",
+                severity="warning",
+                title=f"GPU {gpu.index} is in MIG mode but no MIG device is selected",
+                evidence=evidence,
+                fix=fix,
+                gpu_index=gpu.index,
+            )
+        )
+    return findings
+
+
+def rule_pcie(ctx: _Context) -> list[Finding]:
+    """PCIe link below its maximum generation or width."""
+    findings = []
+    for gpu in ctx.working_gpus:
+        gen, gen_max = gpu.pcie_generation, gpu.pcie_generation_max
+        width, width_max = gpu.pcie_width, gpu.pcie_width_max
+        low_gen = gen is not None and gen_max is not None and gen < gen_max
+        low_width = width is not None and width_max is not None and width < width_max
+        if not (low_gen or low_width):
+            continue
+        busy = (gpu.utilization_gpu_percent or 0) >= 10
+        # Idle GPUs drop the PCIe generation to save power; only a busy one is worth a warning.
+        severity = "warning" if low_width or busy else "info"
+        parts = []
+        if low_gen:
+            parts.append(f"Gen{gen} of Gen{gen_max}")
+        if low_width:
+            parts.append(f"x{width} of x{width_max}")
+        findings.append(
+            Finding(
+                rule="pcie_link_degraded",
+                severity=severity,  # type: ignore[arg-type]
+                title=f"GPU {gpu.index} PCIe link runs at {' and '.join(parts)}",
+                evidence=f"Link Gen{gen} x{width}, max Gen{gen_max} x{width_max}, "
+                f"utilisation {gpu.utilization_gpu_percent}%."
+                + (
+                    ""
+                    if busy or low_width
+                    else " The GPU is idle, so a lower generation is normal power saving."
+                ),
+                fix="Check it under load; if it stays low, reseat the card, check the slot and "
+                "riser, and the BIOS PCIe setting.",
+                gpu_index=gpu.index,
+            )
+        )
+    return findings
+
+
+_THERMAL = {"software thermal slowdown", "hardware thermal slowdown"}
+_POWER_HW = {"hardware slowdown", "hardware power brake slowdown"}
+
+
+def rule_throttling(ctx: _Context) -> list[Finding]:
+    """Thermal or power throttling active now."""
+    findings = []
+    for gpu in ctx.working_gpus:
+        reasons = set(gpu.clock_event_reasons or [])
+        thermal = sorted(reasons & _THERMAL)
+        power_hw = sorted(reasons & _POWER_HW)
+        if thermal or power_hw:
+            findings.append(
+                Finding(
+                    rule="throttling",
+                    severity="warning",
+                    title=f"GPU {gpu.index} is slowed down by "
+                    + ("heat" if thermal else "a hardware power/slowdown signal"),
+                    evidence=f"Clock event reasons: {', '.join(sorted(reasons))}; temperature "
+                    f"{gpu.temperature_c} C (slowdown at {gpu.temperature_slowdown_c} C).",
+                    fix="Improve cooling/airflow, check fans and the power supply; "
+                    "`nvidia-smi -q -d PERFORMANCE` shows the counters.",
+                    gpu_index=gpu.index,
+                )
+            )
+        elif "software power cap" in reasons:
+            findings.append(
+                Finding(
+                    rule="throttling",
+                    severity="info",
+                    title=f"GPU {gpu.index} is held at its power cap",
+                    evidence=f"Power draw {gpu.power_draw_w} W of {gpu.power_limit_w} W; "
+                    "reason: software power cap.",
+                    fix="Normal at full load; raise the limit (nvidia-smi -pl) only if cooling "
+                    "and the power supply allow.",
+                    gpu_index=gpu.index,
+                )
+            )
+    return findings
+
+
+def rule_memory_health(ctx: _Context) -> list[Finding]:
+    """Uncorrected ECC errors and pending or failed row remapping."""
+    findings = []
+    for gpu in ctx.working_gpus:
+        if gpu.ecc_uncorrected_volatile:
+            findings.append(
+                Finding(
+                    rule="ecc_uncorrected",
+                    severity="error",
+                    title=f"GPU {gpu.index} had uncorrected ECC errors since the driver loaded",
+                    evidence=f"Volatile uncorrected ECC count: {gpu.ecc_uncorrected_volatile}.",
+                    fix="Results on this GPU may be wrong: drain it, reset it (nvidia-smi -r) and "
+                    "run DCGM diagnostics; RMA if they return.",
+                    gpu_index=gpu.index,
+                )
+            )
+        elif gpu.ecc_uncorrected_aggregate:
+            findings.append(
+                Finding(
+                    rule="ecc_uncorrected",
+                    severity="warning",
+                    title=f"GPU {gpu.index} has had uncorrected ECC errors in its lifetime",
+                    evidence=f"Aggregate uncorrected ECC count: {gpu.ecc_uncorrected_aggregate}.",
+                    fix="Watch it; run DCGM diagnostics and check remapped rows.",
+                    gpu_index=gpu.index,
+                )
+            )
+        if gpu.remapped_rows_failed:
+            findings.append(
+                Finding(
+                    rule="remapped_rows",
+                    severity="error",
+                    title=f"GPU {gpu.index} failed to remap a memory row",
+                    evidence="Remapped rows: remapping failure occurred.",
+                    fix="The GPU memory is out of spare rows: RMA the GPU.",
+                    gpu_index=gpu.index,
+                )
+            )
+        elif gpu.remapped_rows_pending:
+            findings.append(
+                Finding(
+                    rule="remapped_rows",
+                    severity="warning",
+                    title=f"GPU {gpu.index} has a memory row remap pending",
+                    evidence="Remapped rows: pending.",
+                    fix="Reset the GPU (nvidia-smi -r) or reboot to apply the remap.",
+                    gpu_index=gpu.index,
+                )
+            )
+    return findings
+
+
+def rule_persistence(ctx: _Context) -> list[Finding]:
+    """Persistence mode off (the driver tears down between jobs; first use is slower)."""
+    off = [g.index for g in ctx.working_gpus if g.persistence_mode is False]
+    if not off:
+        return []
+    return [
+        Finding(
+            rule="persistence_off",
+            severity="info",
+            title=f"Persistence mode is off on GPU {', '.join(map(str, off))}",
+            evidence="nvmlDeviceGetPersistenceMode = disabled: the driver state is unloaded "
+            "when no process uses the GPU, so each job starts slower.",
+            fix="Enable the nvidia-persistenced service (or sudo nvidia-smi -pm 1).",
+        )
+    ]
+
+
+def rule_binding_functions(ctx: _Context) -> list[Finding]:
+    """NVML functions that the binding or driver does not have (FunctionNotFound)."""
+    missing: dict[str, list[int]] = {}
+    for gpu in ctx.working_gpus:
+        for field_name, error in gpu.errors.items():
+            if error == "FunctionNotFound":
+                function = FIELD_FUNCTIONS.get(field_name, (field_name,))[0]
+                missing.setdefault(function, []).append(gpu.index)
+    if not missing:
+        return []
+    return [
+        Finding(
+            rule="nvml_function_not_found",
+            severity="info",
+            title="Some NVML readings are missing: FunctionNotFound",
+            evidence="Not found: "
+            + "; ".join(f"{fn} (GPU {', '.join(map(str, idx))})" for fn, idx in missing.items())
+            + f". Driver {ctx.nvml.driver_version}.",
+            fix="pip install -U nvidia-ml-py (an old binding lacks newer functions); if the "
+            "binding is current, the driver is older than the function.",
+        )
+    ]
+
+
+def rule_nvml_error(ctx: _Context) -> list[Finding]:
+    """NVML present but failing (version mismatch, permissions, ...)."""
+    if ctx.nvml.status != "error":
+        return []
+    return [
+        Finding(
+            rule="nvml_error",
+            severity="error",
+            title="NVML is installed but does not work",
+            evidence=ctx.nvml.reason or "NVML failed",
+            fix=ctx.nvml.explanations[0]
+            if ctx.nvml.explanations
+            else "Reinstall the NVIDIA driver and nvidia-ml-py.",
+        )
+    ]
+
+
+def rule_theano_c_backend(ctx: _Context) -> list[Finding]:
+    """Theano or PyTensor whose C backend does not compile: pure-Python mode, very slow."""
+    findings = []
+    for name in ("theano", "pytensor"):
+        lib = ctx.library(name)
+        if lib is None or lib.build.get("c_backend") is not False:
+            continue
+        error = lib.build.get("c_backend_error")
+        findings.append(
+            Finding(
+                rule="c_backend_missing",
+                severity="warning",
+                title=f"{_display(lib)} runs in pure-Python mode (its C backend does not compile)",
+                evidence=f"{_display(lib)} {lib.version}: C backend unavailable"
+                + (f" ({error})" if error else "")
+                + "; graphs run through Python, many times slower.",
+                fix="Install a C++ compiler and Python headers (apt install g++ python3-dev, or "
+                "conda install gxx_linux-64), then clear the compile cache.",
+                library=name,
+            )
+        )
+    return findings
+
+
+RULES: tuple[Callable[[_Context], list[Finding]], ...] = (
+    rule_nvml_error,
+    rule_lost_gpu,
+    rule_cpu_only_build,
+    rule_driver_too_old,
+    rule_cuda_build_without_driver,
+    rule_cuda_visible_devices,
+    rule_fewer_gpus,
+    rule_cudnn_missing,
+    rule_arch_not_in_build,
+    rule_compute_mode,
+    rule_mig,
+    rule_pcie,
+    rule_throttling,
+    rule_memory_health,
+    rule_theano_c_backend,
+    rule_persistence,
+    rule_binding_functions,
+)
+
+_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def diagnose(
+    nvml: NvmlReport,
+    libraries: Sequence[LibraryReport],
+    system: SystemInfo | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """Every finding from every rule, errors first. `environ` defaults to os.environ."""
+    env = os.environ if environ is None else environ
+    ctx = _Context(nvml=nvml, libraries=libraries, system=system, environ=env)
+    value = env.get("CUDA_VISIBLE_DEVICES")
+    if value is not None:
+        ctx.visible, ctx.visible_problem, ctx.mig_requested = resolve_visible_devices(
+            value, nvml.gpus if nvml.status == "ok" else []
+        )
+    findings = [finding for rule in RULES for finding in rule(ctx)]
+    return sorted(findings, key=lambda f: _ORDER[f.severity])
