@@ -1,0 +1,538 @@
+"""Which library fits? The article's four questions, scored by the rules in content/chooser.toml.
+
+`recommend(answers, machine)` ranks the libraries whose rules add up above zero. Each comes with
+the reasons behind its score (each quoting the page fact it rests on), the "since then" caveat
+and maintained successors for legacy libraries, and, when a `MachineState` is given, flags for
+what this machine cannot do: not installed, probe failed, or no GPU where the answers want one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from content.knowledge import (
+    CONTENT_ROOT,
+    FIELD_LABELS,
+    ContentError,
+    LibraryPage,
+    _toml_line,
+    _toml_message,
+    load_knowledge,
+)
+from probes.catalog import GUIDE_LIBRARIES, LIBRARIES, get_library
+from probes.model import CheckResult
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+QUESTION_KEYS: tuple[str, ...] = ("level", "kind", "application", "hardware")
+#: Hardware answers that ask for a GPU (the machine check flags libraries that see none).
+GPU_ANSWERS = ("gpu", "scale")
+
+FlagSeverity = Literal["error", "warning", "info"]
+
+
+class ChooserError(ValueError):
+    """A bad or missing answer; str() is one line that lists the valid options."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer to a question."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One of the article's four questions and its options."""
+
+    key: str
+    prompt: str
+    options: tuple[Option, ...]
+
+    def resolve(self, text: str) -> str:
+        """The option key `text` names: an exact key or an unambiguous prefix of one."""
+        wanted = text.strip().lower()
+        keys = [o.key for o in self.options]
+        if wanted in keys:
+            return wanted
+        matches = [k for k in keys if wanted and k.startswith(wanted)]
+        if len(matches) == 1:
+            return matches[0]
+        why = "ambiguous" if matches else "unknown"
+        raise ChooserError(f"--{self.key}: {why} value {text!r}; valid: {', '.join(keys)}")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """If every `when` entry matches, add `score` to `library`, citing `fact` of its page."""
+
+    when: tuple[tuple[str, tuple[str, ...]], ...]
+    library: str
+    score: int
+    reason: str
+    fact: str
+    line: int
+
+    def matches(self, answers: Answers) -> bool:
+        """Whether the answers meet every condition of the rule."""
+        given = answers.as_dict()
+        return all(given[q] in options for q, options in self.when)
+
+
+@dataclass(frozen=True)
+class ChooserSpec:
+    """The questions and rules of chooser.toml."""
+
+    questions: tuple[Question, ...]
+    rules: tuple[Rule, ...]
+
+    def question(self, key: str) -> Question:
+        """The question with this key."""
+        return next(q for q in self.questions if q.key == key)
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The user's option key for each of the four questions."""
+
+    level: str
+    kind: str
+    application: str
+    hardware: str
+
+    def as_dict(self) -> dict[str, str]:
+        """Question key -> option key."""
+        return {k: getattr(self, k) for k in QUESTION_KEYS}
+
+    @classmethod
+    def parse(cls, given: Mapping[str, str | None], spec: ChooserSpec | None = None) -> Answers:
+        """Answers from text (keys or unambiguous prefixes); ChooserError if bad or missing."""
+        chooser = spec or load_chooser()
+        missing = [f"--{k}" for k in QUESTION_KEYS if not given.get(k)]
+        if missing:
+            raise ChooserError("missing: " + ", ".join(missing))
+        values = {k: chooser.question(k).resolve(str(given[k])) for k in QUESTION_KEYS}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a rule moved a library's score, and the page fact it rests on."""
+
+    text: str
+    score: int
+    page: str
+    fact_field: str
+    fact_label: str
+    fact_text: str
+
+
+@dataclass(frozen=True)
+class MachineFlag:
+    """What this machine says about a recommended library."""
+
+    severity: FlagSeverity
+    code: str  # not_installed, probe_failed, degraded, no_gpu, gpu_not_seen, gpu_ok, ...
+    message: str
+
+
+@dataclass(frozen=True)
+class LegacyNote:
+    """For a library no longer developed: what changed and what continues it."""
+
+    text: str
+    successors: tuple[str, ...]
+    successor_names: tuple[str, ...]
+
+
+@dataclass
+class RankedLibrary:
+    """One recommended library with its score, reasons, caveats and machine flags."""
+
+    library: str
+    display_name: str
+    score: int
+    reasons: list[Reason]
+    against: list[Reason] = field(default_factory=list)
+    legacy: LegacyNote | None = None
+    machine: list[MachineFlag] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        """True when the machine check found something that stops or limits this library."""
+        return any(f.severity in ("error", "warning") for f in self.machine)
+
+
+@dataclass
+class Recommendation:
+    """The ranked libraries for a set of answers, and whether the machine was checked."""
+
+    answers: Answers
+    ranked: list[RankedLibrary]
+    machine_checked: bool
+    machine_note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (for `mltui choose --json`)."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+@dataclass(frozen=True)
+class LibraryMachineState:
+    """What a probe found about one library in the target interpreter."""
+
+    id: str
+    status: str
+    version: str | None = None
+    #: Kinds of non-CPU devices where the probe's computation ran ("cuda", "mps", ...).
+    gpu_kinds: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def installed(self) -> bool:
+        """Whether any distribution of the library is there."""
+        return self.status != "not_installed"
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """This machine as the chooser needs it: libraries installed/working/seeing a GPU, and NVML."""
+
+    libraries: Mapping[str, LibraryMachineState]
+    nvml_gpu_count: int = 0
+    nvml_status: str = "no_driver"
+    nvml_reason: str | None = None
+    #: Where the state came from, e.g. "cached check, 3 min old".
+    source: str = ""
+
+    @classmethod
+    def from_check(cls, result: CheckResult, source: str = "") -> MachineState:
+        """Build from a `mltui check` result (possibly covering only some libraries)."""
+        libraries = {}
+        for report in result.libraries:
+            kinds = sorted(
+                {
+                    d.kind
+                    for d in report.gpu_devices
+                    if d.computation_ok is not False and not d.error
+                }
+            )
+            libraries[report.name] = LibraryMachineState(
+                report.name, report.status, report.version, tuple(kinds), report.error
+            )
+        gpus = len(result.nvml.gpus) if result.nvml.status == "ok" else 0
+        return cls(libraries, gpus, result.nvml.status, result.nvml.reason, source)
+
+
+def machine_flags(
+    library: str, answers: Answers, machine: MachineState, install: str = ""
+) -> list[MachineFlag]:
+    """The flags for one library: installed and working, and a GPU when the answers want one."""
+    name = get_library(library).display_name
+    state = machine.libraries.get(library)
+    if state is None:
+        return [MachineFlag("info", "not_checked", f"{name} was not checked on this machine")]
+    if not state.installed:
+        how = f"; install: {install}" if install else ""
+        return [MachineFlag("warning", "not_installed", f"{name} is not installed here{how}")]
+    flags: list[MachineFlag] = []
+    version = f" {state.version}" if state.version else ""
+    if state.status == "ok":
+        flags.append(MachineFlag("info", "ok", f"{name}{version} is installed and ran its probe"))
+    elif state.status == "degraded":
+        flags.append(
+            MachineFlag(
+                "warning", "degraded", f"{name}{version}: a device it claims failed its computation"
+            )
+        )
+    else:
+        detail = f": {state.error}" if state.error else ""
+        flags.append(
+            MachineFlag(
+                "error",
+                "probe_failed",
+                f"{name}{version} is installed but its probe ended {state.status}{detail}",
+            )
+        )
+        return flags
+    if answers.hardware in GPU_ANSWERS:
+        if state.gpu_kinds:
+            flags.append(
+                MachineFlag("info", "gpu_ok", f"{name} computed on: {', '.join(state.gpu_kinds)}")
+            )
+        elif machine.nvml_gpu_count:
+            flags.append(
+                MachineFlag(
+                    "warning",
+                    "gpu_not_seen",
+                    f"you asked for a GPU: NVML sees {machine.nvml_gpu_count}, {name} uses none",
+                )
+            )
+        else:
+            why = f" ({machine.nvml_reason})" if machine.nvml_reason else ""
+            flags.append(
+                MachineFlag(
+                    "warning",
+                    "no_gpu",
+                    f"you asked for a GPU: NVML sees none here{why}; {name} runs on CPU",
+                )
+            )
+    return flags
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+def _read_spec(path: Path) -> tuple[ChooserSpec | None, list[ContentError]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, [ContentError(path, 1, f"cannot read: {exc.strerror or exc}")]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [ContentError(path, _toml_line(exc), f"bad TOML: {_toml_message(exc)}")]
+    lines = text.splitlines()
+    question_lines = [i + 1 for i, s in enumerate(lines) if s.strip() == "[[question]]"]
+    rule_lines = [i + 1 for i, s in enumerate(lines) if s.strip() == "[[rule]]"]
+    errors: list[ContentError] = []
+    questions: list[Question] = []
+    for index, raw in enumerate(data.get("question", [])):
+        line = question_lines[index] if index < len(question_lines) else 1
+        options = raw.get("options") if isinstance(raw, dict) else None
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("key"), str)
+            or not isinstance(raw.get("prompt"), str)
+            or not isinstance(options, list)
+            or not options
+            or not all(
+                isinstance(o, dict)
+                and isinstance(o.get("key"), str)
+                and isinstance(o.get("label"), str)
+                for o in options
+            )
+        ):
+            errors.append(
+                ContentError(
+                    path, line, "a question needs a key, a prompt and options with key and label"
+                )
+            )
+            continue
+        questions.append(
+            Question(
+                raw["key"], raw["prompt"], tuple(Option(o["key"], o["label"]) for o in options)
+            )
+        )
+    keys = [q.key for q in questions]
+    if not errors and sorted(keys) != sorted(QUESTION_KEYS):
+        errors.append(
+            ContentError(
+                path,
+                1,
+                f"questions must be exactly: {', '.join(QUESTION_KEYS)} (have {', '.join(keys)})",
+            )
+        )
+    by_key = {q.key: q for q in questions}
+    rules: list[Rule] = []
+    for index, raw in enumerate(data.get("rule", [])):
+        line = rule_lines[index] if index < len(rule_lines) else 1
+        if not isinstance(raw, dict):
+            errors.append(ContentError(path, line, "a rule must be a table"))
+            continue
+        problem = _rule_problem(raw, by_key)
+        if problem:
+            errors.append(ContentError(path, _rule_key_line(lines, line, problem[0]), problem[1]))
+            continue
+        when = tuple((q, (v,) if isinstance(v, str) else tuple(v)) for q, v in raw["when"].items())
+        rules.append(Rule(when, raw["library"], raw["score"], raw["reason"], raw["fact"], line))
+    if not rules and not errors:
+        errors.append(ContentError(path, 1, "no [[rule]] tables"))
+    return ChooserSpec(tuple(questions), tuple(rules)), errors
+
+
+def _rule_problem(raw: dict[str, Any], questions: Mapping[str, Question]) -> tuple[str, str] | None:
+    """(key, message) for the first thing wrong with a rule, or None."""
+    for key, kind in (("library", str), ("reason", str), ("fact", str), ("score", int)):
+        if not isinstance(raw.get(key), kind) or isinstance(raw.get(key), bool):
+            return key, f"rule needs '{key}' ({kind.__name__})"
+    when = raw.get("when")
+    if not isinstance(when, dict) or not when:
+        return "when", "rule needs a 'when' table naming question = option(s)"
+    for question, value in when.items():
+        if question not in questions:
+            return (
+                "when",
+                f"rule names unknown question {question!r} (known: {', '.join(questions)})",
+            )
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return "when", f"'when.{question}' must be an option key or a list of them"
+        valid = [o.key for o in questions[question].options]
+        for v in values:
+            if v not in valid:
+                return (
+                    "when",
+                    f"rule names unknown option {v!r} for {question} (valid: {', '.join(valid)})",
+                )
+    known = [s.id for s in LIBRARIES]
+    if raw["library"] not in known:
+        return (
+            "library",
+            f"rule names unknown library {raw['library']!r} (known: {', '.join(known)})",
+        )
+    return None
+
+
+def _rule_key_line(lines: list[str], header_line: int, key: str) -> int:
+    for number in range(header_line + 1, len(lines) + 1):
+        text = lines[number - 1].strip()
+        if text.startswith("[["):
+            break
+        if text.startswith(f"{key} ") or text.startswith(f"{key}="):
+            return number
+    return header_line
+
+
+def validate_chooser(root: Path, pages: list[LibraryPage]) -> list[ContentError]:
+    """Problems in root/chooser.toml: structure, unknown library/question/option, facts the pages
+    lack, and any combination of answers that would get no recommendation."""
+    path = root / "chooser.toml"
+    spec, errors = _read_spec(path)
+    if spec is None or errors:
+        return errors
+    by_id = {p.id: p for p in pages}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for rule in spec.rules:
+        page = by_id.get(rule.library)
+        if page is None and (root / "pages" / f"{rule.library}.md").exists():
+            continue  # the page exists but failed to load; its own errors are reported
+        if page is None:
+            line = _rule_key_line(lines, rule.line, "library")
+            errors.append(
+                ContentError(path, line, f"rule names {rule.library!r}, which has no page")
+            )
+            continue
+        try:
+            page.fact(rule.fact)
+        except KeyError:
+            line = _rule_key_line(lines, rule.line, "fact")
+            errors.append(
+                ContentError(path, line, f"page {rule.library!r} has no fact {rule.fact!r}")
+            )
+    if errors or len(by_id) < len(GUIDE_LIBRARIES):
+        return errors
+    for answers in all_answers(spec):
+        if not _scores(spec, answers):
+            detail = ", ".join(f"{k}={v}" for k, v in answers.as_dict().items())
+            errors.append(ContentError(path, 1, f"no library is recommended for {detail}"))
+            break
+    return errors
+
+
+def load_chooser(root: Path | str | None = None) -> ChooserSpec:
+    """The chooser spec of a content folder; raises the first ContentError in it or its pages."""
+    base = Path(root) if root is not None else CONTENT_ROOT
+    pages = load_knowledge(base).library_pages
+    spec, errors = _read_spec(base / "chooser.toml")
+    errors = errors or validate_chooser(base, pages)
+    if errors or spec is None:
+        raise errors[0]
+    return spec
+
+
+def all_answers(spec: ChooserSpec | None = None) -> Iterator[Answers]:
+    """Every combination of answers (the cartesian product of the options)."""
+    chooser = spec or load_chooser()
+    options = [[o.key for o in chooser.question(k).options] for k in QUESTION_KEYS]
+    for combo in itertools.product(*options):
+        yield Answers(*combo)
+
+
+# --------------------------------------------------------------------------- recommending
+
+
+def _scores(spec: ChooserSpec, answers: Answers) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for rule in spec.rules:
+        if rule.matches(answers):
+            totals[rule.library] = totals.get(rule.library, 0) + rule.score
+    return {lib: score for lib, score in totals.items() if score > 0}
+
+
+def _reason(rule: Rule, page: LibraryPage) -> Reason:
+    name = rule.fact.partition(".")[0]
+    return Reason(
+        rule.reason,
+        rule.score,
+        page.id,
+        rule.fact,
+        FIELD_LABELS.get(name, name),
+        page.fact(rule.fact),
+    )
+
+
+def recommend(
+    answers: Answers, machine: MachineState | None = None, root: Path | str | None = None
+) -> Recommendation:
+    """Rank the libraries for these answers, with reasons, caveats and machine flags."""
+    spec = load_chooser(root)
+    pages = {p.id: p for p in load_knowledge(root).library_pages}
+    order = {spec_.id: i for i, spec_ in enumerate(LIBRARIES)}
+    totals = _scores(spec, answers)
+    ranked: list[RankedLibrary] = []
+
+    # Ties go to maintained libraries first, then the catalog's order.
+    def rank_key(lib: str) -> tuple[int, bool, int]:
+        return (-totals[lib], not pages[lib].maintained, order.get(lib, 99))
+
+    for library in sorted(totals, key=rank_key):
+        page = pages[library]
+        matching = [r for r in spec.rules if r.library == library and r.matches(answers)]
+        reasons = [_reason(r, page) for r in matching if r.score > 0]
+        against = [_reason(r, page) for r in matching if r.score < 0]
+        legacy = None
+        if not page.maintained:
+            names = tuple(get_library(s).display_name for s in page.successors)
+            legacy = LegacyNote(
+                page.legacy_note or "no longer maintained", tuple(page.successors), names
+            )
+        item = RankedLibrary(library, page.title, totals[library], reasons, against, legacy)
+        if machine is not None:
+            item.machine = machine_flags(library, answers, machine, page.install)
+            for successor in legacy.successors if legacy else ():
+                state = machine.libraries.get(successor)
+                succ_name = get_library(successor).display_name
+                if state is not None and state.installed:
+                    version = f" {state.version}" if state.version else ""
+                    item.machine.append(
+                        MachineFlag(
+                            "info",
+                            "successor_installed",
+                            f"{succ_name}{version} (its successor) is installed here",
+                        )
+                    )
+                elif state is not None:
+                    item.machine.append(
+                        MachineFlag(
+                            "info",
+                            "successor_missing",
+                            f"{succ_name} (its successor) is not installed here",
+                        )
+                    )
+        ranked.append(item)
+    note = machine.source if machine is not None else "machine not checked"
+    return Recommendation(answers, ranked, machine is not None, note or None)

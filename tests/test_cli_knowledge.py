@@ -1,0 +1,195 @@
+"""`mltui compare`, `info`, `choose` and `content check`: output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from content.knowledge import CONTENT_ROOT
+from probes.cache import save_check
+from probes.model import CheckResult, DeviceResult, GpuInfo, LibraryReport, NvmlReport
+from probes.target import current_target
+from tui.cli import main
+
+ERROR_LINE = re.compile(r"^.+:\d+: .+$")
+CHOOSE = [
+    "choose",
+    "--level",
+    "beg",
+    "--kind",
+    "deep",
+    "--application",
+    "image",
+    "--hardware",
+    "gpu",
+]
+
+
+@pytest.fixture(autouse=True)
+def no_terminal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Commands read no real terminal, and the check cache is this test's own folder."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    monkeypatch.setenv("MLTUI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["compare"], capsys)
+    assert code == 0
+    for name in ("scikit-learn", "Theano", "Caffe", "PyTorch", "TensorFlow", "Kite"):
+        assert name in out
+    # Cells are text, not Rich markup (which would eat "[and-cuda]"): join the wrapped last column.
+    install = "".join(
+        line.split("│")[-2].strip() for line in out.splitlines() if line.count("│") > 2
+    )
+    assert "tensorflow[and-cuda]" in install
+
+
+def test_compare_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["compare", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0
+    assert [r["id"] for r in data["rows"]] == ["sklearn", "theano", "caffe", "torch", "tensorflow"]
+    assert data["rows"][0]["library"] == "scikit-learn"
+    assert sum(c["article"] for c in data["columns"]) == 6 and len(data["columns"]) == 10
+    theano = data["rows"][1]
+    assert theano["maintained"] is False and theano["latest_release"] == "1.0.5"
+    assert "Kite" in data["source"]
+
+
+def test_info_shows_page_and_real_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["info", "pytorch"], capsys)
+    assert code == 0
+    assert "Since then" in out and "PyTorch Foundation" in out
+    sample_line = next(
+        line.strip()
+        for line in (CONTENT_ROOT / "samples" / "torch_tensors.py").read_text().splitlines()
+        if line.strip().startswith("def ")
+    )
+    assert sample_line in out
+
+
+def test_info_unknown_library_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["info", "keras"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "unknown library 'keras'" in err
+
+
+def test_choose_with_flags_no_probe(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*CHOOSE, "--no-probe"], capsys)
+    assert code == 0
+    assert "1. PyTorch" in out and "page fact" in out
+    assert "machine not checked (--no-probe)" in out
+
+
+def test_choose_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*CHOOSE, "--no-probe", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0
+    assert data["answers"] == {
+        "level": "beginner",
+        "kind": "deep",
+        "application": "image",
+        "hardware": "gpu",
+    }
+    assert data["ranked"][0]["library"] == "torch"
+    assert data["machine_checked"] is False
+    caffe = next(r for r in data["ranked"] if r["library"] == "caffe")
+    assert caffe["legacy"]["successors"] == ["cv2", "torch"]
+
+
+def test_choose_bad_value_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["choose", "--level", "guru", "--no-probe"], capsys)
+    assert code == 2 and out == ""
+    assert (
+        err
+        == "mltui: choose: --level: unknown value 'guru'; valid: beginner, intermediate, advanced\n"
+    )
+
+
+def test_choose_missing_answers_without_terminal_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["choose", "--level", "beginner", "--no-probe"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert "missing: --kind, --application, --hardware" in err
+    assert "--hardware none|gpu|scale" in err
+
+
+def test_choose_uses_the_cached_check(capsys: pytest.CaptureFixture[str]) -> None:
+    target = current_target()
+    result = CheckResult(
+        target=target,
+        nvml=NvmlReport(status="ok", gpus=[GpuInfo(index=0, name="H100")]),
+        libraries=[
+            LibraryReport(
+                "torch",
+                status="ok",
+                version="2.15.0",
+                devices=[DeviceResult("cuda", 0, computation_ok=True)],
+            ),
+            LibraryReport(
+                "tensorflow",
+                status="ok",
+                version="2.21.0",
+                devices=[DeviceResult("cpu", computation_ok=True)],
+            ),
+            LibraryReport("caffe", status="not_installed"),
+        ],
+    )
+    assert save_check(result) is not None
+    code, out, _ = run([*CHOOSE, "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["machine_checked"] is True
+    assert "cached check" in data["machine_note"]
+    codes = {r["library"]: {f["code"] for f in r["machine"]} for r in data["ranked"]}
+    assert codes["torch"] == {"ok", "gpu_ok"}
+    assert codes["tensorflow"] == {"ok", "gpu_not_seen"}
+    assert "not_installed" in codes["caffe"]
+
+
+def test_content_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["content", "check"], capsys)
+    pages = len(list((CONTENT_ROOT / "pages").glob("*.md")))
+    assert (code, out) == (0, f"ok: {pages} pages\n")
+
+
+def test_content_check_broken_copy_in_a_real_process(tmp_path: Path) -> None:
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT / "pages", root / "pages")
+    shutil.copytree(CONTENT_ROOT / "samples", root / "samples")
+    for name in ("comparison.toml", "chooser.toml"):
+        shutil.copy(CONTENT_ROOT / name, root / name)
+    torch_page = root / "pages" / "torch.md"
+    torch_page.write_text(torch_page.read_text().replace("maintained = true", "maintained = yes"))
+    (root / "samples" / "sklearn_digits.py").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "content", "check", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stdout.splitlines()
+    assert lines and all(ERROR_LINE.match(line) for line in lines)
+    assert any(line.startswith(f"{torch_page}:") and "bad TOML" in line for line in lines)
+    assert any("sample 'sklearn_digits.py' does not exist" in line for line in lines)
+
+
+def test_content_without_action_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["content"], capsys)
+    assert code == 2 and "content check" in err

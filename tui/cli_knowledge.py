@@ -1,0 +1,273 @@
+"""`mltui compare`, `info`, `choose` and `content check`: the knowledge in the CLI.
+
+Rich output for people, `--json` for scripts. No Textual here. Content errors and bad answers
+end as one line and a non-zero exit (via tui.cli.UsageError or the printed error list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from content.chooser import (
+    QUESTION_KEYS,
+    Answers,
+    ChooserError,
+    ChooserSpec,
+    MachineState,
+    Recommendation,
+    load_chooser,
+    recommend,
+)
+from content.knowledge import (
+    ARTICLE_CREDIT,
+    CONTENT_ROOT,
+    ContentError,
+    comparison_columns,
+    comparison_rows,
+    get_page,
+    render_page_markdown,
+    validate_content,
+)
+
+# The same exit statuses as tui.cli (not imported here: tui.cli imports this module).
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+_SEVERITY_MARK = {"error": "x", "warning": "!", "info": "-"}
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _usage_error(message: str) -> Exception:
+    """tui.cli's UsageError (one line on stderr, exit 2), imported late to avoid a cycle."""
+    from tui.cli import UsageError
+
+    return UsageError(message)
+
+
+def _wrap_content_error(exc: ContentError) -> Exception:
+    return _usage_error(f"broken content: {exc}")
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print the comparison table (the article's six columns plus mltui's four)."""
+    try:
+        columns = comparison_columns()
+        rows = comparison_rows()
+    except ContentError as exc:
+        raise _wrap_content_error(exc) from None
+    if getattr(args, "json", False):
+        data = {
+            "source": ARTICLE_CREDIT,
+            "columns": [asdict(c) for c in columns],
+            "rows": [{"id": r.library, **r.values} for r in rows],
+        }
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    table = Table(title="Five Python ML libraries, then and now", show_lines=True)
+    for column in columns:
+        style = None if column.article else "cyan"
+        table.add_column(column.title, style=style, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(row.cells[c.key]) for c in columns))
+    console = _console()
+    console.print(table)
+    console.print(
+        Text("White columns: the article's table. Cyan: checked against today. ", style="dim")
+        + Text(ARTICLE_CREDIT, style="dim italic")
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print a library's page (or 'about'/'guide') with its real sample file."""
+    try:
+        page = get_page(args.library)  # UnknownLibraryError propagates: one line, exit 2
+        markdown = render_page_markdown(page)
+    except ContentError as exc:
+        raise _wrap_content_error(exc) from None
+    console = _console()
+    console.print(Markdown(markdown, code_theme="ansi_dark"))
+    console.print(Text(ARTICLE_CREDIT, style="dim italic"))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- choose
+
+
+def _ask_missing(spec: ChooserSpec, given: dict[str, str | None]) -> dict[str, str | None]:
+    """Prompt for each missing answer (stdin is a terminal)."""
+    from rich.prompt import Prompt
+
+    console = _console()
+    answers = dict(given)
+    for key in QUESTION_KEYS:
+        if answers.get(key):
+            continue
+        question = spec.question(key)
+        console.print(Text("\n" + question.prompt, style="bold"))
+        for option in question.options:
+            console.print(Text.assemble("  ", (option.key, "cyan"), "  ", option.label))
+        while True:
+            reply = Prompt.ask(f"--{key}", console=console)
+            try:
+                answers[key] = question.resolve(reply)
+                break
+            except ChooserError as exc:
+                console.print(Text(str(exc), style="red"))
+    return answers
+
+
+def _read_answers(args: argparse.Namespace, spec: ChooserSpec) -> Answers:
+    given: dict[str, str | None] = {k: getattr(args, k, None) for k in QUESTION_KEYS}
+    try:
+        # Bad values are refused before any prompt, so a typo never waits for input.
+        for key, value in given.items():
+            if value:
+                given[key] = spec.question(key).resolve(value)
+        if not all(given.values()) and sys.stdin.isatty() and not getattr(args, "json", False):
+            given = _ask_missing(spec, given)
+        return Answers.parse(given, spec)
+    except ChooserError as exc:
+        if str(exc).startswith("missing"):
+            valid = "; ".join(
+                f"--{k} {'|'.join(o.key for o in spec.question(k).options)}"
+                for k in QUESTION_KEYS
+                if not given.get(k)
+            )
+            raise _usage_error(f"choose: {exc} (not a terminal, so no prompts): {valid}") from None
+        raise _usage_error(f"choose: {exc}") from None
+
+
+def _machine_state(
+    args: argparse.Namespace, libraries: list[str]
+) -> tuple[MachineState | None, str]:
+    """This machine's state: the cached check if any, else a probe of `libraries` only."""
+    if getattr(args, "no_probe", False):
+        return None, "machine not checked (--no-probe)"
+    from probes.catalog import get_library
+    from probes.target import resolve_target
+
+    target = resolve_target(getattr(args, "python", None))
+    try:
+        from probes.cache import load_check
+
+        cached = load_check(target)
+    except ImportError:
+        cached = None
+    if cached is not None:
+        minutes = int(cached.age_s // 60)
+        source = (
+            f"cached check of {target.executable}, {minutes} min old (mltui check refreshes it)"
+        )
+        return MachineState.from_check(cached.result, source), source
+    try:
+        from probes.check import run_check_sync
+    except ImportError:
+        return None, "machine not checked (the probes are not available)"
+    specs = [get_library(lib) for lib in libraries]
+    if sys.stderr.isatty() and not getattr(args, "json", False):
+        names = ", ".join(s.display_name for s in specs)
+        print(f"checking {names} in {target.executable} ...", file=sys.stderr)
+    try:
+        # A partial check is not saved: it would replace a full one in the cache.
+        result = run_check_sync(target, specs, save=False)
+    except ImportError as exc:  # a probe module this build lacks
+        return None, f"machine not checked (probes unavailable: {exc})"
+    source = f"probed {', '.join(libraries)} in {target.executable} just now"
+    return MachineState.from_check(result, source), source
+
+
+def _print_recommendation(rec: Recommendation, spec: ChooserSpec) -> None:
+    console = _console()
+    answered = Text()
+    for key, value in rec.answers.as_dict().items():
+        label = next(o.label for o in spec.question(key).options if o.key == value)
+        answered.append(f"{spec.question(key).prompt}\n", style="dim")
+        answered.append(f"  {value}", style="cyan")
+        answered.append(f"  {label}\n")
+    console.print(Panel(answered, title="Your answers", border_style="dim"))
+    for rank, item in enumerate(rec.ranked, start=1):
+        parts: list[Any] = []
+        for reason in item.reasons:
+            parts.append(Text.assemble(("+ ", "green"), reason.text))
+            parts.append(
+                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style="dim")
+            )
+        for reason in item.against:
+            parts.append(Text.assemble(("- ", "red"), reason.text))
+            parts.append(
+                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style="dim")
+            )
+        if item.legacy:
+            successors = ", ".join(item.legacy.successor_names)
+            parts.append(Text.assemble(("Since then: ", "bold yellow"), item.legacy.text))
+            parts.append(Text(f"    maintained successor(s): {successors}", style="yellow"))
+        for flag in item.machine:
+            mark = _SEVERITY_MARK[flag.severity]
+            parts.append(
+                Text(f"{mark} this machine: {flag.message}", style=_SEVERITY_STYLE[flag.severity])
+            )
+        border = "yellow" if item.flagged or item.legacy else "green"
+        title = f"{rank}. {item.display_name}  (score {item.score})"
+        console.print(Panel(Group(*parts), title=title, title_align="left", border_style=border))
+    note = rec.machine_note or ""
+    console.print(Text(note, style="dim"))
+    console.print(Text(ARTICLE_CREDIT, style="dim italic"))
+
+
+def cmd_choose(args: argparse.Namespace) -> int:
+    """Ask (or read from flags) the article's four questions and print the ranked libraries."""
+    try:
+        spec = load_chooser()
+        answers = _read_answers(args, spec)
+        ranked_ids = [item.library for item in recommend(answers).ranked]
+        machine, note = _machine_state(args, ranked_ids)
+        rec = recommend(answers, machine)
+    except ContentError as exc:
+        raise _wrap_content_error(exc) from None
+    rec.machine_note = note
+    if getattr(args, "json", False):
+        print(json.dumps(rec.to_dict(), indent=2))
+    else:
+        _print_recommendation(rec, spec)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- content check
+
+
+def cmd_content(args: argparse.Namespace) -> int:
+    """`mltui content check [--root DIR]`: print `ok: N pages` or one line per error (exit 1)."""
+    if args.content_command != "check":
+        raise _usage_error(f"unknown content action {args.content_command!r}; use: check")
+    root = Path(args.root) if getattr(args, "root", None) else None
+    errors = validate_content(root)
+    if errors:
+        for error in errors:
+            print(error)
+        return EXIT_FINDINGS
+    base = root or CONTENT_ROOT
+    count = len(list((base / "pages").glob("*.md")))
+    print(f"ok: {count} pages")
+    return EXIT_OK
