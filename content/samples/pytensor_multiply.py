@@ -1,0 +1,194 @@
+"""PyTensor sample: Theano's scalar multiplication on Theano's maintained successor.
+
+The same program as theano_multiply.py: c = a * b from two double-precision symbolic
+scalars, compiled with pytensor.function and checked against Python's own arithmetic
+(1.5 * 2.5 = 3.75 and a few more pairs).
+
+Engines. PyTensor compiles a graph through a "linker": Numba (the default in PyTensor 3 when
+numba is installed), C (Theano's old backend, kept up to date), or plain Python. `--engine`
+picks one; auto uses PyTensor's configured default. The engine that ran is reported.
+
+Devices: PyTensor's own backends run on the CPU (Theano's GPU backend was dropped; GPUs are
+reached through its JAX or PyTorch backends, which this sample does not set up), so
+`--device cuda` is refused with exit status 2.
+
+Usage: python pytensor_multiply.py [--device auto|cpu|cuda[:N]] [--engine auto|numba|c|python]
+Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+import traceback
+
+SAMPLE = "pytensor_multiply"
+LIBRARY = "pytensor"
+EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+
+# Linker class name -> engine reported in the verdict.
+ENGINE_OF_LINKER = {
+    "NumbaLinker": "numba",
+    "CLinker": "c",
+    "OpWiseCLinker": "c",
+    "PerformLinker": "python",
+    "JAXLinker": "jax",
+    "PytorchLinker": "pytorch",
+    "MLXLinker": "mlx",
+}
+
+
+def finish(verdict, version, device, checked, detail, code, engine=None):
+    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
+    record = {
+        "verdict": verdict,
+        "sample": SAMPLE,
+        "library": LIBRARY,
+        "version": version,
+        "device": device,
+    }
+    if engine:
+        record["engine"] = engine
+    record["checked"] = checked
+    record["detail"] = detail
+    sys.stdout.flush()
+    print(json.dumps(record), flush=True)
+    sys.exit(code)
+
+
+def device_spec(text):
+    """argparse type: auto, cpu, cuda or cuda:N, normalised (cuda -> cuda:0)."""
+    value = text.strip().lower()
+    if value == "cuda":
+        return "cuda:0"
+    if value in ("auto", "cpu") or re.match(r"^cuda:\d+$", value):
+        return value
+    raise argparse.ArgumentTypeError("expected auto, cpu, cuda or cuda:N, not %r" % text)
+
+
+class SampleArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors still end with a JSON verdict line."""
+
+    def error(self, message):
+        """Report a bad command line in one line and a fail verdict."""
+        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
+        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
+
+
+def engine_of(function):
+    """Which engine a compiled pytensor function runs on, from its linker."""
+    linker = function.maker.linker
+    name = type(linker).__name__
+    if name in ENGINE_OF_LINKER:
+        return ENGINE_OF_LINKER[name]
+    if name == "VMLinker":
+        # The VM either drives C thunks through its C loop, or Python thunks.
+        return "c" if getattr(linker, "use_cloop", False) else "python"
+    return name
+
+
+def compile_mode(engine):
+    """The pytensor mode for --engine (None: PyTensor's configured default)."""
+    from pytensor.compile.mode import Mode
+
+    if engine == "numba":
+        return "NUMBA"
+    if engine == "c":
+        return Mode(linker="cvm")
+    if engine == "python":
+        return Mode(linker="py")
+    return None
+
+
+def main(argv=None):
+    """Run the sample; exits through finish()."""
+    parser = SampleArgumentParser(description="PyTensor's compiled scalar multiplication.")
+    parser.add_argument("--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N]")
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "numba", "c", "python"),
+        default="auto",
+        help="the linker that compiles the graph (auto: PyTensor's default)",
+    )
+    args = parser.parse_args(argv)
+
+    try:
+        import pytensor
+        import pytensor.tensor as pt
+    except ImportError as error:
+        print("PyTensor is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
+        finish(
+            "fail", "", args.device, "import pytensor", "PyTensor not installed", EXIT_NO_LIBRARY
+        )
+
+    version = pytensor.__version__
+    print("library: PyTensor %s (Python %s)" % (version, sys.version.split()[0]))
+    if args.device.startswith("cuda"):
+        message = (
+            "PyTensor's C, Numba and Python backends run on the CPU, so %s is unavailable "
+            "to this sample; available: cpu" % args.device
+        )
+        print(message, file=sys.stderr)
+        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+    print("device: cpu (PyTensor's C, Numba and Python backends compute on the CPU)")
+
+    a = pt.dscalar("a")
+    b = pt.dscalar("b")
+    product = a * b
+    started = time.perf_counter()
+    try:
+        multiply = pytensor.function([a, b], product, mode=compile_mode(args.engine))
+    except Exception as error:
+        reason = "%s: %s" % (type(error).__name__, str(error).strip()[:200])
+        print("compiling with the %s engine failed: %s" % (args.engine, reason), file=sys.stderr)
+        finish(
+            "fail",
+            version,
+            "cpu",
+            "pytensor.function (%s engine)" % args.engine,
+            reason,
+            EXIT_FAIL,
+            engine=args.engine,
+        )
+    compile_seconds = time.perf_counter() - started
+    engine = engine_of(multiply)
+    print(
+        "engine: %s (linker %s, config.mode=%s)"
+        % (engine, type(multiply.maker.linker).__name__, pytensor.config.mode)
+    )
+
+    answer = multiply(1.5, 2.5)
+    print("f(1.5, 2.5) = %r (compiled in %.2f s)" % (float(answer), compile_seconds))
+    pairs = [(1.5, 2.5), (-3.0, 0.25), (1e10, 3e-5), (7.0, 0.0), (0.1, 0.2)]
+    mismatches = []
+    for left, right in pairs:
+        got = float(multiply(left, right))
+        if got != left * right:
+            mismatches.append("%r*%r gave %r, expected %r" % (left, right, got, left * right))
+    passed = float(answer) == 3.75 and not mismatches
+    if mismatches:
+        print("mismatches: " + "; ".join(mismatches))
+    detail = "f(1.5, 2.5) = %r; %d/%d pairs equal Python's product" % (
+        float(answer),
+        len(pairs) - len(mismatches),
+        len(pairs),
+    )
+    finish(
+        "pass" if passed else "fail",
+        version,
+        "cpu",
+        "pytensor.function(a * b) on dscalars equals Python's products, 1.5 * 2.5 == 3.75",
+        detail,
+        EXIT_PASS if passed else EXIT_FAIL,
+        engine=engine,
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as crash:  # an unforeseen failure still ends with a verdict line
+        traceback.print_exc()
+        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
+        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)

@@ -1,0 +1,200 @@
+"""TensorFlow sample: add two constants in a graph run by a session, then eagerly.
+
+TensorFlow 1 built a graph first and ran it in a tf.Session; TensorFlow 2 runs operations
+eagerly and keeps the old style under tf.compat.v1. This sample does both:
+  1. graph mode: constants a = 2 and b = 3 and c = a + b placed in a tf.Graph, run by a
+     tf.compat.v1.Session whose run metadata tells on which device the addition ran;
+  2. eager mode: the same addition executed immediately.
+Both must give 5 and run on the device chosen.
+
+Devices: the first GPU TensorFlow sees (auto), the CPU, or GPU N (cuda:N). GPU memory growth is
+switched on, so TensorFlow takes GPU memory as it needs it instead of all of it at start.
+TF_CPP_MIN_LOG_LEVEL defaults to 2 to hide TensorFlow's informational C++ logging.
+
+Usage: python tensorflow_add.py [--device auto|cpu|cuda[:N]]
+Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import traceback
+
+SAMPLE = "tensorflow_add"
+LIBRARY = "tensorflow"
+EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+EXPECTED = 5.0
+
+
+def finish(verdict, version, device, checked, detail, code, engine=None):
+    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
+    record = {
+        "verdict": verdict,
+        "sample": SAMPLE,
+        "library": LIBRARY,
+        "version": version,
+        "device": device,
+    }
+    if engine:
+        record["engine"] = engine
+    record["checked"] = checked
+    record["detail"] = detail
+    sys.stdout.flush()
+    print(json.dumps(record), flush=True)
+    sys.exit(code)
+
+
+def device_spec(text):
+    """argparse type: auto, cpu, cuda or cuda:N, normalised (cuda -> cuda:0)."""
+    value = text.strip().lower()
+    if value == "cuda":
+        return "cuda:0"
+    if value in ("auto", "cpu") or re.match(r"^cuda:\d+$", value):
+        return value
+    raise argparse.ArgumentTypeError("expected auto, cpu, cuda or cuda:N, not %r" % text)
+
+
+class SampleArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors still end with a JSON verdict line."""
+
+    def error(self, message):
+        """Report a bad command line in one line and a fail verdict."""
+        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
+        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
+
+
+def run_in_graph(tf, tf_device):
+    """Graph mode: build a + b in a tf.Graph, run it in a v1 session.
+
+    Returns (value, name of the device the addition ran on)."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default(), tf.device(tf_device):
+        a = tf.constant(2.0, name="a")
+        b = tf.constant(3.0, name="b")
+        c = tf.add(a, b, name="c")
+    config = v1.ConfigProto(allow_soft_placement=False)
+    config.gpu_options.allow_growth = True
+    # Both graph optimisers would fold 2 + 3 into a constant before anything runs; switch
+    # folding off so that the addition is really executed on the chosen device.
+    config.graph_options.optimizer_options.opt_level = v1.OptimizerOptions.L0
+    config.graph_options.optimizer_options.do_constant_folding = False
+    config.graph_options.rewrite_options.constant_folding = config.graph_options.rewrite_options.OFF
+    metadata = v1.RunMetadata()
+    trace = v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE)
+    with v1.Session(graph=graph, config=config) as session:
+        value = session.run(c, options=trace, run_metadata=metadata)
+    ran_on = "unknown"
+    for device_stats in metadata.step_stats.dev_stats:
+        if any(node.node_name == "c" for node in device_stats.node_stats):
+            ran_on = device_stats.device
+    return float(value), ran_on
+
+
+def run_eagerly(tf, tf_device):
+    """Eager mode: the same addition, executed at once. Returns (value, device name)."""
+    with tf.device(tf_device):
+        total = tf.add(tf.constant(2.0), tf.constant(3.0))
+    return float(total.numpy()), total.device
+
+
+def main(argv=None):
+    """Run the sample; exits through finish()."""
+    parser = SampleArgumentParser(description="TensorFlow: 2 + 3 in a v1 session and eagerly.")
+    parser.add_argument("--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N]")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        print("TensorFlow is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
+        finish(
+            "fail",
+            "",
+            args.device,
+            "import tensorflow",
+            "TensorFlow not installed",
+            EXIT_NO_LIBRARY,
+        )
+
+    version = tf.__version__
+    print(
+        "library: TensorFlow %s (built with CUDA: %s)"
+        % (version, "yes" if tf.test.is_built_with_cuda() else "no")
+    )
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as error:  # only possible once the GPU is initialised
+            print("could not turn on memory growth for %s: %s" % (gpu.name, error))
+    available = ["cpu"] + ["cuda:%d" % index for index in range(len(gpus))]
+    print("devices TensorFlow can use: %s" % ", ".join(available))
+
+    if args.device == "auto":
+        device = "cuda:0" if gpus else "cpu"
+    elif args.device in available:
+        device = args.device
+    else:
+        message = "%s does not exist: TensorFlow sees %d GPU(s)%s; available: %s" % (
+            args.device,
+            len(gpus),
+            "" if tf.test.is_built_with_cuda() else " (this build has no CUDA support)",
+            ", ".join(available),
+        )
+        print(message, file=sys.stderr)
+        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+    tf_device = "/device:CPU:0" if device == "cpu" else "/device:GPU:" + device.split(":")[1]
+    if device == "cpu":
+        print("device: cpu (%s)" % tf_device)
+    else:
+        details = tf.config.experimental.get_device_details(gpus[int(device.split(":")[1])])
+        print(
+            "device: %s (%s, %s, memory growth on)"
+            % (device, tf_device, details.get("device_name", "GPU"))
+        )
+
+    started = time.perf_counter()
+    graph_value, graph_device = run_in_graph(tf, tf_device)
+    graph_seconds = time.perf_counter() - started
+    print(
+        "graph mode (tf.compat.v1.Session): 2 + 3 = %g, ran on %s (%.2f s)"
+        % (graph_value, graph_device, graph_seconds)
+    )
+    started = time.perf_counter()
+    eager_value, eager_device = run_eagerly(tf, tf_device)
+    eager_seconds = time.perf_counter() - started
+    print("eager mode: 2 + 3 = %g, on %s (%.3f s)" % (eager_value, eager_device, eager_seconds))
+
+    wanted_suffix = tf_device.replace("/device:", "device:")
+    right_values = graph_value == EXPECTED and eager_value == EXPECTED
+    right_places = graph_device.endswith(wanted_suffix) and eager_device.endswith(wanted_suffix)
+    passed = right_values and right_places
+    detail = "graph: %g on %s; eager: %g on %s" % (
+        graph_value,
+        graph_device.rsplit("/", 1)[-1],
+        eager_value,
+        eager_device.rsplit("/", 1)[-1],
+    )
+    finish(
+        "pass" if passed else "fail",
+        version,
+        device,
+        "2 + 3 == 5 in a v1 session graph and eagerly, both on %s" % tf_device,
+        detail,
+        EXIT_PASS if passed else EXIT_FAIL,
+        engine="graph+eager",
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as crash:  # an unforeseen failure still ends with a verdict line
+        traceback.print_exc()
+        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
+        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)

@@ -1,0 +1,173 @@
+"""PyTorch sample: a 2x3 tensor and the sum of its two rows, on every device asked for.
+
+Makes the tensor [[1, 2, 3], [4, 5, 6]], adds its rows (row 0 + row 1, and again with
+tensor.sum(dim=0)) and checks the answer [5, 7, 9]. It does this on the CPU, then on the
+accelerator: CUDA when PyTorch sees an NVIDIA (or ROCm) GPU, MPS on an Apple-silicon Mac.
+
+--device auto   CPU, then every kind of accelerator present (CUDA device 0, MPS)
+--device cpu    CPU only
+--device cuda:N CPU, then CUDA device N; exit status 2 when that device does not exist
+--device mps    CPU, then Apple's Metal device; exit status 2 when it is not available
+
+Usage: python torch_tensors.py [--device auto|cpu|cuda[:N]|mps]
+Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+import traceback
+
+SAMPLE = "torch_tensors"
+LIBRARY = "torch"
+EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+
+ROWS = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+EXPECTED_SUM = [5.0, 7.0, 9.0]
+
+
+def finish(verdict, version, device, checked, detail, code, engine=None):
+    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
+    record = {
+        "verdict": verdict,
+        "sample": SAMPLE,
+        "library": LIBRARY,
+        "version": version,
+        "device": device,
+    }
+    if engine:
+        record["engine"] = engine
+    record["checked"] = checked
+    record["detail"] = detail
+    sys.stdout.flush()
+    print(json.dumps(record), flush=True)
+    sys.exit(code)
+
+
+def device_spec(text):
+    """argparse type: auto, cpu, mps, cuda or cuda:N, normalised (cuda -> cuda:0)."""
+    value = text.strip().lower()
+    if value == "cuda":
+        return "cuda:0"
+    if value in ("auto", "cpu", "mps") or re.match(r"^cuda:\d+$", value):
+        return value
+    raise argparse.ArgumentTypeError("expected auto, cpu, cuda, cuda:N or mps, not %r" % text)
+
+
+class SampleArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors still end with a JSON verdict line."""
+
+    def error(self, message):
+        """Report a bad command line in one line and a fail verdict."""
+        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
+        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
+
+
+def available_devices(torch):
+    """Every device this PyTorch can compute on, as strings: cpu, cuda:N..., mps."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.extend("cuda:%d" % index for index in range(torch.cuda.device_count()))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def describe(torch, device):
+    """A human name for a device: the GPU model for CUDA."""
+    if device.startswith("cuda"):
+        properties = torch.cuda.get_device_properties(device)
+        backend = (
+            "ROCm %s" % torch.version.hip if torch.version.hip else "CUDA %s" % (torch.version.cuda)
+        )
+        return "%s, %.1f GiB, %s" % (properties.name, properties.total_memory / 2**30, backend)
+    if device == "mps":
+        return "Apple Metal Performance Shaders"
+    return "CPU, %d threads" % torch.get_num_threads()
+
+
+def rows_sum_on(torch, device):
+    """Run the example on one device; return (row0 + row1, sum over dim 0) as lists, seconds."""
+    started = time.perf_counter()
+    matrix = torch.tensor(ROWS, device=device)
+    added = matrix[0] + matrix[1]
+    summed = matrix.sum(dim=0)
+    print("  tensor on %s:" % matrix.device)
+    print("\n".join("    " + line for line in str(matrix).splitlines()))
+    print("  row 0 + row 1: %s" % added)
+    # .tolist() copies back to the host, which also waits for the device to finish.
+    result = added.tolist(), summed.tolist()
+    return result[0], result[1], time.perf_counter() - started
+
+
+def main(argv=None):
+    """Run the sample; exits through finish()."""
+    parser = SampleArgumentParser(description="PyTorch: sum the rows of a 2x3 tensor.")
+    parser.add_argument(
+        "--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N] or mps"
+    )
+    args = parser.parse_args(argv)
+
+    try:
+        import torch
+    except ImportError as error:
+        print("PyTorch is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
+        finish("fail", "", args.device, "import torch", "PyTorch not installed", EXIT_NO_LIBRARY)
+
+    version = torch.__version__
+    print("library: PyTorch %s (built with CUDA: %s)" % (version, torch.version.cuda or "no"))
+    available = available_devices(torch)
+    print("devices PyTorch can use: %s" % ", ".join(available))
+
+    if args.device == "auto":
+        wanted = ["cpu"] + [d for d in ("cuda:0", "mps") if d in available]
+    elif args.device == "cpu":
+        wanted = ["cpu"]
+    elif args.device in available:
+        wanted = ["cpu", args.device]
+    else:
+        if args.device == "mps":
+            why = "MPS (Apple Metal) is not available"
+        elif not torch.cuda.is_available():
+            why = "PyTorch sees no CUDA device%s" % (
+                "" if torch.version.cuda else " (this build has no CUDA support)"
+            )
+        else:
+            why = "PyTorch sees %d CUDA device(s)" % torch.cuda.device_count()
+        message = "%s is unavailable: %s; available: %s" % (args.device, why, ", ".join(available))
+        print(message, file=sys.stderr)
+        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+
+    results = []
+    all_correct = True
+    for device in wanted:
+        print("device: %s (%s)" % (device, describe(torch, device)))
+        added, summed, seconds = rows_sum_on(torch, device)
+        correct = added == EXPECTED_SUM and summed == EXPECTED_SUM
+        all_correct = all_correct and correct
+        print(
+            "  sum of the rows: %s -> %s (%.3f s)"
+            % (added, "correct" if correct else "WRONG, expected %s" % EXPECTED_SUM, seconds)
+        )
+        results.append("%s %s%s" % (device, added, "" if correct else " WRONG"))
+
+    finish(
+        "pass" if all_correct else "fail",
+        version,
+        wanted[-1],
+        "row 0 + row 1 and sum(dim=0) of [[1,2,3],[4,5,6]] equal [5, 7, 9] on " + ", ".join(wanted),
+        "; ".join(results),
+        EXIT_PASS if all_correct else EXIT_FAIL,
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as crash:  # an unforeseen failure still ends with a verdict line
+        traceback.print_exc()
+        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
+        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
