@@ -1,0 +1,123 @@
+"""The last check of each target interpreter, kept on disk so the next start can show it at once.
+
+One JSON file per interpreter, keyed by a hash of the real paths of its environment (sys.prefix)
+and its executable (a venv's python is a symlink to the base interpreter, so the executable alone
+would give every venv of one base Python the same key), under
+`$MLTUI_CACHE_DIR`, else `$XDG_CACHE_HOME/mltui`, else `~/.cache/mltui`. A cache that cannot be
+written is a state (`save_check` returns None), and a file that is corrupt or written with another
+schema is treated as absent and replaced on the next save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from probes.model import SCHEMA_VERSION, CheckResult, TargetPython, from_dict, to_dict
+
+#: Bump when the envelope below changes; the inner result carries its own schema_version.
+CACHE_FORMAT = 1
+
+
+@dataclass
+class CachedCheck:
+    """A check loaded from the cache, with when it was saved and how old it is now."""
+
+    result: CheckResult
+    saved_at: float  # seconds since the epoch
+    age_s: float
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder holding mltui's cache files (not created here)."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("MLTUI_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = env.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "mltui"
+    return Path.home() / ".cache" / "mltui"
+
+
+def interpreter_identity(target: TargetPython) -> str:
+    """What tells interpreters apart: the real paths of the environment and the executable."""
+    prefix = os.path.realpath(target.prefix) if target.prefix else ""
+    return f"{prefix}\0{os.path.realpath(target.executable)}"
+
+
+def interpreter_key(target: TargetPython) -> str:
+    """A stable, file-name-safe key for an interpreter: a hash of its identity."""
+    identity = interpreter_identity(target).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(identity).hexdigest()[:24]
+
+
+def check_path(target: TargetPython, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the check of this target interpreter is cached."""
+    return cache_dir(environ) / f"check-{interpreter_key(target)}.json"
+
+
+def save_check(result: CheckResult) -> Path | None:
+    """Write the check to its interpreter's cache file atomically; None if it cannot be written.
+
+    A result without a target is saved under the current interpreter's key.
+    """
+    target = result.target or TargetPython(
+        sys.executable, sys.version.split()[0], prefix=sys.prefix
+    )
+    path = check_path(target)
+    envelope = {
+        "cache_format": CACHE_FORMAT,
+        "interpreter": interpreter_identity(target),
+        "saved_at": time.time(),
+        "result": to_dict(result),
+    }
+    tmp_name: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".check-", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(envelope, out)
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except (OSError, TypeError, ValueError):
+        return None
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+    return path
+
+
+def load_check(target: TargetPython) -> CachedCheck | None:
+    """The cached check of this interpreter, or None if there is none usable."""
+    path = check_path(target)
+    try:
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(envelope, dict) or envelope.get("cache_format") != CACHE_FORMAT:
+        return None
+    if envelope.get("interpreter") != interpreter_identity(target):
+        return None  # a hash collision, or a file copied from elsewhere
+    data = envelope.get("result")
+    saved_at = envelope.get("saved_at")
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        return None
+    if not isinstance(saved_at, (int, float)) or isinstance(saved_at, bool):
+        return None
+    try:
+        result = from_dict(CheckResult, data)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return CachedCheck(
+        result=result, saved_at=float(saved_at), age_s=max(0.0, time.time() - saved_at)
+    )

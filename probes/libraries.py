@@ -1,0 +1,198 @@
+"""Run the standalone library probe in the target interpreter and turn what it says into reports.
+
+Each library is examined by `probes/scripts/probe_library.py <id>` in a subprocess of the target
+interpreter (own process group, stdin closed, timeout; see `probes.process.stream_process`). The
+probe prints JSON lines; whatever goes wrong with it (a hang, a segfault, garbage on stdout, a
+non-zero exit) becomes a `LibraryReport` status here. Nothing in this module raises because a probe
+misbehaved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from probes.catalog import LIBRARIES, LibrarySpec
+from probes.model import LibraryReport, TargetPython, from_dict
+from probes.process import OutputLine, ProcessOutcome, stream_process
+
+#: Lines of the probe's stderr kept in a report.
+STDERR_TAIL_LINES = 20
+#: Set in the probe's environment unless the user set them: cheap, side-effect-free device checks.
+PROBE_ENV_DEFAULTS: dict[str, str] = {
+    # torch.cuda.is_available() asks NVML instead of creating a CUDA context.
+    "PYTORCH_NVML_BASED_CUDA_CHECK": "1",
+    # TensorFlow allocates GPU memory as needed instead of taking the whole card.
+    "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    # Load CUDA kernels when first used, not all at context creation (faster, less memory).
+    "CUDA_MODULE_LOADING": "LAZY",
+    "PYTHONUNBUFFERED": "1",
+}
+
+PhaseCallback = Callable[[str, str], None]
+ReportCallback = Callable[[LibraryReport], None]
+
+
+def probe_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a probe runs with: ours, the probe defaults where unset, then `extra`."""
+    env = dict(os.environ)
+    for key, value in PROBE_ENV_DEFAULTS.items():
+        env.setdefault(key, value)
+    if extra:
+        env.update(extra)
+    return env
+
+
+class _ProbeListener:
+    """Collects one probe's output lines: its events, its stderr tail, anything unexpected."""
+
+    def __init__(self, spec: LibrarySpec, on_phase: PhaseCallback | None) -> None:
+        self.spec = spec
+        self.on_phase = on_phase
+        self.report: dict[str, Any] | None = None
+        self.partial: dict[str, Any] | None = None
+        self.phase: str | None = None
+        self.bad_line: str | None = None
+        self.stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+
+    def __call__(self, line: OutputLine) -> None:
+        if line.stream == "stderr":
+            if line.replace and self.stderr:
+                self.stderr[-1] = line.text
+            else:
+                self.stderr.append(line.text)
+            return
+        text = line.text.strip()
+        if not text:
+            return
+        try:
+            event = json.loads(text)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict) or "event" not in event:
+            if self.bad_line is None:
+                self.bad_line = text[:300]
+            return
+        kind = event.get("event")
+        if kind == "phase":
+            self.phase = str(event.get("phase"))
+            if self.on_phase is not None:
+                self.on_phase(self.spec.id, self.phase)
+        elif kind == "partial" and isinstance(event.get("report"), dict):
+            self.partial = event["report"]
+        elif kind == "report":
+            self.report = {k: v for k, v in event.items() if k != "event"}
+
+
+def _build_report(data: dict[str, Any] | None, spec: LibrarySpec) -> LibraryReport:
+    """A LibraryReport from the probe's (partial) report, or an empty one if it is unusable."""
+    if data is not None:
+        try:
+            return _parse_report(data, spec)
+        except (TypeError, ValueError):
+            pass
+    return LibraryReport(name=spec.id, display_name=spec.display_name)
+
+
+def _parse_report(data: dict[str, Any], spec: LibrarySpec) -> LibraryReport:
+    """Parse a probe's report; raises ValueError/TypeError when it does not fit the model."""
+    report = from_dict(LibraryReport, data)
+    if "status" not in data:
+        raise ValueError("the report has no status")
+    report.name = spec.id
+    report.display_name = report.display_name or spec.display_name
+    return report
+
+
+def _interpret(
+    spec: LibrarySpec, listener: _ProbeListener, outcome: ProcessOutcome, timeout: float
+) -> LibraryReport:
+    """Decide the report from how the probe ended and what it printed."""
+    during = f" (during phase '{listener.phase}')" if listener.phase else ""
+    if outcome.start_error:
+        report = _build_report(None, spec)
+        report.status = "crashed"
+        report.error = f"could not start the probe: {outcome.start_error}"
+    elif outcome.timed_out:
+        report = _build_report(listener.partial, spec)
+        report.status = "timeout"
+        report.error = f"no report within {timeout:g} s; killed{during}"
+    elif outcome.signal_name is not None:
+        report = _build_report(listener.report or listener.partial, spec)
+        report.status = "crashed"
+        report.error = f"killed by {outcome.signal_name}{during}"
+    elif listener.report is not None:
+        try:
+            report = _parse_report(listener.report, spec)
+        except (TypeError, ValueError) as exc:
+            report = _build_report(listener.partial, spec)
+            report.status = "bad_output"
+            report.error = f"the report does not fit the data model: {exc}"
+    elif listener.bad_line is not None:
+        report = _build_report(listener.partial, spec)
+        report.status = "bad_output"
+        report.error = f"not a JSON report: {listener.bad_line!r}"
+    elif outcome.returncode not in (0, None):
+        report = _build_report(listener.partial, spec)
+        report.status = "crashed"
+        last = next((s for s in reversed(listener.stderr) if s.strip()), "")
+        tail = f": {last.strip()}" if last else ""
+        report.error = f"exited with status {outcome.returncode} without a report{during}{tail}"
+    else:
+        report = _build_report(listener.partial, spec)
+        report.status = "bad_output"
+        report.error = f"exited without a report{during}"
+    report.elapsed_s = round(outcome.elapsed_s, 3)
+    report.stderr_tail = list(listener.stderr)
+    return report
+
+
+async def probe_library(
+    target: TargetPython,
+    spec: LibrarySpec,
+    *,
+    timeout: float = 120.0,
+    env: Mapping[str, str] | None = None,
+    script: Path | None = None,
+    on_phase: PhaseCallback | None = None,
+) -> LibraryReport:
+    """Probe one library in the target interpreter; never raises for the probe's misbehaviour.
+
+    `env` entries are added to the probe's environment; `script` replaces the probe script (tests
+    use it to stage faults); `on_phase(library_id, phase)` is called as the probe moves on.
+    Cancelling the awaiting task kills the probe's whole process tree.
+    """
+    listener = _ProbeListener(spec, on_phase)
+    argv = [target.executable, str(script or spec.probe_script), spec.id]
+    outcome = await stream_process(argv, listener, timeout=timeout, env=probe_env(env))
+    return _interpret(spec, listener, outcome, timeout)
+
+
+async def probe_libraries(
+    target: TargetPython,
+    specs: Sequence[LibrarySpec] | None = None,
+    *,
+    timeout: float = 120.0,
+    on_report: ReportCallback | None = None,
+    on_phase: PhaseCallback | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[LibraryReport]:
+    """Probe every library (default: all mltui knows) in parallel; reports in the order of specs.
+
+    `on_report` is called with each report as soon as its probe ends.
+    """
+    chosen = list(LIBRARIES if specs is None else specs)
+
+    async def one(spec: LibrarySpec) -> LibraryReport:
+        report = await probe_library(target, spec, timeout=timeout, env=env, on_phase=on_phase)
+        if on_report is not None:
+            on_report(report)
+        return report
+
+    return list(await asyncio.gather(*(one(spec) for spec in chosen)))

@@ -1,0 +1,746 @@
+"""Probe one ML library in this interpreter: is it installed, how was it built, what devices does it
+see, and does a tiny real computation give the right answer on each of them.
+
+Run as `python probe_library.py <id>` with id one of sklearn, theano, pytensor, caffe, cv2, torch,
+tensorflow. Standalone on purpose (stdlib + the library under test, Python >= 3.8 syntax, no mltui
+import): mltui runs it in the *target* interpreter, in its own process group, with a timeout.
+
+Output, on stdout, is JSON lines only:
+  {"event": "phase", "phase": "import", "t": 0.01}       as each phase starts
+  {"event": "partial", "report": {...}}                  what is known so far, after each phase
+  {"event": "report", ...LibraryReport fields...}        last line
+Everything the library itself prints (C++ logs, compiler errors, warnings) is sent to stderr, so it
+cannot corrupt the report.
+"""
+
+import contextlib
+import faulthandler
+import importlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+
+# The matmul every device is asked to do, and the answer it must give.
+LEFT = [[1.0, 2.0], [3.0, 4.0]]
+RIGHT = [[5.0, 6.0], [7.0, 8.0]]
+PRODUCT = [[19.0, 22.0], [43.0, 50.0]]
+
+LIBRARIES = {
+    # id: (display name, import name, distributions)
+    "sklearn": ("scikit-learn", "sklearn", ("scikit-learn",)),
+    "theano": ("Theano", "theano", ("Theano", "theano")),
+    "pytensor": ("PyTensor", "pytensor", ("pytensor",)),
+    "caffe": ("Caffe", "caffe", ("caffe",)),
+    "cv2": (
+        "OpenCV DNN (Caffe importer)",
+        "cv2",
+        (
+            "opencv-python-headless",
+            "opencv-python",
+            "opencv-contrib-python",
+            "opencv-contrib-python-headless",
+        ),
+    ),
+    "torch": ("PyTorch", "torch", ("torch",)),
+    "tensorflow": (
+        "TensorFlow",
+        "tensorflow",
+        ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly", "tensorflow-macos"),
+    ),
+}
+
+STARTED = time.monotonic()
+
+
+class Emitter(object):
+    """Writes JSON lines to the real stdout, which libraries can no longer reach."""
+
+    def __init__(self):
+        sys.stdout.flush()
+        self.out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        # From here on, anything written to fd 1 (Python or C level) lands on stderr.
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+
+    def emit(self, obj):
+        self.out.write(json.dumps(obj, default=str) + "\n")
+        self.out.flush()
+
+
+class Probe(object):
+    """Collects one library's report while its phases run."""
+
+    def __init__(self, lib_id, emitter):
+        display, import_name, distributions = LIBRARIES[lib_id]
+        self.emitter = emitter
+        self.import_name = import_name
+        self.distributions = distributions
+        self.report = {
+            "name": lib_id,
+            "display_name": display,
+            "status": "not_installed",
+            "version": None,
+            "location": None,
+            "build": {},
+            "devices": [],
+            "error": None,
+            "elapsed_s": None,
+            "phase_timings": {},
+        }
+        self._phase = None
+        self._phase_started = 0.0
+
+    def phase(self, name):
+        """Close the running phase (recording its time) and start the next one."""
+        self.end_phase()
+        self._phase = name
+        self._phase_started = time.monotonic()
+        self.emitter.emit(
+            {"event": "phase", "phase": name, "t": round(time.monotonic() - STARTED, 4)}
+        )
+
+    def end_phase(self):
+        if self._phase is not None:
+            spent = time.monotonic() - self._phase_started
+            self.report["phase_timings"][self._phase] = round(spent, 4)
+            self._phase = None
+            self.emitter.emit({"event": "partial", "report": self.report})
+
+    def device(self, kind, index=None, **fields):
+        entry = {
+            "kind": kind,
+            "index": index,
+            "name": None,
+            "compute_capability": None,
+            "uuid": None,
+            "memory_total_bytes": None,
+            "computation_ok": None,
+            "computation_detail": None,
+            "error": None,
+        }
+        entry.update(fields)
+        self.report["devices"].append(entry)
+        return entry
+
+    def finish(self):
+        self.end_phase()
+        if self.report["status"] == "ok":
+            failed = [d for d in self.report["devices"] if d["computation_ok"] is False]
+            if failed:
+                self.report["status"] = "degraded"
+                if self.report["error"] is None:
+                    first = failed[0]
+                    where = (
+                        first["kind"]
+                        if first["index"] is None
+                        else "%s:%s"
+                        % (
+                            first["kind"],
+                            first["index"],
+                        )
+                    )
+                    self.report["error"] = "computation failed on %s: %s" % (
+                        where,
+                        first["error"] or first["computation_detail"],
+                    )
+        self.report["elapsed_s"] = round(time.monotonic() - STARTED, 4)
+        event = {"event": "report"}
+        event.update(self.report)
+        self.emitter.emit(event)
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def last_line(exc):
+    """The exception as one line: its type and the last non-empty line of its message."""
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    message = lines[-1] if lines else ""
+    name = type(exc).__name__
+    return "%s: %s" % (name, message) if message else name
+
+
+def distribution_version(distributions):
+    """(distribution, version) of the first installed distribution, read without importing."""
+    try:
+        from importlib import metadata
+    except ImportError:  # Python < 3.8 is refused by mltui before we get here
+        return None, None
+    for dist in distributions:
+        try:
+            return dist, metadata.version(dist)
+        except Exception:
+            continue
+    return None, None
+
+
+def module_location(spec):
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        locations = list(spec.submodule_search_locations)
+        if locations:
+            return locations[0]
+    if spec.origin and spec.origin not in ("built-in", "frozen"):
+        return os.path.dirname(spec.origin)
+    return None
+
+
+def matches(result, expected=PRODUCT, tolerance=1e-4):
+    """True when a nested 2x2 list of numbers equals the expected one within tolerance."""
+    try:
+        rows = [[float(v) for v in row] for row in result]
+    except Exception:
+        return False
+    if len(rows) != len(expected):
+        return False
+    for got_row, want_row in zip(rows, expected):  # noqa: B905 - Python 3.8
+        if len(got_row) != len(want_row):
+            return False
+        for got, want in zip(got_row, want_row):  # noqa: B905 - Python 3.8
+            if abs(got - want) > tolerance:
+                return False
+    return True
+
+
+def fmt(result):
+    try:
+        return (
+            "["
+            + ", ".join(
+                "[" + ", ".join("%g" % (float(v) + 0.0) for v in row) + "]" for row in result
+            )
+            + "]"
+        )
+    except Exception:
+        return repr(result)[:200]
+
+
+def run_computation(entry, what, compute, expected=PRODUCT):
+    """Run compute() -> nested list, check it against `expected`, and record it on the device."""
+    started = time.monotonic()
+    try:
+        result = compute()
+    except Exception as exc:
+        entry["computation_ok"] = False
+        entry["error"] = last_line(exc)
+        entry["computation_detail"] = "%s raised" % what
+        return
+    took_ms = (time.monotonic() - started) * 1000.0
+    if matches(result, expected):
+        entry["computation_ok"] = True
+        entry["computation_detail"] = "%s = %s in %.1f ms" % (what, fmt(result), took_ms)
+    else:
+        entry["computation_ok"] = False
+        entry["computation_detail"] = "%s gave %s, expected %s" % (what, fmt(result), fmt(expected))
+        entry["error"] = "wrong result"
+
+
+def cudnn_text(value):
+    """cuDNN's integer version (8906 or 90100) as "8.9.6" / "9.1.0"."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if number >= 90000:
+        return "%d.%d.%d" % (number // 10000, (number % 10000) // 100, number % 100)
+    return "%d.%d.%d" % (number // 1000, (number % 1000) // 100, number % 100)
+
+
+def gpu_uuid(raw):
+    """A GPU UUID in nvidia-smi's form, GPU-xxxxxxxx-..., whatever the library hands back."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not text:
+        return None
+    if text.startswith(("GPU-", "MIG-")):
+        return text
+    return "GPU-" + text
+
+
+# ------------------------------------------------------------------------------ per library
+
+
+def probe_sklearn(probe):
+    probe.phase("import")
+    import sklearn
+    from sklearn.linear_model import LinearRegression
+
+    probe.report["version"] = sklearn.__version__
+    probe.phase("devices")
+    try:
+        dispatch = bool(sklearn.get_config().get("array_api_dispatch", False))
+    except Exception:
+        dispatch = False
+    probe.report["build"] = {"array_api_dispatch": dispatch}
+    cpu = probe.device("cpu", name="CPU")
+    probe.phase("compute")
+
+    def fit_line():
+        # The line y = 2x + 1 through four points; the fitted model must predict 19 at x = 9.
+        model = LinearRegression().fit([[0.0], [1.0], [2.0], [3.0]], [1.0, 3.0, 5.0, 7.0])
+        return [
+            [float(model.coef_[0]), float(model.intercept_)],
+            [float(model.predict([[9.0]])[0])],
+        ]
+
+    run_computation(cpu, "LinearRegression fit of y=2x+1", fit_line, expected=[[2.0, 1.0], [19.0]])
+
+
+def probe_torch(probe):
+    probe.phase("import")
+    import torch
+
+    probe.report["version"] = str(torch.__version__)
+    probe.phase("devices")
+    build = probe.report["build"]
+    build["cuda_version"] = torch.version.cuda
+    build["hip_version"] = getattr(torch.version, "hip", None)
+    build["is_cuda_build"] = torch.version.cuda is not None
+    try:
+        build["cudnn_version"] = cudnn_text(torch.backends.cudnn.version())
+    except Exception as exc:
+        build["cudnn_version"] = None
+        build["cudnn_error"] = last_line(exc)
+    try:
+        build["arch_list"] = list(torch.cuda.get_arch_list())
+    except Exception:
+        build["arch_list"] = []
+    try:
+        build["cuda_available"] = bool(torch.cuda.is_available())
+    except Exception as exc:
+        build["cuda_available"] = False
+        build["cuda_error"] = last_line(exc)
+    mps = getattr(torch.backends, "mps", None)
+    try:
+        build["mps_available"] = bool(mps is not None and mps.is_available())
+    except Exception:
+        build["mps_available"] = False
+
+    targets = [(probe.device("cpu", name="CPU"), "cpu")]
+    if build["cuda_available"]:
+        kind = "rocm" if build["hip_version"] else "cuda"
+        try:
+            count = torch.cuda.device_count()
+        except Exception as exc:
+            count = 0
+            build["cuda_error"] = last_line(exc)
+        for index in range(count):
+            entry = probe.device(kind, index)
+            try:
+                props = torch.cuda.get_device_properties(index)
+                entry["name"] = props.name
+                entry["compute_capability"] = "%d.%d" % (props.major, props.minor)
+                entry["memory_total_bytes"] = int(props.total_memory)
+                entry["uuid"] = gpu_uuid(getattr(props, "uuid", None))
+            except Exception as exc:
+                entry["error"] = last_line(exc)
+            targets.append((entry, "cuda:%d" % index))
+    if build["mps_available"]:
+        targets.append((probe.device("mps", 0, name="Apple GPU (MPS)"), "mps"))
+
+    probe.phase("compute")
+    for entry, device in targets:
+        if entry["error"] is not None:
+            entry["computation_ok"] = False
+            entry["computation_detail"] = "not attempted: the device could not be described"
+            continue
+
+        def matmul(device=device):
+            left = torch.tensor(LEFT, device=device)
+            right = torch.tensor(RIGHT, device=device)
+            product = left @ right
+            if device.startswith("cuda"):
+                torch.cuda.synchronize(device)
+            return product.cpu().tolist()
+
+        run_computation(entry, "2x2 matmul on %s" % device, matmul)
+
+
+def probe_tensorflow(probe):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    probe.phase("import")
+    import tensorflow as tf
+
+    probe.report["version"] = str(tf.__version__)
+    probe.phase("devices")
+    build = probe.report["build"]
+    try:
+        info = dict(tf.sysconfig.get_build_info())
+    except Exception as exc:
+        info = {}
+        build["build_info_error"] = last_line(exc)
+    build["is_cuda_build"] = bool(info.get("is_cuda_build", False))
+    build["cuda_version"] = info.get("cuda_version")
+    build["cudnn_version"] = info.get("cudnn_version")
+    build["is_rocm_build"] = bool(info.get("is_rocm_build", False))
+    build["cuda_compute_capabilities"] = list(info.get("cuda_compute_capabilities") or [])
+    build["distribution"] = distribution_version(LIBRARIES["tensorflow"][2])[0]
+    try:
+        gpus = tf.config.list_physical_devices("GPU")
+    except Exception as exc:
+        gpus = []
+        build["gpu_list_error"] = last_line(exc)
+    build["gpus_listed"] = len(gpus)
+    # Growth on before anything touches a GPU, so the probe never takes a whole card's memory.
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except Exception as exc:
+            build.setdefault("memory_growth_error", last_line(exc))
+    # A computation pinned to a GPU must run there or fail, not quietly fall back to the CPU.
+    with contextlib.suppress(Exception):
+        tf.config.set_soft_device_placement(False)
+
+    kind = "rocm" if build["is_rocm_build"] else "cuda"
+    targets = [(probe.device("cpu", name="CPU"), "/CPU:0")]
+    for index, gpu in enumerate(gpus):
+        entry = probe.device(kind, index)
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+            entry["name"] = details.get("device_name")
+            capability = details.get("compute_capability")
+            if capability:
+                entry["compute_capability"] = "%d.%d" % tuple(capability)
+        except Exception as exc:
+            entry["computation_detail"] = "details unavailable: %s" % last_line(exc)
+        targets.append((entry, "/GPU:%d" % index))
+
+    probe.phase("compute")
+    for entry, device in targets:
+
+        def matmul(device=device):
+            with tf.device(device):
+                product = tf.matmul(tf.constant(LEFT), tf.constant(RIGHT))
+            placed = str(product.device)
+            wanted = device.strip("/").upper()
+            if not placed.upper().endswith(wanted.replace("/", "")):
+                raise RuntimeError("ran on %s instead of %s" % (placed, device))
+            return product.numpy().tolist()
+
+        run_computation(entry, "2x2 matmul on %s" % device, matmul)
+
+
+THEANO_COMPILE_PROGRAM = """
+import theano
+print("C backend ok:", theano.config.cxx)
+"""
+
+
+def theano_flags(base, extra):
+    """THEANO_FLAGS with `extra` added where the user has not set that flag already."""
+    parts = [p for p in base.split(",") if p.strip()]
+    names = set(p.split("=", 1)[0].strip() for p in parts)
+    for flag in extra:
+        if flag.split("=", 1)[0] not in names:
+            parts.append(flag)
+    return ",".join(parts)
+
+
+def first_compiler_error(text):
+    """The first `error:` line of a compiler's output, shortened to something readable."""
+    for chunk in text.replace(". ", "\n").splitlines():
+        if "error:" in chunk:
+            line = chunk.strip()
+            if "/" in line.split(":", 1)[0]:
+                line = os.path.basename(line.split(":", 1)[0]) + ":" + line.split(":", 1)[1]
+            return line[:300]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else None
+
+
+def drop_modules(prefix):
+    for name in list(sys.modules):
+        if name == prefix or name.startswith(prefix + "."):
+            del sys.modules[name]
+
+
+def probe_theano(probe):
+    user_flags = os.environ.get("THEANO_FLAGS", "")
+    # Theano's BLAS detection runs numpy.distutils, which is gone or broken with numpy 2.x and a
+    # recent setuptools (TypeError in Compiler.__init__); an empty ldflags skips it (NumPy BLAS).
+    base = theano_flags(user_flags, ["blas.ldflags="])
+    # A compile failure leaves a copy of the C code in a temporary file; keep it in our own dir.
+    scratch = tempfile.mkdtemp(prefix="mltui-theano-")
+    tempfile.tempdir = scratch
+    build = probe.report["build"]
+    build["cxx"] = shutil.which("g++")
+    try:
+        probe.phase("import")
+        os.environ["THEANO_FLAGS"] = base
+        c_backend = True
+        c_error = None
+        try:
+            import theano
+        except Exception as exc:
+            # Importing with the C backend compiles Theano's lazy linker; on Python 3.11 that C
+            # code no longer builds. Fall back to pure-Python mode to go on probing the rest.
+            c_backend = False
+            c_error = first_compiler_error(str(exc)) or last_line(exc)
+            drop_modules("theano")
+            os.environ["THEANO_FLAGS"] = theano_flags(base, ["cxx="])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import theano
+        if c_backend and not theano.config.cxx:
+            c_backend = False
+            c_error = (
+                "disabled by THEANO_FLAGS (cxx is empty)"
+                if "cxx=" in user_flags.replace(" ", "")
+                else "no C++ compiler found (g++)"
+            )
+        probe.report["version"] = str(theano.__version__)
+        build["device"] = str(theano.config.device)
+        build["c_backend"] = c_backend
+        build["c_backend_error"] = c_error
+        build["flags"] = os.environ["THEANO_FLAGS"]
+        if theano.config.cxx:
+            build["cxx"] = str(theano.config.cxx)
+        build["linker"] = str(theano.config.linker)
+        probe.phase("devices")
+        import numpy
+        import theano.tensor as tensor
+
+        targets = [(probe.device("cpu", name="CPU"), None)]
+        device = build["device"]
+        if device.startswith(("cuda", "gpu")):
+            entry = probe.device("cuda", 0, name=device)
+            try:
+                from theano import gpuarray
+
+                if not gpuarray.pygpu_activated:
+                    raise RuntimeError("the GPU backend (pygpu) is not active")
+                targets.append((entry, "gpu"))
+            except Exception as exc:
+                entry["computation_ok"] = False
+                entry["error"] = last_line(exc)
+        probe.phase("compute")
+        for entry, where in targets:
+
+            def matmul(where=where):
+                left = tensor.dmatrix("left")
+                right = tensor.dmatrix("right")
+                product = tensor.dot(left, right)
+                if where == "gpu":
+                    product = product.transfer(None)
+                function = theano.function([left, right], product)
+                return numpy.asarray(function(numpy.array(LEFT), numpy.array(RIGHT))).tolist()
+
+            label = "2x2 matmul (%s)" % ("C backend" if c_backend else "pure-Python mode")
+            run_computation(entry, label, matmul)
+    finally:
+        tempfile.tempdir = None
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def probe_pytensor(probe):
+    probe.phase("import")
+    import numpy
+    import pytensor
+    import pytensor.tensor as tensor
+
+    probe.report["version"] = str(pytensor.__version__)
+    probe.phase("devices")
+    build = probe.report["build"]
+    build["c_backend"] = bool(pytensor.config.cxx)
+    build["cxx"] = str(pytensor.config.cxx) or None
+    build["c_backend_error"] = (
+        None if pytensor.config.cxx else "no C++ compiler found (cxx is empty)"
+    )
+    build["mode"] = str(pytensor.config.mode)
+    cpu = probe.device("cpu", name="CPU")
+    probe.phase("compute")
+
+    def matmul():
+        left = tensor.dmatrix("left")
+        right = tensor.dmatrix("right")
+        function = pytensor.function([left, right], tensor.dot(left, right))
+        return numpy.asarray(function(numpy.array(LEFT), numpy.array(RIGHT))).tolist()
+
+    run_computation(cpu, "2x2 matmul", matmul)
+    if build["c_backend"]:
+        # Prove the C backend compiles: an elementwise graph built with the pure C linker.
+        try:
+            from pytensor.compile.mode import Mode
+
+            left = tensor.dmatrix("left")
+            right = tensor.dmatrix("right")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                function = pytensor.function(
+                    [left, right], left * right + 1.0, mode=Mode(linker="c")
+                )
+            got = numpy.asarray(function(numpy.array(LEFT), numpy.array(RIGHT))).tolist()
+            if not matches(got, [[6.0, 13.0], [22.0, 33.0]]):
+                raise RuntimeError("C-compiled a*b+1 gave %s" % fmt(got))
+        except Exception as exc:
+            build["c_backend"] = False
+            build["c_backend_error"] = first_compiler_error(str(exc)) or last_line(exc)
+
+
+# A Caffe network needing no weights: one ReLU over a 1x1x2x2 input.
+RELU_PROTOTXT = """name: "mltui_probe"
+input: "data"
+input_shape { dim: 1 dim: 1 dim: 2 dim: 2 }
+layer { name: "relu" type: "ReLU" bottom: "data" top: "out" }
+"""
+RELU_INPUT = [[-1.0, 2.0], [3.0, -4.0]]
+RELU_OUTPUT = [[0.0, 2.0], [3.0, 0.0]]
+
+
+def probe_cv2(probe):
+    probe.phase("import")
+    import cv2
+    import numpy
+
+    probe.report["version"] = str(cv2.__version__)
+    probe.phase("devices")
+    build = probe.report["build"]
+    dnn = getattr(cv2, "dnn", None)
+    build["has_caffe_importer"] = bool(dnn is not None and hasattr(dnn, "readNetFromCaffe"))
+    count = 0
+    cuda = getattr(cv2, "cuda", None)
+    try:
+        count = int(cuda.getCudaEnabledDeviceCount()) if cuda is not None else 0
+    except Exception as exc:
+        build["cuda_error"] = last_line(exc)
+    build["cuda_enabled_devices"] = count
+    targets = [(probe.device("cpu", name="CPU"), None)]
+    for index in range(count):
+        entry = probe.device("cuda", index)
+        try:
+            info = cuda.DeviceInfo(index)
+            entry["name"] = info.name()
+            entry["compute_capability"] = "%d.%d" % (info.majorVersion(), info.minorVersion())
+            entry["memory_total_bytes"] = int(info.totalMemory())
+        except Exception:
+            pass
+        targets.append((entry, index))
+
+    probe.phase("compute")
+    for entry, index in targets:
+        if build["has_caffe_importer"]:
+
+            def relu_net(index=index):
+                net = cv2.dnn.readNetFromCaffe(
+                    numpy.frombuffer(RELU_PROTOTXT.encode(), numpy.uint8)
+                )
+                if index is None:
+                    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+                    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+                else:
+                    cuda.setDevice(index)
+                    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
+                    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
+                net.setInput(numpy.array(RELU_INPUT, numpy.float32).reshape(1, 1, 2, 2))
+                return net.forward().reshape(2, 2).tolist()
+
+            where = "CPU" if index is None else "CUDA %d" % index
+            run_computation(entry, "Caffe-imported ReLU net on %s" % where, relu_net, RELU_OUTPUT)
+        else:
+
+            def gemm():
+                left = numpy.array(LEFT, numpy.float32)
+                right = numpy.array(RIGHT, numpy.float32)
+                return cv2.gemm(left, right, 1.0, None, 0.0).tolist()
+
+            run_computation(entry, "2x2 cv2.gemm", gemm)
+
+
+def probe_caffe(probe):
+    probe.phase("import")
+    import caffe
+
+    probe.report["version"] = str(getattr(caffe, "__version__", None) or probe.report["version"])
+    probe.phase("devices")
+    caffe.set_mode_cpu()
+    probe.report["build"]["mode"] = "cpu"
+    cpu = probe.device("cpu", name="CPU")
+    probe.phase("compute")
+
+    def relu_net():
+        import numpy
+
+        handle, path = tempfile.mkstemp(suffix=".prototxt")
+        try:
+            with os.fdopen(handle, "w") as out:
+                out.write(RELU_PROTOTXT)
+            net = caffe.Net(path, caffe.TEST)
+            net.blobs["data"].data[...] = numpy.array(RELU_INPUT).reshape(1, 1, 2, 2)
+            return net.forward()["out"].reshape(2, 2).tolist()
+        finally:
+            os.unlink(path)
+
+    run_computation(cpu, "ReLU net (pycaffe, CPU)", relu_net, RELU_OUTPUT)
+
+
+PROBES = {
+    "sklearn": probe_sklearn,
+    "theano": probe_theano,
+    "pytensor": probe_pytensor,
+    "caffe": probe_caffe,
+    "cv2": probe_cv2,
+    "torch": probe_torch,
+    "tensorflow": probe_tensorflow,
+}
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in LIBRARIES:
+        sys.stderr.write("usage: probe_library.py {%s}\n" % ",".join(sorted(LIBRARIES)))
+        return 2
+    faulthandler.enable()  # a crash in native code leaves its Python stack on stderr
+    emitter = Emitter()
+    probe = Probe(argv[1], emitter)
+    report = probe.report
+
+    probe.phase("find")
+    spec = None
+    try:
+        spec = importlib.util.find_spec(probe.import_name)
+    except (ImportError, ValueError) as exc:
+        report["error"] = last_line(exc)
+    dist, version = distribution_version(probe.distributions)
+    report["version"] = version
+    report["location"] = module_location(spec)
+    if spec is None:
+        if dist is not None:
+            report["status"] = "import_error"
+            report["error"] = "distribution %s %s is installed, but module %r cannot be found" % (
+                dist,
+                version,
+                probe.import_name,
+            )
+        probe.finish()
+        return 0
+
+    try:
+        PROBES[report["name"]](probe)
+        report["status"] = "ok"
+    except (Exception, SystemExit) as exc:
+        if report["phase_timings"].get("import") is None and probe._phase == "import":
+            report["status"] = "import_error"
+        else:
+            report["status"] = "degraded"
+        report["error"] = last_line(exc)
+        traceback.print_exc(file=sys.stderr)
+    probe.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    status = main(sys.argv)
+    sys.stderr.flush()
+    # The report is out: skip interpreter teardown, which costs TensorFlow and PyTorch up to a
+    # second (atexit hooks, thread pools, unloading native libraries) and tells us nothing.
+    os._exit(status)

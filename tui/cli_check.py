@@ -1,0 +1,358 @@
+"""`mltui check`: probe the machine and every library, print the report with Rich or as JSON.
+
+Exit status: 0 when no finding is an error, 1 when one is, 2 on bad usage (raised to `tui.cli`).
+Live progress goes to stderr, and only when stderr is a terminal, so `--json` output on stdout is
+pure JSON. Rich honours NO_COLOR. No Textual here: the check must start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from probes.catalog import LIBRARIES, LibrarySpec, parse_library_list
+from probes.check import run_check_sync
+from probes.model import (
+    CheckResult,
+    GpuInfo,
+    LibraryReport,
+    NvmlReport,
+    SystemInfo,
+    json_schema,
+    to_json,
+)
+from probes.target import resolve_target
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+STATUS_TEXT = {
+    "ok": ("yes", "green"),
+    "degraded": ("degraded", "yellow"),
+    "not_installed": ("not installed", "dim"),
+    "import_error": ("import fails", "red"),
+    "timeout": ("timed out", "red"),
+    "crashed": ("crashed", "red"),
+    "bad_output": ("bad output", "red"),
+}
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run `mltui check` with parsed arguments; returns the exit status."""
+    if getattr(args, "schema", False):
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    target = resolve_target(getattr(args, "python", None))
+    only = getattr(args, "only", None)
+    specs = parse_library_list(only) if only else None
+    timeout = float(getattr(args, "timeout", 120.0) or 120.0)
+
+    progress = _Progress(specs or list(LIBRARIES)) if sys.stderr.isatty() else None
+    if progress is None:
+        result = run_check_sync(target, specs, timeout=timeout)
+    else:
+        with progress:
+            result = run_check_sync(
+                target,
+                specs,
+                timeout=timeout,
+                on_library=progress.library_done,
+                on_phase=progress.phase,
+            )
+    if getattr(args, "json", False):
+        sys.stdout.write(to_json(result, indent=2) + "\n")
+    else:
+        Console().print(render_report(result))
+    return EXIT_FINDINGS if result.has_errors else EXIT_OK
+
+
+# --------------------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """A live table on stderr: each library's probe phase, then its outcome."""
+
+    def __init__(self, specs: list[LibrarySpec]) -> None:
+        self.specs = specs
+        self.state: dict[str, str] = {spec.id: "starting" for spec in specs}
+        self.lock = threading.Lock()
+        self.live = Live(
+            self._render(),
+            console=Console(stderr=True),
+            transient=True,
+            refresh_per_second=8,
+        )
+
+    def __enter__(self) -> _Progress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def phase(self, library_id: str, phase: str) -> None:
+        with self.lock:
+            self.state[library_id] = {"find": "looking", "import": "importing"}.get(phase, phase)
+        self.live.update(self._render())
+
+    def library_done(self, report: LibraryReport) -> None:
+        with self.lock:
+            label, _ = STATUS_TEXT.get(report.status, (report.status, ""))
+            elapsed = f" ({report.elapsed_s:.1f} s)" if report.elapsed_s is not None else ""
+            self.state[report.name] = f"done: {label}{elapsed}"
+        self.live.update(self._render())
+
+    def _render(self) -> RenderableType:
+        table = Table.grid(padding=(0, 2))
+        table.add_column()
+        table.add_column(min_width=24)  # steady width while the states change
+        with self.lock:
+            for spec in self.specs:
+                state = self.state[spec.id]
+                style = "green" if state.startswith("done") else "cyan"
+                table.add_row(Text(spec.display_name), Text(state, style=style))
+        return Panel(table, title="probing libraries", box=box.ROUNDED, expand=False)
+
+
+# -------------------------------------------------------------------------------- rendering
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "n/a"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit in ("B", "KiB") else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def _na(value: Any, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value}{suffix}"
+
+
+def render_system(system: SystemInfo, result: CheckResult) -> RenderableType:
+    """The System panel: OS, Python, CPU, memory, container limits."""
+    cpu = system.cpu
+    mem = system.memory
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Host", escape(system.hostname or "n/a"))
+    grid.add_row("OS", escape(" ".join(p for p in (system.os, system.kernel) if p) or "n/a"))
+    target = result.target
+    python = (
+        f"{target.implementation} {target.version}  {target.executable}"
+        if target
+        else system.python_version
+    )
+    grid.add_row("Python", escape(python))
+    cores = f"{_na(cpu.physical_cores)} physical / {_na(cpu.logical_cores)} logical"
+    freq = ""
+    if cpu.frequency_current_mhz:
+        freq = f", {cpu.frequency_current_mhz:.0f} MHz"
+        if cpu.frequency_max_mhz:
+            freq += f" (max {cpu.frequency_max_mhz:.0f})"
+    grid.add_row("CPU", escape(f"{cpu.model or 'unknown model'}  {cores}{freq}"))
+    if cpu.load_average:
+        grid.add_row("Load", " ".join(f"{v:.2f}" for v in cpu.load_average))
+    grid.add_row(
+        "Memory",
+        f"{_bytes(mem.total_bytes)} total, {_bytes(mem.available_bytes)} available; "
+        f"swap {_bytes(mem.swap_used_bytes)} of {_bytes(mem.swap_total_bytes)}",
+    )
+    box_ = system.container
+    if box_.in_container:
+        limits = []
+        if box_.cpu_limit_cores is not None:
+            limits.append(f"{box_.cpu_limit_cores:g} CPUs")
+        if box_.memory_limit_bytes is not None:
+            limits.append(f"{_bytes(box_.memory_limit_bytes)} memory")
+        runtime = box_.runtime or "container"
+        text = runtime + (f", limited to {', '.join(limits)}" if limits else "")
+        grid.add_row("Container", escape(text))
+    return Panel(grid, title="System", box=box.ROUNDED)
+
+
+def _gpu_row(gpu: GpuInfo) -> list[str]:
+    if gpu.state == "lost":
+        return [str(gpu.index), escape(gpu.name or "?"), "[red]lost (fell off the bus)[/]"] + [
+            ""
+        ] * 5
+    memory = (
+        f"{_bytes(gpu.memory_used_bytes)} / {_bytes(gpu.memory_total_bytes)}"
+        if gpu.memory_total_bytes is not None
+        else "n/a"
+    )
+    util = _na(gpu.utilization_gpu_percent, " %")
+    temp = _na(gpu.temperature_c, " °C")
+    power = (
+        f"{gpu.power_draw_w:.0f} / {gpu.power_limit_w:.0f} W"
+        if gpu.power_draw_w is not None and gpu.power_limit_w is not None
+        else _na(gpu.power_draw_w, " W")
+    )
+    pcie = (
+        f"gen {_na(gpu.pcie_generation)}/{_na(gpu.pcie_generation_max)} "
+        f"x{_na(gpu.pcie_width)}/{_na(gpu.pcie_width_max)}"
+    )
+    processes = "n/a" if gpu.processes is None else str(len(gpu.processes))
+    return [
+        str(gpu.index),
+        escape(gpu.name or "n/a"),
+        memory,
+        util,
+        temp,
+        power,
+        pcie,
+        processes,
+    ]
+
+
+def render_gpus(nvml: NvmlReport) -> RenderableType:
+    """The GPUs table, or the no-driver state with what was checked, as a plain state."""
+    if nvml.status != "ok":
+        lines = Text()
+        headline = "No NVIDIA GPU visible" if nvml.status == "no_driver" else "NVML failed"
+        lines.append(headline, style="bold")
+        if nvml.reason:
+            lines.append(f": {nvml.reason}")
+        for explanation in nvml.explanations:
+            lines.append(f"\n  • {explanation}")
+        return Panel(lines, title="GPUs", box=box.ROUNDED)
+    table = Table(box=box.SIMPLE_HEAD, expand=False)
+    for column in ("#", "Name", "Memory used", "Util", "Temp", "Power", "PCIe", "Procs"):
+        table.add_column(column)
+    for gpu in nvml.gpus:
+        table.add_row(*_gpu_row(gpu))
+    header = (
+        f"driver {_na(nvml.driver_version)}, CUDA driver {_na(nvml.cuda_driver_version)}, "
+        f"NVML {_na(nvml.nvml_version)}"
+    )
+    body: RenderableType = table if nvml.gpus else Text("NVML works but lists no GPU.")
+    return Panel(Group(Text(header, style="dim"), body), title="GPUs", box=box.ROUNDED)
+
+
+def _cuda_of_build(report: LibraryReport) -> str:
+    build = report.build
+    if not build:
+        return "n/a (CPU library)" if report.status in ("ok", "degraded") else ""
+    if build.get("hip_version"):
+        return f"ROCm {build['hip_version']}"
+    if "is_cuda_build" in build:
+        if not build.get("is_cuda_build"):
+            return "CPU-only"
+        text = f"CUDA {build.get('cuda_version') or '?'}"
+        if build.get("cudnn_version"):
+            text += f", cuDNN {build['cudnn_version']}"
+        return text
+    if "cuda_enabled_devices" in build:
+        return "CUDA" if build.get("cuda_enabled_devices") else "no CUDA"
+    if "c_backend" in build:
+        return "C backend" if build.get("c_backend") else "pure Python (no C)"
+    return "n/a (CPU library)" if report.status in ("ok", "degraded") else ""
+
+
+def _devices_seen(report: LibraryReport) -> str:
+    if not report.devices:
+        return ""
+    kinds: dict[str, int] = {}
+    for device in report.devices:
+        kinds[device.kind] = kinds.get(device.kind, 0) + 1
+    parts = []
+    for kind, count in kinds.items():
+        parts.append(kind if kind == "cpu" else f"{count} × {kind}")
+    return ", ".join(parts)
+
+
+def _computation(report: LibraryReport) -> Text:
+    text = Text()
+    for device in report.devices:
+        label = device.kind if device.index is None else f"{device.kind}:{device.index}"
+        if text:
+            text.append("  ")
+        if device.computation_ok is True:
+            text.append(f"✓ {label}", style="green")
+        elif device.computation_ok is False:
+            text.append(f"✗ {label}", style="red")
+        else:
+            text.append(f"– {label}", style="dim")
+    return text
+
+
+def render_libraries(libraries: list[LibraryReport]) -> RenderableType:
+    """The libraries × devices matrix."""
+    table = Table(box=box.SIMPLE_HEAD, expand=False)
+    table.add_column("Library", style="bold")
+    table.add_column("Installed")
+    table.add_column("Version")
+    table.add_column("Build")
+    table.add_column("Devices seen")
+    table.add_column("Computation")
+    table.add_column("Note", overflow="fold", max_width=48)
+    for report in libraries:
+        label, style = STATUS_TEXT.get(report.status, (report.status, ""))
+        note = report.error or ""
+        if report.status == "ok" and report.build.get("c_backend") is False:
+            note = "its C backend does not compile (see Findings)"
+        table.add_row(
+            escape(report.display_name or report.name),
+            Text(label, style=style),
+            escape(report.version or ""),
+            escape(_cuda_of_build(report)),
+            escape(_devices_seen(report)),
+            _computation(report),
+            Text(note, style="dim" if report.status == "ok" else ""),
+        )
+    return Panel(table, title="Libraries", box=box.ROUNDED)
+
+
+def render_findings(result: CheckResult) -> RenderableType:
+    """Each finding with its severity, evidence and fix."""
+    if not result.findings:
+        return Panel(Text("No problems found.", style="green"), title="Findings", box=box.ROUNDED)
+    order = {"error": 0, "warning": 1, "info": 2}
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(ratio=1)
+    for finding in sorted(result.findings, key=lambda f: order.get(f.severity, 3)):
+        body = Text()
+        body.append(finding.title, style="bold")
+        body.append("\nevidence: ", style="dim")
+        body.append(finding.evidence)
+        body.append("\nfix: ", style="dim")
+        body.append(finding.fix)
+        severity = Text(finding.severity.upper(), style=SEVERITY_STYLE.get(finding.severity, ""))
+        grid.add_row(severity, body)
+    return Panel(grid, title="Findings", box=box.ROUNDED)
+
+
+def render_report(result: CheckResult) -> RenderableType:
+    """The whole `mltui check` report as one Rich renderable."""
+    errors = sum(1 for f in result.findings if f.severity == "error")
+    warnings = sum(1 for f in result.findings if f.severity == "warning")
+    took = f"{result.elapsed_s:.1f} s" if result.elapsed_s is not None else "?"
+    footer = Text(
+        f"mltui {result.mltui_version} · checked in {took} at {result.created_at} · "
+        f"{errors} error(s), {warnings} warning(s)",
+        style="dim",
+    )
+    return Group(
+        render_system(result.system, result),
+        render_gpus(result.nvml),
+        render_libraries(result.libraries),
+        render_findings(result),
+        footer,
+    )
