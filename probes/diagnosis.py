@@ -684,12 +684,32 @@ def rule_theano_c_backend(ctx: _Context) -> list[Finding]:
                 evidence=f"{_display(lib)} {lib.version}: C backend unavailable"
                 + (f" ({error})" if error else "")
                 + "; graphs run through Python, many times slower.",
-                fix="Install a C++ compiler and Python headers (apt install g++ python3-dev, or "
-                "conda install gxx_linux-64), then clear the compile cache.",
+                fix=_c_backend_fix(name, lib),
                 library=name,
             )
         )
     return findings
+
+
+def _c_backend_fix(name: str, lib: LibraryReport) -> str:
+    if not lib.build.get("cxx"):
+        return (
+            "Install a C++ compiler and Python headers (apt install g++ python3-dev, or "
+            "conda install gxx_linux-64), then clear the compile cache."
+        )
+    if name == "theano":
+        # A compiler is there: the failure is Theano's own C code, last released in 2020, which
+        # no longer builds against current Python headers. Installing tools will not help.
+        return (
+            "A C++ compiler is present, so installing one will not help: Theano 1.0.5's C code "
+            "no longer builds with this Python. Move to PyTensor, Theano's maintained "
+            "successor (pip install pytensor), or keep Theano on the older Python it was "
+            "released for."
+        )
+    return (
+        "A C++ compiler is present but the build failed: check the compiler error above, the "
+        "Python headers (python3-dev), and clear the compile cache."
+    )
 
 
 RULES: tuple[Callable[[_Context], list[Finding]], ...] = (

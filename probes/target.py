@@ -101,5 +101,6 @@ def _resolve_cached(path: str, timeout: float) -> TargetPython:
         version=str(info["version"]),
         implementation=str(info["implementation"]),
         prefix=str(info["prefix"]),
-        is_current=os.path.realpath(candidate) == os.path.realpath(sys.executable),
+        # Every venv's python links to the same base interpreter: compare environments.
+        is_current=os.path.realpath(str(info["prefix"])) == os.path.realpath(sys.prefix),
     )

@@ -267,6 +267,19 @@ def test_theano_c_backend() -> None:
     (finding,) = rules(diagnose(_no_driver(), [theano(False)], environ={}))["c_backend_missing"]
     assert "g++ not found" in finding.evidence
     assert "c_backend_missing" not in rules(diagnose(_no_driver(), [theano(True)], environ={}))
+    assert "compiler" in finding.fix and "apt install g++" in finding.fix
+
+
+def test_theano_c_backend_with_a_compiler_points_to_pytensor() -> None:
+    theano = LibraryReport(
+        name="theano",
+        status="ok",
+        version="1.0.5",
+        build={"c_backend": False, "c_backend_error": "PyInt_AsLong", "cxx": "/usr/bin/g++"},
+    )
+    (finding,) = rules(diagnose(_no_driver(), [theano], environ={}))["c_backend_missing"]
+    assert "pip install pytensor" in finding.fix
+    assert "apt install g++" not in finding.fix
 
 
 def test_persistence_off_is_info() -> None:

@@ -71,3 +71,12 @@ def test_a_hanging_interpreter_times_out(tmp_path: Path) -> None:
     with pytest.raises(TargetError, match="did not answer"):
         resolve_target(path, timeout=0.5)
     assert stat.S_IMODE(os.stat(path).st_mode) & 0o100
+
+
+def test_a_venv_on_the_same_base_python_is_not_the_current_one(tmp_path: Path) -> None:
+    import venv
+
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(tmp_path / "other")
+    target = resolve_target(str(tmp_path / "other"))
+    assert not target.is_current
+    assert target.prefix is not None and Path(target.prefix).name == "other"
