@@ -67,7 +67,7 @@ LIBRARIES: tuple[LibrarySpec, ...] = (
     ),
     LibrarySpec(
         "cv2",
-        "OpenCV DNN (Caffe importer)",
+        "OpenCV DNN",
         "cv2",
         (
             "opencv-python-headless",

@@ -248,7 +248,7 @@ def render_gpus(nvml: NvmlReport) -> RenderableType:
 def _cuda_of_build(report: LibraryReport) -> str:
     build = report.build
     if not build:
-        return "n/a (CPU library)" if report.status in ("ok", "degraded") else ""
+        return "CPU library" if report.status in ("ok", "degraded") else ""
     if build.get("hip_version"):
         return f"ROCm {build['hip_version']}"
     if "is_cuda_build" in build:
@@ -261,8 +261,8 @@ def _cuda_of_build(report: LibraryReport) -> str:
     if "cuda_enabled_devices" in build:
         return "CUDA" if build.get("cuda_enabled_devices") else "no CUDA"
     if "c_backend" in build:
-        return "C backend" if build.get("c_backend") else "pure Python (no C)"
-    return "n/a (CPU library)" if report.status in ("ok", "degraded") else ""
+        return "C backend" if build.get("c_backend") else "pure Python"
+    return "CPU library" if report.status in ("ok", "degraded") else ""
 
 
 def _devices_seen(report: LibraryReport) -> str:
@@ -293,20 +293,18 @@ def _computation(report: LibraryReport) -> Text:
 
 
 def render_libraries(libraries: list[LibraryReport]) -> RenderableType:
-    """The libraries × devices matrix."""
-    table = Table(box=box.SIMPLE_HEAD, expand=False)
-    table.add_column("Library", style="bold")
-    table.add_column("Installed")
-    table.add_column("Version")
-    table.add_column("Build")
-    table.add_column("Devices seen")
-    table.add_column("Computation")
-    table.add_column("Note", overflow="fold", max_width=48)
+    """The libraries × devices matrix; fits 80 columns, longer notes go to the findings."""
+    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
+    table.add_column("Library", style="bold", no_wrap=True)
+    table.add_column("Installed", no_wrap=True)
+    table.add_column("Version", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("Build", min_width=12, max_width=18)
+    table.add_column("Devices", no_wrap=True)
+    table.add_column("Ran on", no_wrap=True)
+    table.add_column("Note", overflow="fold")
     for report in libraries:
         label, style = STATUS_TEXT.get(report.status, (report.status, ""))
         note = report.error or ""
-        if report.status == "ok" and report.build.get("c_backend") is False:
-            note = "its C backend does not compile (see Findings)"
         table.add_row(
             escape(report.display_name or report.name),
             Text(label, style=style),

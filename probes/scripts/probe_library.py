@@ -38,7 +38,7 @@ LIBRARIES = {
     "pytensor": ("PyTensor", "pytensor", ("pytensor",)),
     "caffe": ("Caffe", "caffe", ("caffe",)),
     "cv2": (
-        "OpenCV DNN (Caffe importer)",
+        "OpenCV DNN",
         "cv2",
         (
             "opencv-python-headless",
