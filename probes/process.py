@@ -1,39 +1,104 @@
 """Run a child process in its own process group and stream what it prints, safely.
 
 The one place mltui starts programs in the target interpreter: library probes and samples alike.
-The child gets stdin closed, a new session (so it never fights the dashboard for the terminal and
-can be killed whole), and its stdout/stderr are read as tagged lines. On timeout or cancellation
-the whole group, and any descendant that left it, gets SIGTERM, then SIGKILL after a grace period.
+The child gets stdin closed (it reads EOF at once), a new session (so it never fights the
+dashboard for the terminal and can be killed whole) and the caller's environment. Its stdout and
+stderr are split into tagged lines as they arrive: invalid UTF-8 is replaced, a lone `\\r`
+(a progress bar) makes the next line replace the previous one, a last line without a newline is
+still delivered, and an over-long line is cut, so a flood costs bounded memory.
+
+On timeout or cancellation the whole group, and every descendant seen during the run (also one
+that left the group with setsid()), gets SIGTERM, then SIGKILL after a grace period. When the
+child ends by itself, anything it left running is ended the same way: nothing outlives a run.
+
+Lines are handed on in batches (`LineBatch`, one per chunk read from a pipe) so a million-line
+flood does not pay a Python call, or even an object, per line; `on_line` is the simple per-line
+interface for callers that read little output.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import os
 import signal
+import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple, overload
 
 import psutil
 
 Stream = Literal["stdout", "stderr"]
 
-#: Longest line handed on; the rest of an over-long line is cut (a flood without newlines).
+#: Longest line handed on; the rest of an over-long line is dropped (a flood without newlines).
 MAX_LINE_CHARS = 16_384
 #: Seconds between SIGTERM and SIGKILL.
 KILL_GRACE_S = 2.0
+#: Appended to a line that was cut at the length limit.
+CUT_MARK = " …[line cut]"
+#: How often descendants are looked up while the child runs (to catch ones that leave the group).
+FAMILY_POLL_S = 0.5
+#: How long the pipes may stay open after the child and its family are gone before mltui stops
+#: reading them (a process that escaped every check still holds them).
+DRAIN_TIMEOUT_S = 5.0
 
 
-@dataclass(frozen=True)
-class OutputLine:
+class OutputLine(NamedTuple):
     """One line a child printed. `replace` is True for a `\\r` update of the previous line."""
 
     stream: Stream
     text: str
     replace: bool = False
+
+
+class LineBatch(Sequence[OutputLine]):
+    """The lines of one stream that arrived together, in order, without an object per line.
+
+    `texts` holds the line texts; the line at index i replaces the line before it (a `\\r`
+    update, possibly of the last line of the previous batch) when i is in `replacing`.
+    Indexing and iteration give `OutputLine`s, made on demand.
+    """
+
+    __slots__ = ("replacing", "stream", "texts")
+
+    def __init__(
+        self, stream: Stream, texts: list[str], replacing: frozenset[int] = frozenset()
+    ) -> None:
+        self.stream: Stream = stream
+        self.texts = texts
+        self.replacing = replacing
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> OutputLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[OutputLine]: ...
+
+    def __getitem__(self, index: int | slice) -> OutputLine | list[OutputLine]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.texts)))]
+        if index < 0:
+            index += len(self.texts)
+        text = self.texts[index]  # raises IndexError when out of range
+        return OutputLine(self.stream, text, index in self.replacing)
+
+    def __iter__(self) -> Iterator[OutputLine]:
+        stream, replacing = self.stream, self.replacing
+        if not replacing:
+            for text in self.texts:
+                yield OutputLine(stream, text, False)
+            return
+        for index, text in enumerate(self.texts):
+            yield OutputLine(stream, text, index in replacing)
+
+    def __repr__(self) -> str:
+        return f"LineBatch({self.stream!r}, {len(self.texts)} lines)"
 
 
 @dataclass(frozen=True)
@@ -75,139 +140,309 @@ class ProcessOutcome:
 
 
 LineCallback = Callable[[OutputLine], None]
+BatchCallback = Callable[[LineBatch], None]
 
 
-async def _pump(
-    reader: asyncio.StreamReader | None, stream: Stream, on_line: LineCallback
-) -> None:
-    """Read a pipe to its end, splitting on \\n and \\r, decoding with replacement."""
-    if reader is None:
-        return
-    pending = b""
-    replace_next = False
-    while True:
-        chunk = await reader.read(65536)
-        if not chunk:
-            break
-        pending += chunk
-        start = 0
-        length = len(pending)
-        while start < length:
-            nl = pending.find(b"\n", start)
-            cr = pending.find(b"\r", start)
-            if nl == -1 and cr == -1:
-                break
-            if cr != -1 and (nl == -1 or cr < nl):
-                # "\r\n" is an ordinary line end; a lone "\r" rewrites the line (progress bars).
-                if cr + 1 < length and pending[cr + 1 : cr + 2] == b"\n":
-                    end, step, is_cr = cr, 2, False
-                elif cr + 1 >= length:
-                    break  # wait: the next byte may be the "\n" of a "\r\n"
-                else:
-                    end, step, is_cr = cr, 1, True
-            else:
-                end, step, is_cr = nl, 1, False
-            raw = pending[start:end]
-            on_line(OutputLine(stream, _decode(raw), replace_next))
-            replace_next = is_cr
-            start = end + step
-        pending = pending[start:]
-        if len(pending) > MAX_LINE_CHARS * 4:
-            on_line(OutputLine(stream, _decode(pending), replace_next))
-            replace_next = False
-            pending = b""
-    if pending:
-        on_line(OutputLine(stream, _decode(pending.rstrip(b"\r")), replace_next))
+def _cut(text: str, max_chars: int) -> str:
+    return text[:max_chars] + CUT_MARK
 
 
-def _decode(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace")
-    if len(text) > MAX_LINE_CHARS:
-        text = text[:MAX_LINE_CHARS] + " …[line cut]"
-    return text
+class LineSplitter:
+    """Turns the bytes of one stream into line batches; feed() chunks, then close() once.
+
+    Kept small on purpose: at most one unfinished line of `max_chars` is held between chunks,
+    so memory stays bounded whatever the child prints.
+    """
+
+    def __init__(
+        self, stream: Stream, emit: BatchCallback, max_chars: int = MAX_LINE_CHARS
+    ) -> None:
+        self.stream: Stream = stream
+        self._emit = emit
+        self._max = max_chars
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""  # the unfinished last line (may end in a "\r" held back)
+        self._replace_next = False  # the next line emitted replaces the previous one
+        self._shown = ""  # the line the next one replaces, as shown (a "\r" overwrites in place)
+        self._skipping = False  # the current line was cut: drop text up to its newline
+        self.closed = False
+
+    def feed(self, data: bytes) -> None:
+        """Split one chunk read from the pipe; complete lines are emitted at once."""
+        if not self.closed:
+            self._split(self._decoder.decode(data), final=False)
+
+    def close(self) -> None:
+        """The pipe reached its end: emit the last line even without a final newline."""
+        if not self.closed:
+            self._split(self._decoder.decode(b"", final=True), final=True)
+            self.closed = True
+
+    def _split(self, text: str, *, final: bool) -> None:
+        if self._skipping:
+            newline = text.find("\n")
+            if newline == -1:
+                return
+            text = text[newline + 1 :]
+            self._skipping = False
+            self._replace_next = False
+        text = self._pending + text
+        self._pending = ""
+        # A "\r" at the very end may be the first half of a "\r\n": decide with the next chunk.
+        hold_cr = not final and text.endswith("\r")
+        if hold_cr:
+            text = text[:-1]
+        texts: list[str]
+        replacing: set[int] = set()
+        if "\r" in text:
+            texts, last = self._split_progress(text, replacing)
+        else:
+            texts = text.split("\n")
+            last = texts.pop()
+            if texts and self._replace_next:
+                texts[0] = self._overlay(texts[0], replacing, 0)
+        if texts and max(map(len, texts)) > self._max:
+            texts = [t if len(t) <= self._max else _cut(t, self._max) for t in texts]
+        if len(last) > self._max:
+            texts.append(self._overlay(_cut(last, self._max), replacing, len(texts)))
+            self._skipping = True
+            last = ""
+            hold_cr = False
+        elif final and last:
+            texts.append(self._overlay(last, replacing, len(texts)))
+            last = ""
+        self._pending = last + "\r" if hold_cr else last
+        if texts:
+            self._emit(LineBatch(self.stream, texts, frozenset(replacing)))
+
+    def _overlay(self, text: str, replacing: set[int], index: int) -> str:
+        """The line at `index` as a terminal shows it: over the previous one after a `\r`."""
+        if self._replace_next:
+            replacing.add(index)
+            self._replace_next = False
+            return text + self._shown[len(text) :]
+        return text
+
+    def _split_progress(self, text: str, replacing: set[int]) -> tuple[list[str], str]:
+        """The slow path for text with `\r` in it: each line's updates coalesce to its last."""
+        segments = text.replace("\r\n", "\n").split("\n")
+        last = segments.pop()
+        texts: list[str] = []
+        for segment in segments:
+            texts.append(self._overlay(_overwrite(segment.split("\r")), replacing, len(texts)))
+        if "\r" in last:
+            pieces = last.split("\r")
+            last = pieces.pop()
+            shown = self._overlay(_overwrite(pieces), replacing, len(texts))
+            texts.append(shown)
+            self._shown = shown
+            self._replace_next = True
+        return texts, last
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
+def _overwrite(pieces: list[str]) -> str:
+    """What a terminal shows after printing pieces separated by `\r`: each over the last."""
+    shown = pieces[0]
+    for piece in pieces[1:]:
+        shown = piece + shown[len(piece) :]
+    return shown
+
+
+class _ChildProtocol(asyncio.SubprocessProtocol):
+    """Feeds the child's pipes straight into line splitters and signals exit and pipe EOF."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, emit: BatchCallback, max_chars: int
+    ) -> None:
+        self.exited: asyncio.Future[None] = loop.create_future()
+        #: Done when the child exited or a callback failed: time to end the run.
+        self.stopped: asyncio.Future[None] = loop.create_future()
+        self.drained: asyncio.Future[None] = loop.create_future()
+        self.error: BaseException | None = None
+        self._splitters = {
+            1: LineSplitter("stdout", self._guarded(emit), max_chars),
+            2: LineSplitter("stderr", self._guarded(emit), max_chars),
+        }
+
+    def _guarded(self, emit: BatchCallback) -> BatchCallback:
+        def call(batch: LineBatch) -> None:
+            if self.error is not None:
+                return
+            try:
+                emit(batch)
+            except Exception as exc:  # a broken callback must stop the run, not vanish in a log
+                self.error = exc
+                if not self.stopped.done():
+                    self.stopped.set_result(None)
+
+        return call
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        """A chunk arrived on stdout (1) or stderr (2)."""
+        splitter = self._splitters.get(fd)
+        if splitter is not None:
+            splitter.feed(data if isinstance(data, bytes) else data.encode())
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        """A pipe reached its end: flush its last line."""
+        splitter = self._splitters.get(fd)
+        if splitter is not None:
+            splitter.close()
+        if all(s.closed for s in self._splitters.values()) and not self.drained.done():
+            self.drained.set_result(None)
+
+    def process_exited(self) -> None:
+        """The child exited (its descendants may live on)."""
+        for future in (self.exited, self.stopped):
+            if not future.done():
+                future.set_result(None)
+
+    def flush(self) -> None:
+        """Deliver what is left and ignore anything arriving later."""
+        for splitter in self._splitters.values():
+            splitter.close()
+        if not self.drained.done():
+            self.drained.set_result(None)
+
+
+class _Family:
+    """The child's descendants, remembered across polls so ones that leave can still be killed."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._members: dict[int, psutil.Process] = {}
+
+    def refresh(self) -> list[psutil.Process]:
+        """Look descendants up again; return every remembered one still alive."""
+        roots: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
+            roots.append(psutil.Process(self.pid))
+        roots.extend(p for p in self._members.values() if _alive(p))
+        for root in roots:
+            try:
+                found = root.children(recursive=True)
+            except psutil.Error:
+                continue
+            for proc in found:
+                self._members.setdefault(proc.pid, proc)
+        return [p for p in self._members.values() if _alive(p)]
+
+    async def watch(self, interval: float) -> None:
+        """Refresh every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            self.refresh()
+
+
+def _alive(proc: psutil.Process) -> bool:
     try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def kill_tree(pid: int, pgid: int | None, extra: Sequence[psutil.Process] = ()) -> None:
-    """Send SIGKILL to a process group and to known descendants that may have left it."""
-    if pgid is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-    for proc in [*extra, *_descendants(pid)]:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-
-
-async def _terminate(proc: asyncio.subprocess.Process, grace_s: float) -> None:
-    """SIGTERM the child's group and descendants, then SIGKILL whatever is left after grace_s."""
-    pgid = proc.pid  # start_new_session=True makes the child its own group leader
-    family = _descendants(proc.pid)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
-    for member in family:
-        with contextlib.suppress(psutil.Error):
-            member.terminate()
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        alive = [p for p in family if _alive(p)]
-        if proc.returncode is not None and not alive and not _group_alive(pgid):
-            return
-        await asyncio.sleep(0.05)
-    kill_tree(proc.pid, pgid, family)
-    # Reap anything still in the group so no zombie or orphan stays behind.
-    for member in family:
-        with contextlib.suppress(psutil.Error):
-            member.wait(timeout=1)
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
 
 def _group_alive(pgid: int) -> bool:
+    """True when a live (non-zombie) process is left in the process group."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    # The group leader may be a zombie not yet reaped; look for any live member.
-    for p in psutil.process_iter(["pid"]):
+    # Something is in the group, but it may only be a zombie nobody reaps (PID 1 in a container
+    # often does not); only then is the costlier scan of all processes needed.
+    for proc in psutil.process_iter():
         try:
-            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
                 return True
-        except (ProcessLookupError, psutil.Error, OSError):
+        except (OSError, psutil.Error):
             continue
     return False
 
 
+def _signal_all(pgid: int, members: Sequence[psutil.Process], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            member.send_signal(signum)
+
+
+def kill_tree(pid: int, pgid: int | None, extra: Sequence[psutil.Process] = ()) -> None:
+    """Send SIGKILL to a process group and to descendants that may have left it."""
+    members = list(extra)
+    with contextlib.suppress(psutil.Error):
+        members.extend(psutil.Process(pid).children(recursive=True))
+    if pgid is not None:
+        _signal_all(pgid, members, signal.SIGKILL)
+    else:
+        for member in members:
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+
+
+async def _wait_gone(
+    exited: asyncio.Future[None], pgid: int, family: _Family, seconds: float
+) -> bool:
+    """Poll until the child, its group and its family are gone; False if time ran out."""
+    deadline = time.monotonic() + seconds
+    pause = 0.005
+    while True:
+        if exited.done() and not family.refresh() and not _group_alive(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+async def _terminate(
+    exited: asyncio.Future[None], pgid: int, family: _Family, grace_s: float
+) -> None:
+    """SIGTERM the group and the family, then SIGKILL whatever is left after grace_s."""
+    _signal_all(pgid, family.refresh(), signal.SIGTERM)
+    if await _wait_gone(exited, pgid, family, grace_s):
+        return
+    _signal_all(pgid, family.refresh(), signal.SIGKILL)
+    await _wait_gone(exited, pgid, family, 5.0)
+
+
 async def stream_process(
     argv: Sequence[str],
-    on_line: LineCallback,
+    on_line: LineCallback | None,
     *,
     timeout: float | None = None,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
     grace_s: float = KILL_GRACE_S,
+    on_lines: BatchCallback | None = None,
+    cancel: asyncio.Event | None = None,
+    max_line_chars: int = MAX_LINE_CHARS,
 ) -> ProcessOutcome:
-    """Run argv to its end, calling on_line for every line; kill the whole tree on timeout.
+    """Run argv to its end, handing on every line it prints; kill the whole tree on timeout.
 
-    Cancelling the awaiting task kills the tree too, then re-raises CancelledError.
+    `on_line` is called once per line; `on_lines` once per batch (the fast way for floods);
+    either may be None. Setting the `cancel` event kills the tree and returns an outcome with
+    `cancelled=True`. Cancelling the awaiting task kills the tree too, then re-raises
+    CancelledError. An exception raised by a callback kills the tree and is re-raised here.
+    A program that cannot be started gives an outcome with `start_error`, not an exception.
     """
+
+    def emit(batch: LineBatch) -> None:
+        if on_lines is not None:
+            on_lines(batch)
+        if on_line is not None:
+            for line in batch:
+                on_line(line)
+
+    loop = asyncio.get_running_loop()
+    protocol = _ChildProtocol(loop, emit, max_line_chars)
     started = time.monotonic()
     try:
-        proc = await asyncio.create_subprocess_exec(
+        transport, _ = await loop.subprocess_exec(
+            lambda: protocol,
             *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=env,
             cwd=cwd,
             start_new_session=True,
@@ -216,37 +451,37 @@ async def stream_process(
         return ProcessOutcome(
             None, time.monotonic() - started, start_error=exc.strerror or str(exc)
         )
-    pumps = asyncio.gather(
-        _pump(proc.stdout, "stdout", on_line), _pump(proc.stderr, "stderr", on_line)
-    )
-
-    async def finish() -> None:
-        await proc.wait()
-        # The child exited, but a grandchild it left in the group may still run on and hold the
-        # pipes open; end those too so nothing outlives the run, then drain the pipes.
-        if _group_alive(proc.pid):
-            await _terminate(proc, grace_s)
-        await pumps
-
-    finish_task = asyncio.ensure_future(finish())
+    pid = transport.get_pid()  # start_new_session makes it the leader of its own group
+    family = _Family(pid)
+    watcher = loop.create_task(family.watch(FAMILY_POLL_S))
+    cancel_wait = loop.create_task(cancel.wait()) if cancel is not None else None
+    timed_out = cancelled = False
     try:
-        await asyncio.wait_for(asyncio.shield(finish_task), timeout)
-    except asyncio.TimeoutError:
-        await _terminate(proc, grace_s)
-        await _settle(finish_task)
-        return ProcessOutcome(proc.returncode, time.monotonic() - started, timed_out=True)
+        waiting: list[asyncio.Future[None] | asyncio.Task[bool]] = [protocol.stopped]
+        if cancel_wait is not None:
+            waiting.append(cancel_wait)
+        await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not protocol.stopped.done():
+            cancelled = cancel is not None and cancel.is_set()
+            timed_out = not cancelled
+        # Also after a normal exit: a grandchild left running must not outlive the run.
+        await _terminate(protocol.exited, pid, family, grace_s)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(protocol.drained), DRAIN_TIMEOUT_S)
     except asyncio.CancelledError:
-        await asyncio.shield(_terminate(proc, grace_s))
-        await asyncio.shield(_settle(finish_task))
+        await asyncio.shield(_terminate(protocol.exited, pid, family, grace_s))
         raise
-    return ProcessOutcome(proc.returncode, time.monotonic() - started)
-
-
-async def _settle(task: asyncio.Future[None]) -> None:
-    """Wait briefly for the pumps to drain after a kill; give up rather than hang."""
-    try:
-        await asyncio.wait_for(asyncio.shield(task), 5)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
-        task.cancel()
-    except Exception:  # noqa: BLE001 - a broken pipe after a kill is expected, not news
-        pass
+    finally:
+        watcher.cancel()
+        if cancel_wait is not None:
+            cancel_wait.cancel()
+        transport.close()
+        protocol.flush()
+    if protocol.error is not None:
+        raise protocol.error
+    return ProcessOutcome(
+        transport.get_returncode(),
+        time.monotonic() - started,
+        timed_out=timed_out,
+        cancelled=cancelled,
+    )

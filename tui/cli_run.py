@@ -1,0 +1,267 @@
+"""`mltui run` and `mltui envs`: run samples with their output streamed to the terminal, and
+list the Python environments on this machine. Plain terminal output (Rich), no dashboard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from probes import catalog
+from probes.envs import PythonEnvironment, discover_environments, environments_json
+from probes.model import TargetPython
+from probes.process import LineBatch
+from probes.runner import RunResult, SampleRef, list_samples, resolve_sample, run_many
+from probes.target import resolve_target
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_STATUS_STYLE = {
+    "pass": "bold green",
+    "fail": "bold red",
+    "error": "bold red",
+    "timeout": "bold yellow",
+    "cancelled": "yellow",
+}
+_DIM = "\x1b[2m"
+_RESET = "\x1b[0m"
+_CLEAR_LINE = "\r\x1b[2K"
+
+
+class TerminalEcho:
+    """Writes a child's lines as they come: stdout to stdout, stderr (dimmed) to stderr.
+
+    On a terminal a `\\r` update rewrites the line in place; elsewhere (a pipe, a log file)
+    every update is a line of its own. The newline of the latest line is held back until the
+    next line shows whether that one replaces it.
+    """
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._tty = self.out.isatty()
+        self._open: TextIO | None = None  # the stream whose last line has no newline yet
+
+    def __call__(self, batch: LineBatch) -> None:
+        stream = self.out if batch.stream == "stdout" else self.err
+        dim = batch.stream == "stderr" and stream.isatty()
+        texts = [_DIM + t + _RESET for t in batch.texts] if dim else batch.texts
+        if not self._tty:
+            # Off a terminal an update cannot rewrite a line: every line is printed, at once.
+            stream.write("\n".join(texts) + "\n")
+            stream.flush()
+            return
+        if not batch.replacing:
+            self._write(stream, "\n".join(texts), replace=False)
+            return
+        for index, text in enumerate(texts):
+            self._write(stream, text, replace=index in batch.replacing)
+
+    def _write(self, stream: TextIO, text: str, *, replace: bool) -> None:
+        if self._open is not None:
+            if replace and self._open is stream:
+                stream.write(_CLEAR_LINE)
+            else:
+                self._open.write("\n")
+                self._open.flush()
+        stream.write(text)
+        stream.flush()
+        self._open = stream
+
+    def end(self) -> None:
+        """Finish the last line (call when the run ends)."""
+        if self._open is not None:
+            self._open.write("\n")
+            self._open.flush()
+            self._open = None
+
+
+def _target(args: argparse.Namespace) -> TargetPython:
+    return resolve_target(getattr(args, "python", None))
+
+
+def _selected_samples(names: Sequence[str]) -> list[SampleRef]:
+    """The samples named, 'all' expanded, in order, without repeats; unknown names raise."""
+    chosen: list[SampleRef] = []
+    for name in names:
+        refs = list_samples() if name.strip().lower() == "all" else [resolve_sample(name)]
+        for ref in refs:
+            if ref.path not in [c.path for c in chosen]:
+                chosen.append(ref)
+    return chosen
+
+
+def _print_sample_list(console: Console) -> None:
+    table = Table(title="Samples", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("library")
+    table.add_column("script")
+    for ref in list_samples():
+        script = ref.path if ref.exists else f"{ref.path} (missing)"
+        table.add_row(ref.name, ref.display_name, script)
+    console.print(table)
+
+
+def summary_table(results: Sequence[RunResult], target: TargetPython) -> Table:
+    """The end-of-run table: one row per sample."""
+    table = Table(
+        title=f"Samples run in {target.executable} (Python {target.version})", title_justify="left"
+    )
+    for column in ("sample", "status", "engine", "device", "elapsed", "exit", "detail"):
+        table.add_column(column, no_wrap=column != "detail", overflow="fold")
+    for result in results:
+        exit_text = result.signal_name or (
+            "-" if result.returncode is None else str(result.returncode)
+        )
+        device = result.used_device or result.device
+        table.add_row(
+            result.name,
+            Text(result.status, style=_STATUS_STYLE.get(result.status, "")),
+            result.engine or "-",
+            device,
+            f"{result.elapsed_s:.1f} s",
+            exit_text,
+            result.summary,
+        )
+    return table
+
+
+async def _run_all(
+    target: TargetPython,
+    samples: Sequence[SampleRef],
+    args: argparse.Namespace,
+    console: Console,
+    cancel: asyncio.Event,
+) -> list[RunResult]:
+    echo = TerminalEcho()
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        cancel.set()
+
+    installed = False
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        installed = True
+
+    def on_start(ref: SampleRef) -> None:
+        console.rule(Text(f"{ref.name}  ·  {ref.path}", style="bold"), align="left")
+
+    def on_result(result: RunResult) -> None:
+        echo.end()
+        style = _STATUS_STYLE.get(result.status, "")
+        console.print(
+            Text.assemble(
+                (f"{result.name}: {result.status}", style),
+                f"  ({result.elapsed_s:.1f} s) {result.summary}",
+            )
+        )
+
+    try:
+        return await run_many(
+            target,
+            samples,
+            device=args.device,
+            timeout=float(args.timeout),
+            on_start=on_start,
+            on_lines=echo,
+            on_result=on_result,
+            cancel=cancel,
+        )
+    finally:
+        echo.end()
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`mltui run NAME...`: stream each sample's output, then a summary table.
+
+    Exit 0 when every sample passed, 1 when any did not, 2 for a usage error, 130 after Ctrl-C
+    (which kills the running sample's process tree and skips the rest).
+    """
+    console = Console(stderr=False, highlight=False)
+    names = list(getattr(args, "names", None) or [])
+    if not names:
+        _print_sample_list(console)
+        print(
+            "usage: mltui run SAMPLE... | all | SCRIPT.py  [--device auto|cpu|cuda[:N]]",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    samples = _selected_samples(names)
+    target = _target(args)
+    cancel = asyncio.Event()
+    try:
+        results = asyncio.run(_run_all(target, samples, args, console, cancel))
+    except KeyboardInterrupt:
+        # Only where no SIGINT handler could be installed; the tree is killed on the way out.
+        console.print("[yellow]interrupted[/yellow]")
+        return EXIT_INTERRUPTED
+    console.print()
+    console.print(summary_table(results, target))
+    if cancel.is_set():
+        skipped = len(samples) - len(results)
+        note = f"; {skipped} not run" if skipped else ""
+        console.print(f"[yellow]interrupted: the running sample was killed{note}[/yellow]")
+        return EXIT_INTERRUPTED
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def environments_table(envs: Sequence[PythonEnvironment], width: int = 200) -> Table:
+    """One row per environment: name, kind, Python version, libraries, path.
+
+    Wide enough, each library gets a column of its own (its version or "-"); on a narrow
+    terminal one column lists the libraries an environment has.
+    """
+    table = Table(title="Python environments", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("name", style="bold", overflow="fold")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("python", no_wrap=True)
+    wide = width >= 150
+    if wide:
+        for spec in catalog.LIBRARIES:
+            table.add_column(spec.id, justify="right", no_wrap=True)
+    else:
+        table.add_column("libraries", overflow="fold")
+    table.add_column("path", overflow="fold")
+    for env in envs:
+        if wide:
+            cells = [env.libraries.get(spec.id) or "-" for spec in catalog.LIBRARIES]
+        else:
+            cells = [", ".join(f"{lib} {env.libraries[lib]}" for lib in env.installed) or "-"]
+        table.add_row(env.name, env.kind, env.version or "?", *cells, env.prefix)
+    return table
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    """`mltui envs`: the Python environments found on this machine (read from disk only)."""
+    envs = discover_environments()
+    try:
+        if getattr(args, "json", False):
+            print(environments_json(envs), flush=True)
+        else:
+            console = Console(highlight=False)
+            console.print(environments_table(envs, console.width))
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error worth a traceback.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stays open until exit
+    return EXIT_OK
