@@ -1,0 +1,86 @@
+"""Snapshots of each pane at 80x24 and 160x48, fed a replayed H100 reading so GPU cards show.
+
+Everything that varies is fixed: the system reading, the check, the clock (ages), one reading
+only (a long refresh interval keeps the sparklines from growing). Regenerate after a deliberate
+change with `pytest tests/test_snapshots.py --snapshot-update` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import canned_check, fixed_target, make_services, wait_for
+from tui.app import MltuiApp
+from tui.widgets.hardware_pane import HardwarePane
+from tui.widgets.knowledge_pane import KnowledgePane
+from tui.widgets.run_pane import RunPane
+
+SIZES = [(80, 24), (160, 48)]
+
+
+def make_app() -> MltuiApp:
+    """The dashboard over the H100 fixture, a canned check and a frozen clock."""
+    return MltuiApp(
+        target=fixed_target(), services=make_services(cached=canned_check()), refresh=3600
+    )
+
+
+async def settle(pilot: Any) -> None:
+    """Wait until the first reading, the check, the samples and the pages are all shown."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.query_one(HardwarePane).readings_drawn >= 1)
+    await wait_for(pilot, lambda: app.check_state is not None and not app.check_state.running)
+    await wait_for(pilot, lambda: app.query_one(RunPane).samples)
+    await wait_for(pilot, lambda: app.query_one(KnowledgePane).pages)
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_hardware_pane(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_pane(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def show_run(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("2")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=show_run)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_knowledge_pane_comparison(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def show_knowledge(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("3")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=show_knowledge)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_knowledge_pane_page(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def show_page(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("3")
+        pilot.app.query_one(KnowledgePane).open_page("torch")
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=show_page)
+
+
+def test_library_detail(snap_compare: Any) -> None:
+    async def show_detail(pilot: Any) -> None:
+        await settle(pilot)
+        pilot.app.show_library("torch")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=show_detail)
+
+
+def test_terminal_too_small(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=(50, 15))

@@ -1,0 +1,192 @@
+"""Pilot tests of the dashboard as a whole: panes, help, palette, interpreter, terminal habits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probes.model import CheckResult, TargetPython
+from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
+from tui.app import MltuiApp
+from tui.screens.help import HelpScreen
+from tui.screens.interpreter import InterpreterScreen
+from tui.screens.too_small import TooSmallScreen
+from tui.widgets.hardware_pane import HardwarePane
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_app(**kwargs: Any) -> MltuiApp:
+    """A dashboard over deterministic services; keyword arguments go to make_services."""
+    return MltuiApp(target=fixed_target(), services=make_services(**kwargs), refresh=3600)
+
+
+async def test_number_keys_switch_panes_and_hardware_is_first() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.active_pane == "hardware"
+        for key, pane in (("2", "run"), ("3", "knowledge"), ("1", "hardware")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.active_pane == pane
+        assert "1 Hardware" in screen_text(app)
+
+
+async def test_question_mark_opens_help_and_escape_closes_it() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "Everywhere" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_footer_shows_the_pane_keys() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        for words in ("Hardware", "Run", "Knowledge", "Help", "Quit"):
+            assert words in footer
+
+
+async def test_terminal_too_small_says_so_and_recovers() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.resize_terminal(50, 15)
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
+        assert "terminal too small (need 60x20, have 50x15)" in screen_text(app)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert not isinstance(app.screen, TooSmallScreen)
+        assert "1 Hardware" in screen_text(app)
+
+
+async def test_switching_interpreter_rechecks_and_a_bad_path_is_a_notification(
+    tmp_path: Path,
+) -> None:
+    checked: list[str] = []
+
+    async def run_check(target: TargetPython, **_: Any) -> CheckResult:
+        checked.append(target.executable)
+        return canned_check(target)
+
+    app = make_app(run_check=run_check, discover_environments=lambda: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(checked) == 1)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, InterpreterScreen))
+        not_python = tmp_path / "not-python"
+        not_python.write_text("")
+        await pilot.click("#interpreter-path")
+        await pilot.press(*str(not_python), "enter")
+        await wait_for(
+            pilot, lambda: any("not executable" in n.message for n in app._notifications)
+        )
+        assert isinstance(app.screen, InterpreterScreen)
+
+        app.screen.query_one("#interpreter-path").value = ""  # type: ignore[attr-defined]
+        other = os.path.realpath(sys.executable)
+        await pilot.press(*other, "enter")
+        await wait_for(pilot, lambda: len(checked) == 2)
+        assert not isinstance(app.screen, InterpreterScreen)
+        assert app.target.executable == other
+        assert checked[-1] == other
+        assert other in app.sub_title
+
+
+async def test_command_palette_reaches_a_pane() -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"Go to Run")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.active_pane == "run")
+
+
+async def test_ascii_mode_draws_no_box_or_block_characters() -> None:
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600, ascii=True)
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        body = screen_text(app)
+        assert "GPU 0" in body
+        for glyph in "█░▁▂▃▄▅▆▇╭╮╰╯│─":
+            assert glyph not in body, glyph
+
+
+def test_no_color_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert make_app().no_color
+
+
+def test_the_app_never_imports_an_ml_library() -> None:
+    """Every pane exercised in a fresh interpreter; then none of the ML libraries is loaded."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from tests.conftest import make_services, fixed_target, wait_for
+        from tui.app import MltuiApp
+        from tui.widgets.hardware_pane import HardwarePane
+        from tui.widgets.run_pane import RunPane
+        from tui.widgets.knowledge_pane import KnowledgePane
+
+        async def main():
+            app = MltuiApp(target=fixed_target(), services=make_services(), refresh=0.3)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_for(pilot, lambda: app.query_one(HardwarePane).readings_drawn >= 2)
+                await pilot.press("enter")
+                await pilot.pause(0.2)
+                await pilot.press("escape", "2")
+                run = app.query_one(RunPane)
+                await wait_for(pilot, lambda: run.samples)
+                await pilot.press("3")
+                knowledge = app.query_one(KnowledgePane)
+                await wait_for(pilot, lambda: knowledge.pages)
+                knowledge.open_page("torch")
+                knowledge.show_view("chooser")
+                await pilot.pause(0.5)
+                await pilot.press("ctrl+p")
+                await pilot.pause(0.5)
+        asyncio.run(main())
+        heavy = ("torch", "tensorflow", "theano", "pytensor", "caffe", "cv2", "sklearn", "jax")
+        print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1:] in ([], [""]), done.stdout
+
+
+def test_the_dashboard_without_a_terminal_is_one_line_and_exit_2() -> None:
+    mltui = Path(sys.executable).parent / "mltui"
+    done = subprocess.run(
+        [str(mltui)], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "mltui: the dashboard needs a terminal; for a report use: mltui check"
+    )
+
+
+def test_ascii_is_chosen_for_the_linux_console_and_non_utf8_locales() -> None:
+    from tui.cli_dashboard import wants_ascii
+
+    assert wants_ascii(True, {"TERM": "xterm-256color"}, "utf-8")
+    assert wants_ascii(False, {"TERM": "linux"}, "utf-8")
+    assert wants_ascii(False, {"TERM": "xterm"}, "ANSI_X3.4-1968")
+    assert not wants_ascii(False, {"TERM": "xterm-256color"}, "utf-8")

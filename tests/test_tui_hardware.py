@@ -1,0 +1,203 @@
+"""Pilot tests of the Hardware pane: GPU cards from replayed readings, no driver, a lost GPU,
+polling that never overlaps, and the libraries matrix with its cached and fresh check."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from functools import partial
+from typing import Any
+
+from probes.model import CheckResult, SystemInfo, TargetPython
+from tests.conftest import (
+    canned_check,
+    fixed_system,
+    fixed_target,
+    make_services,
+    screen_text,
+    wait_for,
+)
+from tests.fake_nvml import FakeNvml
+from tui.app import MltuiApp
+from tui.screens.library_detail import LibraryDetailScreen
+from tui.services import NvmlReader
+from tui.widgets.gpu_card import GpuCard
+from tui.widgets.hardware_pane import HardwarePane
+from tui.widgets.libraries_matrix import LibrariesMatrix
+
+
+def nvml_from(fake: FakeNvml) -> Any:
+    """A factory of NvmlSessions over one fake (so a test can change the fake mid-run)."""
+    from probes.nvml import NvmlSession
+
+    def open_session() -> NvmlReader:
+        return NvmlSession(nvml=fake)
+
+    return open_session
+
+
+async def test_one_card_per_gpu_with_readings() -> None:
+    fake = FakeNvml.from_fixture("a100_sxm4_x8")
+    gpu_count = len(fake.readings["devices"])
+    app = MltuiApp(
+        target=fixed_target(), services=make_services(nvml=nvml_from(fake)), refresh=3600
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        await pilot.pause()
+        cards = list(app.query(GpuCard))
+        assert len(cards) == gpu_count
+        text = screen_text(app)
+        assert "GPU 0: NVIDIA A100" in text
+        assert "slowdown at" in text
+        assert "PCIe" in text and "events" in text
+        assert "AMD EPYC 7763" in text  # the injected system reading
+
+
+async def test_no_driver_is_said_plainly_with_the_explanations() -> None:
+    app = MltuiApp(
+        target=fixed_target(),
+        services=make_services(nvml=nvml_from(FakeNvml.no_driver())),
+        refresh=3600,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        text = screen_text(app)
+        assert "No NVIDIA GPU driver" in text
+        assert not app.query(GpuCard)
+
+
+async def test_a_lost_gpu_becomes_a_placeholder_and_the_others_still_read() -> None:
+    fake = FakeNvml.from_fixture("h100_sxm_x8")
+    app = MltuiApp(target=fixed_target(), services=make_services(nvml=nvml_from(fake)), refresh=0.1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        fake.lose_gpu(0)
+        drawn = pane.readings_drawn
+        await wait_for(pilot, lambda: pane.readings_drawn >= drawn + 2)
+        cards = list(app.query(GpuCard))
+        assert cards[0].gpu.state == "lost"
+        assert cards[1].gpu.state == "ok"
+        assert "GPU lost" in screen_text(app)
+
+
+async def test_polls_never_overlap_and_stop_drawing_while_hidden() -> None:
+    active = 0
+    most_active = 0
+    lock = threading.Lock()
+
+    def slow_read_system() -> SystemInfo:
+        nonlocal active, most_active
+        with lock:
+            active += 1
+            most_active = max(most_active, active)
+        time.sleep(0.15)  # slower than the refresh interval
+        with lock:
+            active -= 1
+        return fixed_system()
+
+    app = MltuiApp(
+        target=fixed_target(), services=make_services(read_system=slow_read_system), refresh=0.01
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane.readings_drawn >= 4)
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        hidden_at = pane.readings_drawn
+        await pilot.pause(0.6)
+        assert pane.readings_drawn == hidden_at
+        await pilot.press("1")
+        await pilot.pause(0.1)
+        assert pane.readings_drawn > hidden_at
+    assert most_active == 1
+
+
+async def test_plus_and_minus_change_the_refresh_interval() -> None:
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=1.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await pilot.press("plus")
+        assert pane.interval == 2.0
+        await pilot.press("minus", "minus")
+        assert pane.interval == 0.5
+        await pilot.pause()
+        assert "refresh 0.5 s" in screen_text(app)
+
+
+async def test_cached_check_shows_at_once_with_its_age_then_the_fresh_one() -> None:
+    release = asyncio.Event()
+    fresh = canned_check()
+    fresh.libraries[0].version = "9.9.9"
+
+    async def slow_check(target: TargetPython, **_: Any) -> CheckResult:
+        await release.wait()
+        return fresh
+
+    app = MltuiApp(
+        target=fixed_target(),
+        services=make_services(run_check=slow_check, cached=canned_check(), cached_age_s=600),
+        refresh=3600,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "(cached)" in screen_text(app))
+        text = screen_text(app)
+        assert "checked 10 min ago (cached)" in text
+        assert "re-checking" in text
+        assert "1.9.0" in text
+        release.set()
+        await wait_for(pilot, lambda: "9.9.9" in screen_text(app))
+        assert "(cached)" not in screen_text(app)
+
+
+async def test_selecting_a_library_shows_its_probe_result_and_fix() -> None:
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        matrix = app.query_one(LibrariesMatrix)
+        matrix.focus()
+        torch_row = matrix.get_row_index("torch")
+        matrix.move_cursor(row=torch_row)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LibraryDetailScreen))
+        text = screen_text(app)
+        assert "2.13.0+cpu" in text
+        assert "CPU-only build" in text
+        assert "download.pytorch.org" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, LibraryDetailScreen)
+
+
+async def test_the_real_check_of_one_library_fills_its_row(cache_in_tmp: Any) -> None:
+    """No canned result: the real probe of scikit-learn runs in a subprocess of this Python."""
+    from probes.catalog import get_library
+    from probes.check import run_check
+    from tui.services import default_services
+
+    services = default_services()
+    services.run_check = partial(
+        run_check, specs=[get_library("sklearn")], nvml=FakeNvml.no_driver()
+    )
+    services.open_nvml = nvml_from(FakeNvml.no_driver())
+    app = MltuiApp(target=fixed_target(), services=services, refresh=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(
+            pilot,
+            lambda: app.check_state is not None and app.check_state.result is not None,
+            timeout=120,
+        )
+        await pilot.pause(0.2)
+        report = app.check_state.reports()["sklearn"]  # type: ignore[union-attr]
+        assert report.status == "ok"
+        import importlib.metadata
+
+        import sklearn  # noqa: F401 - only to read the version the probe must have found
+
+        assert report.version == importlib.metadata.version("scikit-learn")
+        assert report.version in screen_text(app)
+        assert list(cache_in_tmp.iterdir())  # the check was cached for the next start

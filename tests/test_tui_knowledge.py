@@ -1,0 +1,121 @@
+"""Pilot tests of the Knowledge pane: pages, the sortable comparison, search, the chooser, and
+the keys that run a page's sample and show its probe result."""
+
+from __future__ import annotations
+
+from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Select
+
+from content.chooser import Recommendation
+from tests.conftest import fixed_target, make_services, screen_text, wait_for
+from tui.app import MltuiApp
+from tui.screens.library_detail import LibraryDetailScreen
+from tui.widgets.chooser_form import ChooserForm
+from tui.widgets.comparison_table import ComparisonTable
+from tui.widgets.knowledge_pane import KnowledgePane
+from tui.widgets.run_pane import RunPane
+
+
+async def open_knowledge(app: MltuiApp, pilot: object) -> KnowledgePane:
+    """Switch to the Knowledge pane and wait for its pages."""
+    await pilot.press("3")  # type: ignore[attr-defined]
+    pane = app.query_one(KnowledgePane)
+    await wait_for(pilot, lambda: len(pane.pages) == 5)
+    return pane
+
+
+def make_app() -> MltuiApp:
+    """A dashboard over deterministic services."""
+    return MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+
+
+async def test_open_a_page_from_the_index_with_the_keyboard() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_knowledge(app, pilot)
+        index = app.query_one("#kn-index", OptionList)
+        assert index.has_focus
+        index.highlighted = index.get_option_index("page:torch")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: pane.open_library == "torch")
+        await pilot.pause(0.3)
+        viewer = app.query_one("#page-viewer", MarkdownViewer)
+        assert app.query_one("#kn-views", ContentSwitcher).current == "page-viewer"
+        assert "PyTorch" in (viewer.border_title or "")
+        assert "Since then" in viewer.document.source
+        assert "Kite" in screen_text(app)  # the credit to the source article
+
+
+async def test_comparison_table_sorts_by_column_and_reverses() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_knowledge(app, pilot)
+        table = app.query_one(ComparisonTable)
+        await wait_for(pilot, lambda: table.row_count == 5)
+        table.focus()
+        libraries = lambda: [table.get_row_at(i)[0] for i in range(table.row_count)]  # noqa: E731
+        await pilot.press("s")  # sort by the cursor's column: library
+        assert libraries() == sorted(libraries(), key=str.lower)
+        assert table.sorted_by == ("library", False)
+        await pilot.press("s")
+        assert libraries() == sorted(libraries(), key=str.lower, reverse=True)
+        assert table.sorted_by == ("library", True)
+
+
+async def test_search_finds_a_page_and_opens_it() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_knowledge(app, pilot)
+        await pilot.press("slash")
+        assert app.query_one("#search-input", Input).has_focus
+        await pilot.press(*"tf.Session")
+        results = app.query_one("#search-results", OptionList)
+        await wait_for(pilot, lambda: results.option_count > 0)
+        await pilot.press("enter", "enter")
+        await wait_for(pilot, lambda: pane.open_library is not None)
+        assert pane.open_library == "tensorflow"
+
+
+async def test_chooser_recommends_with_reasons_and_follows_the_answers() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 48)) as pilot:
+        pane = await open_knowledge(app, pilot)
+        pane.show_view("chooser")
+        await pilot.pause(0.3)
+        form = app.query_one(ChooserForm)
+        first = form.recommendation
+        assert isinstance(first, Recommendation)
+        assert first.ranked and first.ranked[0].reasons
+        assert f"1. {first.ranked[0].display_name}" in screen_text(app)
+        assert first.machine_checked  # the canned check weighs in
+        kind = app.query_one("#q-kind", Select)
+        options = [value for _, value in kind._options]
+        kind.value = options[-1]
+        await pilot.pause(0.3)
+        assert form.answers()["kind"] == options[-1]
+        second = form.recommendation
+        assert isinstance(second, Recommendation)
+        assert second is not first
+        assert second.answers.kind == options[-1]
+
+
+async def test_page_keys_run_its_sample_and_show_its_probe_result() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_knowledge(app, pilot)
+        await wait_for(pilot, lambda: app.query_one(RunPane).samples)
+        pane.open_page("torch")
+        await pilot.pause(0.2)
+        app.query_one("#page-viewer").focus()
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, LibraryDetailScreen))
+        assert "2.13.0+cpu" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("r")
+        run = app.query_one(RunPane)
+        await wait_for(pilot, lambda: run.running)
+        assert app.active_pane == "run"
+        assert run.last_status.get("torch") == "running"
+        await pilot.press("c")
+        await wait_for(pilot, lambda: not run.running, timeout=15)
+        assert run.last_status["torch"] == "cancelled"

@@ -1,0 +1,345 @@
+"""The mltui dashboard: Hardware, Run and Knowledge panes over the probes, runner and content.
+
+The app owns the state every pane follows (the target interpreter and its check) and hands it
+down; panes send their wishes up as messages. Nothing slow happens before the first frame: the
+cached check, the re-check, NVML and the samples list all arrive from workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from textual import events, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.reactive import var
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from probes.model import LibraryReport, TargetPython
+from tui.commands import InterpreterCommands, PageCommands, PaneCommands, SampleCommands
+from tui.screens.help import HelpScreen
+from tui.screens.interpreter import InterpreterScreen
+from tui.screens.library_detail import LibraryDetailScreen
+from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
+from tui.services import Services, default_services
+from tui.state import CheckState
+from tui.widgets.glyphs import use_ascii_chrome
+from tui.widgets.hardware_pane import HardwarePane
+from tui.widgets.knowledge_pane import KnowledgePane
+from tui.widgets.libraries_matrix import LibrariesMatrix
+from tui.widgets.run_pane import RunPane
+
+PANES = ("hardware", "run", "knowledge")
+#: Bounds of the hardware refresh interval (seconds) that +/- move between.
+MIN_REFRESH_S = 0.25
+MAX_REFRESH_S = 30.0
+
+
+class MltuiApp(App[None]):
+    """What hardware is here, which ML libraries can use it, do they run, which fits the job."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mltui"
+    COMMANDS = App.COMMANDS | {PaneCommands, PageCommands, SampleCommands, InterpreterCommands}
+    BINDINGS = [
+        Binding(
+            "1",
+            "show_pane('hardware')",
+            "Hardware",
+            id="pane-hardware",
+            tooltip="CPU, memory, GPUs and the libraries matrix",
+        ),
+        Binding("2", "show_pane('run')", "Run", id="pane-run", tooltip="Run the samples"),
+        Binding(
+            "3",
+            "show_pane('knowledge')",
+            "Knowledge",
+            id="pane-knowledge",
+            tooltip="Compare the libraries, read their pages, choose one",
+        ),
+        Binding("question_mark,f1", "help", "Help", id="help", tooltip="Keys and panes"),
+        Binding(
+            "i",
+            "switch_interpreter",
+            "Python",
+            id="interpreter",
+            tooltip="Switch the interpreter the libraries are probed and run in",
+        ),
+        Binding(
+            "ctrl+r",
+            "recheck",
+            "Re-check",
+            id="recheck",
+            show=False,
+            tooltip="Probe every library again",
+        ),
+        Binding(
+            "plus,equals_sign",
+            "refresh_interval(2.0)",
+            "Slower",
+            show=False,
+            id="slower",
+            tooltip="Refresh the hardware less often",
+        ),
+        Binding(
+            "minus",
+            "refresh_interval(0.5)",
+            "Faster",
+            show=False,
+            id="faster",
+            tooltip="Refresh the hardware more often",
+        ),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Leave mltui"),
+    ]
+
+    check_state: var[CheckState | None] = var(None, always_update=True)
+
+    def __init__(
+        self,
+        *,
+        target: TargetPython | None = None,
+        services: Services | None = None,
+        refresh: float = 1.0,
+        ascii: bool = False,
+        watch_tty: bool = False,
+        started_at: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.services = services or default_services()
+        if target is None:
+            from probes.target import current_target
+
+            target = current_target()
+        self.target = target
+        self.refresh_s = refresh
+        self.ascii = ascii
+        self.watch_tty = watch_tty
+        self.started_at = started_at if started_at is not None else time.perf_counter()
+        #: Seconds from start to the first frame (set in on_ready).
+        self.startup_s: float | None = None
+        self._undo_ascii: Callable[[], None] | None = None
+        if ascii:
+            self.add_class("-ascii")
+
+    # ------------------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        """Header, the three panes as tabs, the footer with the keys."""
+        yield Header(icon="*" if self.ascii else None)
+        with TabbedContent(initial="hardware", id="panes"):
+            with TabPane("1 Hardware", id="hardware"):
+                yield HardwarePane(
+                    self.services, interval=self.refresh_s, ascii=self.ascii, id="hardware-pane"
+                )
+            with TabPane("2 Run", id="run"):
+                yield RunPane(self.services, self.target, id="run-pane")
+            with TabPane("3 Knowledge", id="knowledge"):
+                yield KnowledgePane(id="knowledge-pane")
+        # The palette hint draws a block-glyph separator; ctrl+p still works without it.
+        yield Footer(show_command_palette=not self.ascii)
+
+    def on_mount(self) -> None:
+        """Show the target, start the check, and watch the terminal."""
+        self.sub_title = self._target_words()
+        if self.ascii:
+            self._undo_ascii = use_ascii_chrome()
+        self.check_state = CheckState(target=self.target)
+        self._run_check()
+        if self.watch_tty:
+            self.set_interval(1.0, self._exit_without_tty)
+        self._fit_to_size(self.size.width, self.size.height)
+
+    def on_unmount(self) -> None:
+        """Give Textual its own glyphs back."""
+        if self._undo_ascii is not None:
+            self._undo_ascii()
+
+    def on_ready(self) -> None:
+        """Record how long the first frame took."""
+        self.startup_s = time.perf_counter() - self.started_at
+        self.log.info(f"mltui ready in {self.startup_s:.3f} s")
+
+    def _target_words(self) -> str:
+        return f"Python {self.target.version}: {self.target.executable}"
+
+    # ------------------------------------------------------------------------- panes
+
+    def action_show_pane(self, pane: str) -> None:
+        """Bring a pane to the front."""
+        if pane in PANES:
+            self.query_one("#panes", TabbedContent).active = pane
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Tell the hardware pane whether it is visible, and focus the shown pane's main widget."""
+        pane_id = event.pane.id
+        self.query_one(HardwarePane).shown = pane_id == "hardware"
+        focus_target = {
+            "hardware": "#hw-scroll",
+            "run": "#samples-table",
+            "knowledge": "#kn-index",
+        }.get(pane_id or "")
+        if focus_target:
+            self.query_one(focus_target).focus()
+
+    @property
+    def active_pane(self) -> str:
+        """The id of the pane in front."""
+        return str(self.query_one("#panes", TabbedContent).active)
+
+    def action_help(self) -> None:
+        """Show the help screen."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_refresh_interval(self, factor: float) -> None:
+        """Multiply the hardware refresh interval, within bounds."""
+        pane = self.query_one(HardwarePane)
+        pane.interval = min(MAX_REFRESH_S, max(MIN_REFRESH_S, pane.interval * factor))
+        self.notify(f"hardware refresh every {pane.interval:g} s", timeout=2)
+
+    # ------------------------------------------------------------------------- check
+
+    def action_recheck(self) -> None:
+        """Probe every library again."""
+        self._run_check()
+
+    @work(exclusive=True, group="check", exit_on_error=False)
+    async def _run_check(self) -> None:
+        """Show the cached check at once, then re-check in the background and show that."""
+        target = self.target
+        clock = self.services.clock
+        state = CheckState(target=target, running=True)
+        try:
+            cached = await asyncio.to_thread(self.services.load_check, target)
+        except Exception as exc:  # a broken cache only costs the head start
+            self.notify(f"ignoring the check cache: {exc}", severity="warning")
+            cached = None
+        if cached is not None:
+            state = replace(
+                state, result=cached.result, age_s=cached.age_s, loaded_at=clock(), from_cache=True
+            )
+        self.check_state = state
+        try:
+            result = await self.services.run_check(target, on_library=self._library_probed)
+        except Exception as exc:  # shown beside the matrix; the app goes on
+            self.check_state = replace(self.check_state or state, running=False, error=str(exc))
+            return
+        self.check_state = CheckState(target=target, result=result, age_s=0.0, loaded_at=clock())
+
+    def _library_probed(self, report: LibraryReport) -> None:
+        """One library's report arrived during a check (from any thread)."""
+        if threading.get_ident() != self._thread_id:
+            self.call_from_thread(self._library_probed, report)
+            return
+        if self.check_state is not None and self.check_state.running:
+            self.check_state = self.check_state.with_partial(report)
+
+    def watch_check_state(self, state: CheckState | None) -> None:
+        """Every pane follows the newest check."""
+        if state is None:
+            return
+        self.query_one(HardwarePane).show_check(state)
+        self.query_one(RunPane).set_devices(state.devices())
+        self.query_one(KnowledgePane).set_check(state)
+
+    def show_library(self, library: str) -> None:
+        """Show a library's whole probe result and its findings."""
+        state = self.check_state
+        report = state.reports().get(library) if state else None
+        findings = state.findings_for(library) if state else []
+        age = state.age_text(self.services.clock()) if state else "not checked yet"
+        self.push_screen(LibraryDetailScreen(library, report, findings, age))
+
+    def on_libraries_matrix_library_selected(self, event: LibrariesMatrix.LibrarySelected) -> None:
+        """A row of the libraries matrix was chosen."""
+        self.show_library(event.library)
+
+    def on_knowledge_pane_probe_result_requested(
+        self, event: KnowledgePane.ProbeResultRequested
+    ) -> None:
+        """A page asked for its library's probe result."""
+        self.show_library(event.library)
+
+    def on_knowledge_pane_run_sample_requested(
+        self, event: KnowledgePane.RunSampleRequested
+    ) -> None:
+        """A page asked to run its library's sample."""
+        self.run_library_sample(event.library)
+
+    # ------------------------------------------------------------------------- samples, pages
+
+    def run_library_sample(self, library: str) -> None:
+        """Switch to the Run pane and run the sample of a library."""
+        run_pane = self.query_one(RunPane)
+        name = run_pane.sample_for_library(library)
+        if name is None:
+            self.notify(f"{library} has no sample of its own", severity="warning")
+            return
+        self.run_sample(name)
+
+    def run_sample(self, name: str) -> None:
+        """Switch to the Run pane and run a sample by name."""
+        self.action_show_pane("run")
+        self.query_one(RunPane).run_samples([name])
+
+    def open_page(self, library: str) -> None:
+        """Switch to the Knowledge pane and open a library's page."""
+        self.action_show_pane("knowledge")
+        self.query_one(KnowledgePane).open_page(library)
+
+    # ------------------------------------------------------------------------- interpreter
+
+    def action_switch_interpreter(self) -> None:
+        """Pick another interpreter from a list (or a path)."""
+        self.push_screen(InterpreterScreen(self.services, self.target), self.set_target)
+
+    def set_target(self, target: TargetPython | None) -> None:
+        """Make `target` the interpreter every pane works with, and check it."""
+        if target is None or target == self.target:
+            return
+        self.target = target
+        self.sub_title = self._target_words()
+        self.query_one(RunPane).set_target(target)
+        self.notify(f"now using {target.executable} (Python {target.version})")
+        self._run_check()
+
+    @work(thread=True, exclusive=True, group="resolve-target", exit_on_error=False)
+    def switch_target_path(self, path: str) -> None:
+        """Resolve a path to a Python (it runs it, so in a worker) and switch to it."""
+        from probes.target import TargetError
+
+        try:
+            target = self.services.resolve_target(path)
+        except TargetError as exc:
+            self.call_from_thread(self.notify, str(exc), title="not usable", severity="error")
+            return
+        self.call_from_thread(self.set_target, target)
+
+    # ------------------------------------------------------------------------- terminal
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Swap in the 'too small' message below the minimum size, and back."""
+        self._fit_to_size(event.size.width, event.size.height)
+
+    def _fit_to_size(self, width: int, height: int) -> None:
+        too_small = width < MIN_WIDTH or height < MIN_HEIGHT
+        showing = isinstance(self.screen, TooSmallScreen)
+        if too_small and not showing:
+            self.push_screen(TooSmallScreen())
+        elif not too_small and showing:
+            self.pop_screen()
+        self.set_class(width < 120, "-narrow")
+
+    def _exit_without_tty(self) -> None:
+        """Leave when stdin stops being a terminal (the ssh connection dropped)."""
+        try:
+            still_tty = os.isatty(0)
+        except OSError:
+            still_tty = False
+        if not still_tty:
+            self.exit(return_code=1, message="mltui: the terminal went away")

@@ -1,0 +1,47 @@
+"""`mltui` with no subcommand: open the dashboard in this terminal."""
+
+from __future__ import annotations
+
+import argparse
+import locale
+import os
+import sys
+import time
+
+from tui.cli import UsageError
+
+
+def wants_ascii(
+    flag: bool, environ: dict[str, str] | None = None, encoding: str | None = None
+) -> bool:
+    """True when asked to, or when the terminal likely cannot draw box and block characters.
+
+    The Linux console (TERM=linux) and a non-UTF-8 locale are the usual cases.
+    """
+    if flag:
+        return True
+    env = os.environ if environ is None else environ
+    if env.get("TERM") in ("linux", "vt100", "vt220", "dumb"):
+        return True
+    codeset = (encoding or sys.stdout.encoding or locale.getpreferredencoding(False) or "").lower()
+    return "utf" not in codeset
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Run the dashboard until the user quits; 2 when there is no terminal to run it in."""
+    started = time.perf_counter()
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the dashboard needs a terminal; for a report use: mltui check")
+    from probes.target import resolve_target
+    from tui.app import MltuiApp
+
+    target = resolve_target(getattr(args, "python", None))
+    app = MltuiApp(
+        target=target,
+        refresh=float(getattr(args, "refresh", 1.0)),
+        ascii=wants_ascii(bool(getattr(args, "ascii", False))),
+        watch_tty=True,
+        started_at=started,
+    )
+    app.run()
+    return app.return_code or 0

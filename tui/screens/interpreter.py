@@ -1,0 +1,125 @@
+"""Pick the Python the libraries are probed and the samples run in: a discovered one, or a path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from probes.model import TargetPython
+from probes.target import TargetError
+from tui.services import Services
+
+
+def environment_label(env: Any, current: TargetPython) -> Text:
+    """'venv  .venv  Python 3.11  /path/bin/python  torch, sklearn' for one environment."""
+    python = str(getattr(env, "python", ""))
+    label = Text()
+    label.append(f"{getattr(env, 'kind', '?'):<8}", style="bold")
+    label.append(f"{getattr(env, 'name', '') or '-'}  ")
+    label.append(f"Python {getattr(env, 'version', None) or '?'}  ", style="cyan")
+    label.append(python, style="dim")
+    libraries = getattr(env, "libraries", None) or {}
+    installed = [name for name, version in libraries.items() if version]
+    if installed:
+        label.append("  " + ", ".join(sorted(installed)), style="green")
+    if python == current.executable:
+        label.append("  (current target)", style="bold yellow")
+    return label
+
+
+class InterpreterScreen(ModalScreen[TargetPython | None]):
+    """Lists the Python environments found on this machine; enter picks one, or type a path."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Close", tooltip="Keep the current interpreter")]
+
+    def __init__(self, services: Services, current: TargetPython) -> None:
+        super().__init__()
+        self.services = services
+        self.current = current
+        self.environments: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        """Environment list, path input, hint."""
+        with Vertical(id="interpreter-frame", classes="dialog"):
+            yield Static(
+                Text.assemble(
+                    ("target now: ", "bold"),
+                    self.current.executable,
+                    f" (Python {self.current.version})",
+                ),
+                id="interpreter-current",
+            )
+            yield OptionList(
+                Option(Text("looking for environments...", style="dim"), disabled=True),
+                id="environments",
+            )
+            yield Input(
+                placeholder="or type a path to a python or an environment folder",
+                id="interpreter-path",
+            )
+            yield Static("enter: use it   escape: cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        """Title the frame and look for environments in a worker."""
+        self.query_one("#interpreter-frame").border_title = "switch interpreter"
+        self.query_one("#environments").focus()
+        self._discover()
+
+    @work(thread=True, exclusive=True, group="discover-envs", exit_on_error=False)
+    def _discover(self) -> None:
+        try:
+            environments = list(self.services.discover_environments())
+            error = None
+        except Exception as exc:  # shown in the list; a path can still be typed
+            environments, error = [], str(exc)
+        self.app.call_from_thread(self._show_environments, environments, error)
+
+    def _show_environments(self, environments: Sequence[Any], error: str | None) -> None:
+        self.environments = list(environments)
+        options = self.query_one("#environments", OptionList)
+        options.clear_options()
+        for position, env in enumerate(self.environments):
+            options.add_option(Option(environment_label(env, self.current), id=str(position)))
+        if error:
+            options.add_option(
+                Option(Text(f"discovery failed: {error}", style="red"), disabled=True)
+            )
+        elif not self.environments:
+            options.add_option(
+                Option(Text("no other environment found", style="dim"), disabled=True)
+            )
+
+    @on(OptionList.OptionSelected, "#environments")
+    def _on_pick(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is None:
+            return
+        env = self.environments[int(event.option.id)]
+        self.choose(str(getattr(env, "python", "")))
+
+    @on(Input.Submitted, "#interpreter-path")
+    def _on_path(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.choose(event.value.strip())
+
+    @work(thread=True, exclusive=True, group="resolve-target", exit_on_error=False)
+    def choose(self, path: str) -> None:
+        """Check a path is a usable Python (in a worker: it runs it) and close with it."""
+        try:
+            target = self.services.resolve_target(path)
+        except TargetError as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="not usable", severity="error")
+            return
+        self.app.call_from_thread(self.dismiss, target)
+
+    def action_dismiss_none(self) -> None:
+        """Close without changing the target."""
+        self.dismiss(None)

@@ -1,0 +1,123 @@
+"""A library's whole probe result and the findings about it, each with its fix."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from probes.model import Finding, LibraryReport
+from tui.widgets.libraries_matrix import STATUS_STYLE, STATUS_WORDS, cuda_of_build, device_label
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+
+
+def report_renderable(
+    report: LibraryReport | None, findings: list[Finding], age: str
+) -> RenderableType:
+    """Everything the probe found, then the findings with evidence and fix."""
+    if report is None:
+        return Text(f"This library has not been checked yet ({age}).", style="dim")
+    parts: list[RenderableType] = []
+    head = Text()
+    head.append(report.display_name or report.name, style="bold")
+    head.append("  ")
+    head.append(
+        STATUS_WORDS.get(report.status, report.status), style=STATUS_STYLE.get(report.status, "")
+    )
+    head.append(f"  ({age})", style="dim")
+    parts.append(head)
+    facts = [
+        ("version", report.version or "-"),
+        ("location", report.location or "-"),
+        ("CUDA build", cuda_of_build(report)),
+    ]
+    if report.elapsed_s is not None:
+        timings = ", ".join(f"{k} {v:.2f} s" for k, v in report.phase_timings.items())
+        facts.append(
+            ("probe took", f"{report.elapsed_s:.2f} s" + (f" ({timings})" if timings else ""))
+        )
+    for key, value in report.build.items():
+        if key != "cuda_version":
+            facts.append(
+                (f"build: {key}", json.dumps(value) if not isinstance(value, str) else value)
+            )
+    for key, value in facts:
+        parts.append(Text.assemble((f"{key:<16}", "bold"), str(value)))
+    parts.append(Text("\nDevices", style="bold underline"))
+    if not report.devices:
+        parts.append(Text("  none seen", style="dim"))
+    for device in report.devices:
+        line = Text("  " + device_label(device.kind, device.index))
+        if device.name:
+            line.append(f"  {device.name}")
+        if device.compute_capability:
+            line.append(f"  sm {device.compute_capability}")
+        if device.computation_ok is True:
+            line.append("  computation ok", style="green")
+        elif device.computation_ok is False:
+            line.append("  computation FAILED", style="red")
+        if device.computation_detail:
+            line.append(f"  {device.computation_detail}", style="dim")
+        if device.error:
+            line.append(f"\n    {device.error}", style="red")
+        parts.append(line)
+    if report.error:
+        parts.append(Text("\nError", style="bold underline"))
+        parts.append(Text(report.error, style="red"))
+    if report.stderr_tail:
+        parts.append(Text("\nLast lines on stderr", style="bold underline"))
+        parts.append(Text("\n".join(report.stderr_tail), style="dim"))
+    parts.append(Text("\nFindings", style="bold underline"))
+    if not findings:
+        parts.append(Text("  nothing to report", style="dim"))
+    for finding in findings:
+        parts.append(
+            Text.assemble(
+                (f"[{finding.severity}] ", SEVERITY_STYLE.get(finding.severity, "bold")),
+                (finding.title, "bold"),
+                "\n  evidence: ",
+                finding.evidence,
+                "\n  fix: ",
+                (finding.fix, "green"),
+            )
+        )
+    return Group(*parts)
+
+
+class LibraryDetailScreen(ModalScreen[None]):
+    """Shows one library's probe result over the dashboard."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", tooltip="Back to the dashboard")]
+
+    def __init__(
+        self, library: str, report: LibraryReport | None, findings: list[Finding], age: str
+    ) -> None:
+        super().__init__()
+        self.library = library
+        self.report = report
+        self.findings = findings
+        self.age = age
+
+    def compose(self) -> ComposeResult:
+        """The result in a scrolling frame."""
+        with Vertical(id="detail-frame", classes="dialog"):
+            with VerticalScroll(id="detail-scroll"):
+                yield Static(
+                    report_renderable(self.report, self.findings, self.age), id="detail-body"
+                )
+            yield Static("escape: close", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        """Title the frame and let the arrow keys scroll it."""
+        name = (
+            self.report.display_name if self.report and self.report.display_name else self.library
+        )
+        self.query_one("#detail-frame").border_title = f"probe result: {name}"
+        self.query_one("#detail-scroll").focus()

@@ -1,0 +1,112 @@
+"""What the dashboard calls to read the machine, probe libraries, run samples and find Pythons.
+
+The app never calls `probes` directly: it gets a `Services` bundle. `default_services()` binds the
+real probes (imported only when first used, inside workers, so start-up stays cheap); tests pass a
+bundle with a fake NVML, fixed system readings, a canned check or a frozen clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from probes.model import CheckResult, NvmlReport, SystemInfo, TargetPython
+
+
+class NvmlReader(Protocol):
+    """An open NVML session: read the GPUs, close when done."""
+
+    def read(self, *, with_processes: bool = True) -> NvmlReport:
+        """One reading of every GPU."""
+        ...
+
+    def close(self) -> None:
+        """Release NVML."""
+        ...
+
+
+@dataclass(frozen=True)
+class CachedCheck:
+    """A check result from the cache and how old it is."""
+
+    result: CheckResult
+    age_s: float | None
+
+
+CheckRunner = Callable[..., Awaitable[CheckResult]]
+
+
+def _read_system() -> SystemInfo:
+    from probes.system import read_system
+
+    return read_system()
+
+
+def _open_nvml() -> NvmlReader:
+    from probes.nvml import NvmlSession
+
+    return NvmlSession()
+
+
+async def _run_check(target: TargetPython, **kwargs: Any) -> CheckResult:
+    from probes.check import run_check
+
+    return await run_check(target, **kwargs)
+
+
+def _load_check(target: TargetPython) -> CachedCheck | None:
+    from probes.cache import load_check
+
+    cached = load_check(target)
+    if cached is None:
+        return None
+    return CachedCheck(cached.result, cached.age_s)
+
+
+def _list_samples() -> Sequence[Any]:
+    from probes.runner import list_samples
+
+    return list(list_samples())
+
+
+async def _run_sample(target: TargetPython, sample: Any, **kwargs: Any) -> Any:
+    from probes.runner import run_sample
+
+    return await run_sample(target, sample, **kwargs)
+
+
+def _discover_environments() -> Sequence[Any]:
+    from probes.envs import discover_environments
+
+    return list(discover_environments())
+
+
+def _resolve_target(path: str | None) -> TargetPython:
+    from probes.target import resolve_target
+
+    return resolve_target(path)
+
+
+@dataclass
+class Services:
+    """The functions the dashboard uses for all slow or machine-dependent work."""
+
+    read_system: Callable[[], SystemInfo] = _read_system
+    open_nvml: Callable[[], NvmlReader] = _open_nvml
+    run_check: CheckRunner = _run_check
+    load_check: Callable[[TargetPython], CachedCheck | None] = _load_check
+    list_samples: Callable[[], Sequence[Any]] = _list_samples
+    run_sample: Callable[..., Awaitable[Any]] = _run_sample
+    discover_environments: Callable[[], Sequence[Any]] = _discover_environments
+    resolve_target: Callable[[str | None], TargetPython] = _resolve_target
+    #: Seconds on a monotonic clock; tests freeze it so ages and timers stay put in snapshots.
+    clock: Callable[[], float] = time.monotonic
+    #: Extra samples (e.g. a test's script) listed after the bundled ones.
+    extra_samples: list[Any] = field(default_factory=list)
+
+
+def default_services() -> Services:
+    """The real probes, runner and environment discovery."""
+    return Services()

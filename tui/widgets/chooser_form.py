@@ -1,0 +1,117 @@
+"""The chooser: the guide's four questions as a form, and the recommendation with its reasons.
+
+The rules live in content/ (chooser.toml); this form only asks and shows. When a check of the
+target interpreter is known, each recommended library carries what this machine says about it.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Select, Static
+
+from tui.state import CheckState
+
+FLAG_STYLE = {"error": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
+
+
+class ChooserForm(VerticalScroll):
+    """Answer four questions, read which library fits and what this machine can do with it."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._check: CheckState | None = None
+        #: The recommendation shown now (a content.chooser.Recommendation), None before the first.
+        self.recommendation: object | None = None
+
+    def compose(self) -> ComposeResult:
+        """A Select per question (first option chosen), then the answer."""
+        try:
+            from content.chooser import load_chooser
+
+            questions = load_chooser().questions
+        except Exception as exc:  # a broken chooser file is shown, the rest of the app works
+            yield Static(Text(f"the chooser cannot load: {exc}", style="red"))
+            return
+        for question in questions:
+            yield Static(question.prompt, classes="question")
+            yield Select(
+                [(option.label, option.key) for option in question.options],
+                value=question.options[0].key,
+                allow_blank=False,
+                compact=True,
+                id=f"q-{question.key}",
+                classes="chooser-question",
+            )
+        yield Static("", id="chooser-answer")
+
+    def on_mount(self) -> None:
+        """Answer for the preselected options at once."""
+        self.border_title = "which library?"
+        self._recommend()
+
+    def set_check(self, state: CheckState) -> None:
+        """Weigh recommendations against this check from now on."""
+        self._check = state
+        if self.is_mounted:
+            self._recommend()
+
+    @on(Select.Changed, ".chooser-question")
+    def _on_answer(self) -> None:
+        self._recommend()
+
+    def answers(self) -> dict[str, str]:
+        """Question key -> the chosen option key."""
+        return {
+            str(select.id)[2:]: str(select.value)
+            for select in self.query(".chooser-question").results(Select)
+        }
+
+    def _recommend(self) -> None:
+        answer = self.query("#chooser-answer")
+        if not answer:
+            return
+        from content.chooser import Answers, MachineState, recommend
+
+        machine = None
+        state = self._check
+        if state is not None and state.result is not None:
+            machine = MachineState.from_check(state.result, source="this machine's last check")
+        try:
+            recommendation = recommend(Answers(**self.answers()), machine)
+        except Exception as exc:  # shown in place of the answer
+            answer.first(Static).update(Text(f"no recommendation: {exc}", style="red"))
+            return
+        self.recommendation = recommendation
+        answer.first(Static).update(recommendation_renderable(recommendation))
+
+
+def recommendation_renderable(recommendation: object) -> RenderableType:
+    """The ranked libraries with reasons, caveats and what this machine says."""
+    from content.chooser import Recommendation
+
+    assert isinstance(recommendation, Recommendation)
+    parts: list[RenderableType] = []
+    ranked = [item for item in recommendation.ranked if item.score > 0] or recommendation.ranked
+    for place, item in enumerate(ranked[:3], 1):
+        head = Text(
+            f"{place}. {item.display_name}", style="bold" + (" green" if place == 1 else "")
+        )
+        head.append(f"  (score {item.score})", style="dim")
+        parts.append(head)
+        for reason in item.reasons:
+            parts.append(Text(f"   + {reason.text}"))
+        for reason in item.against:
+            parts.append(Text(f"   - {reason.text}", style="yellow"))
+        if item.legacy is not None:
+            parts.append(Text(f"   ! {item.legacy.text}", style="yellow"))
+        for flag in item.machine:
+            parts.append(Text(f"   > {flag.message}", style=FLAG_STYLE.get(flag.severity, "")))
+    if not recommendation.machine_checked:
+        parts.append(
+            Text("This machine is not checked yet; its caveats come after the check.", style="dim")
+        )
+    return Group(*parts)

@@ -1,0 +1,215 @@
+"""The Knowledge pane: the comparison table, a page per library, search, and the chooser.
+
+From a library page, `r` asks the app to run its sample and `p` to show its probe result; the
+pane only posts those wishes as messages, the app carries them out.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from content.knowledge import ComparisonRow, LibraryPage
+from tui.state import CheckState
+from tui.widgets.chooser_form import ChooserForm
+from tui.widgets.comparison_table import ComparisonTable
+
+CREDIT = (
+    'Source: "TensorFlow or PyTorch? A Guide to Python Machine Learning Libraries" '
+    "(Kite blog), rewritten and updated."
+)
+
+
+class KnowledgePane(Widget):
+    """Browse what the guide says about each library, and what changed since."""
+
+    BINDINGS = [
+        Binding("slash", "search", "Search", tooltip="Search every page"),
+        Binding("r", "run_sample", "Run sample", tooltip="Run the open page's sample"),
+        Binding("p", "probe_result", "Probe result", tooltip="This library's probe result"),
+        Binding("t", "toggle_contents", "Contents", tooltip="Show or hide the table of contents"),
+    ]
+
+    class RunSampleRequested(Message):
+        """The user asked to run the sample of a library."""
+
+        def __init__(self, library: str) -> None:
+            super().__init__()
+            self.library = library
+
+    class ProbeResultRequested(Message):
+        """The user asked for a library's probe result."""
+
+        def __init__(self, library: str) -> None:
+            super().__init__()
+            self.library = library
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.pages: dict[str, LibraryPage] = {}
+        #: The library whose page is open, if one is.
+        self.open_library: str | None = None
+
+    def compose(self) -> ComposeResult:
+        """The index on the left; the chosen view and the credit on the right."""
+        with Horizontal(id="kn-body"):
+            yield OptionList(id="kn-index")
+            with Vertical(id="kn-main"):
+                with ContentSwitcher(initial="comparison", id="kn-views"):
+                    yield ComparisonTable(id="comparison")
+                    yield MarkdownViewer(id="page-viewer", show_table_of_contents=False)
+                    yield ChooserForm(id="chooser")
+                    with Vertical(id="search"):
+                        yield Input(placeholder="search every page", id="search-input")
+                        yield OptionList(id="search-results")
+                yield Static(CREDIT, id="credit")
+
+    def on_mount(self) -> None:
+        """Read the pages and the comparison (files on disk) in a worker."""
+        self.query_one("#kn-index").border_title = "pages"
+        self._load()
+
+    @work(thread=True, exclusive=True, group="knowledge-load", exit_on_error=False)
+    def _load(self) -> None:
+        try:
+            from content.knowledge import comparison_columns, comparison_rows, load_pages
+
+            pages = list(load_pages())
+            rows = comparison_table_rows(comparison_rows())
+            labels = {"library": "library"} | {c.key: c.title for c in comparison_columns()}
+        except Exception as exc:  # a broken content file is shown, not fatal
+            self.app.call_from_thread(
+                self.notify, f"cannot load the knowledge pages: {exc}", severity="error"
+            )
+            pages, rows, labels = [], [], {}
+        self.app.call_from_thread(self._show_loaded, pages, rows, labels)
+
+    def _show_loaded(
+        self, pages: list[LibraryPage], rows: list[dict[str, str]], labels: dict[str, str]
+    ) -> None:
+        self.pages = {p.id: p for p in pages}
+        index = self.query_one("#kn-index", OptionList)
+        index.clear_options()
+        index.add_options(
+            [
+                Option("Comparison", id="view:comparison"),
+                Option("Chooser", id="view:chooser"),
+                None,
+                *(Option(p.title, id=f"page:{p.id}") for p in pages),
+            ]
+        )
+        self.query_one(ComparisonTable).show(rows, labels)
+
+    # ------------------------------------------------------------------------- navigation
+
+    @on(OptionList.OptionSelected, "#kn-index")
+    def _on_index(self, event: OptionList.OptionSelected) -> None:
+        option_id = event.option.id or ""
+        kind, _, name = option_id.partition(":")
+        if kind == "view":
+            self.show_view(name)
+        elif kind == "page":
+            self.open_page(name)
+
+    def show_view(self, name: str) -> None:
+        """Switch to 'comparison', 'chooser' or 'search'."""
+        self.query_one("#kn-views", ContentSwitcher).current = name
+        if name != "search":
+            self.open_library = None
+
+    def open_page(self, library: str, anchor: str | None = None) -> None:
+        """Show a library's page (at a heading's anchor, when given)."""
+        page = self.pages.get(library)
+        if page is None:
+            self.notify(f"no page for {library}", severity="warning")
+            return
+        from content.knowledge import render_page_markdown
+
+        self.open_library = library
+        self.query_one("#kn-views", ContentSwitcher).current = "page-viewer"
+        viewer = self.query_one("#page-viewer", MarkdownViewer)
+        viewer.border_title = page.title
+        self._show_markdown(render_page_markdown(page), anchor)
+
+    @work(exclusive=True, group="page-render", exit_on_error=False)
+    async def _show_markdown(self, markdown: str, anchor: str | None) -> None:
+        viewer = self.query_one("#page-viewer", MarkdownViewer)
+        await viewer.document.update(markdown)
+        viewer.scroll_home(animate=False)
+        if anchor:
+            viewer.document.goto_anchor(anchor)
+
+    def set_check(self, state: CheckState) -> None:
+        """Let the chooser weigh its advice against what this machine can do."""
+        self.query_one(ChooserForm).set_check(state)
+
+    # ------------------------------------------------------------------------- actions
+
+    def action_search(self) -> None:
+        """Open the search view with the cursor in the query."""
+        self.show_view("search")
+        self.query_one("#search-input", Input).focus()
+
+    def action_toggle_contents(self) -> None:
+        """Show or hide the open page's table of contents."""
+        viewer = self.query_one("#page-viewer", MarkdownViewer)
+        viewer.show_table_of_contents = not viewer.show_table_of_contents
+
+    def action_run_sample(self) -> None:
+        """Ask for the open page's sample to run."""
+        if self.open_library is None:
+            self.notify("open a library page first", severity="warning")
+            return
+        self.post_message(self.RunSampleRequested(self.open_library))
+
+    def action_probe_result(self) -> None:
+        """Ask for the open page's probe result."""
+        if self.open_library is None:
+            self.notify("open a library page first", severity="warning")
+            return
+        self.post_message(self.ProbeResultRequested(self.open_library))
+
+    @on(Input.Changed, "#search-input")
+    def _on_query(self, event: Input.Changed) -> None:
+        results = self.query_one("#search-results", OptionList)
+        results.clear_options()
+        query = event.value.strip()
+        if not query:
+            return
+        from content.knowledge import search
+
+        for position, hit in enumerate(search(query)[:50]):
+            label = Text(f"{hit.page_title} > {hit.heading}", style="bold")
+            label.append("\n  " + hit.snippet.strip(), style="")
+            results.add_option(Option(label, id=f"hit:{position}:{hit.page_id}:{hit.anchor}"))
+        if not results.option_count:
+            results.add_option(
+                Option(Text(f"nothing matches {query!r}", style="dim"), disabled=True)
+            )
+
+    @on(Input.Submitted, "#search-input")
+    def _on_query_submitted(self) -> None:
+        results = self.query_one("#search-results", OptionList)
+        if results.option_count:
+            results.highlighted = 0
+        results.focus()
+
+    @on(OptionList.OptionSelected, "#search-results")
+    def _on_search_result(self, event: OptionList.OptionSelected) -> None:
+        parts = (event.option.id or "").split(":", 3)
+        if len(parts) == 4:
+            self.open_page(parts[2], parts[3] or None)
+
+
+def comparison_table_rows(rows: list[ComparisonRow]) -> list[dict[str, str]]:
+    """The comparison as plain rows: the library's name first, then each column's text."""
+    from probes.catalog import get_library
+
+    return [{"library": get_library(row.library).display_name, **row.cells} for row in rows]

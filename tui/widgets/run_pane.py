@@ -1,0 +1,271 @@
+"""The Run pane: the samples and their last status, the device to use, source beside live output.
+
+A run is an exclusive async worker: starting another, or cancelling, cancels the task, and the
+runner kills the sample's whole process tree. Output reaches the log in batches (OutputLog).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, Vertical
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import DataTable, LoadingIndicator, Select, Static
+
+from probes.model import TargetPython
+from probes.runner import SampleRef
+from tui.services import Services
+from tui.widgets.output_log import OutputLog
+from tui.widgets.source_view import SourceView
+
+STATUS_STYLE = {
+    "pass": "green",
+    "fail": "red",
+    "error": "red",
+    "timeout": "red",
+    "cancelled": "yellow",
+    "running": "bold cyan",
+}
+
+
+class RunPane(Widget):
+    """Choose a sample and a device, run it in the target interpreter, watch it."""
+
+    BINDINGS = [
+        Binding("r", "run_selected", "Run", tooltip="Run the highlighted sample"),
+        Binding("a", "run_all", "Run all", tooltip="Run every sample, one after another"),
+        Binding("c", "cancel", "Cancel", tooltip="Stop the running sample (kills its processes)"),
+        Binding("escape", "cancel", "Cancel", show=False),
+    ]
+
+    running: reactive[bool] = reactive(False)
+
+    class RunFinished(Message):
+        """A sample ended (passed, failed, timed out or was cancelled)."""
+
+        def __init__(self, name: str, status: str, elapsed_s: float | None) -> None:
+            super().__init__()
+            self.name = name
+            self.status = status
+            self.elapsed_s = elapsed_s
+
+    def __init__(self, services: Services, target: TargetPython, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.services = services
+        self.target = target
+        self.samples: dict[str, SampleRef] = {}
+        self.last_status: dict[str, str] = {}
+        self._current: str | None = None
+        self._started_at = 0.0
+        self._queue_text = ""
+
+    def compose(self) -> ComposeResult:
+        """Samples and device on the left; source and output on the right; status below."""
+        with Horizontal(id="run-body"):
+            with Vertical(id="run-side"):
+                yield DataTable(id="samples-table", cursor_type="row")
+                yield Static("device", classes="section")
+                yield Select(
+                    [("auto", "auto")],
+                    value="auto",
+                    allow_blank=False,
+                    id="device-select",
+                    compact=True,
+                )
+            with Container(id="run-main"):
+                yield SourceView(id="source-view")
+                yield OutputLog(id="output-log")
+        with Horizontal(id="run-status-bar"):
+            yield LoadingIndicator(id="run-busy")
+            yield Static("idle: r run, a run all, c cancel", id="run-status")
+
+    def on_mount(self) -> None:
+        """Titles, the elapsed-time ticker, and the list of samples (read in a worker)."""
+        self.query_one("#output-log", OutputLog).border_title = "output"
+        self.query_one("#run-side").border_title = "samples"
+        table = self.query_one("#samples-table", DataTable)
+        table.add_columns("sample", "last")
+        self.set_interval(0.2, self._tick)
+        self._load_samples()
+
+    @work(thread=True, exclusive=True, group="list-samples", exit_on_error=False)
+    def _load_samples(self) -> None:
+        try:
+            samples = [*self.services.list_samples(), *self.services.extra_samples]
+        except Exception as exc:  # shown in the table, the rest still works
+            self.app.call_from_thread(self.notify, f"cannot list samples: {exc}", severity="error")
+            samples = list(self.services.extra_samples)
+        self.app.call_from_thread(self._show_samples, samples)
+
+    def _show_samples(self, samples: Sequence[SampleRef]) -> None:
+        self.samples = {s.name: s for s in samples}
+        self._redraw_table()
+        if self.samples:
+            self._show_source(next(iter(self.samples)))
+
+    def _redraw_table(self) -> None:
+        table = self.query_one("#samples-table", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for name in self.samples:
+            status = self.last_status.get(name, "-")
+            table.add_row(name, Text(status, style=STATUS_STYLE.get(status, "dim")), key=name)
+        if table.row_count:
+            table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
+
+    def _highlighted(self) -> str | None:
+        table = self.query_one("#samples-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return key
+
+    @on(DataTable.RowHighlighted, "#samples-table")
+    def _on_highlight(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None and not self.running:
+            self._show_source(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#samples-table")
+    def _on_select(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.run_samples([event.row_key.value])
+
+    def _show_source(self, name: str) -> None:
+        sample = self.samples.get(name)
+        self.query_one(SourceView).show_file(Path(sample.path) if sample is not None else None)
+
+    # ------------------------------------------------------------------------- public
+
+    def set_target(self, target: TargetPython) -> None:
+        """Run samples in another interpreter from now on (a run under way is cancelled)."""
+        self.action_cancel()
+        self.target = target
+
+    def set_devices(self, devices: Sequence[str]) -> None:
+        """Offer 'auto' and these devices (those that exist) in the selector."""
+        select: Select[str] = self.query_one("#device-select", Select)
+        current = select.value
+        options = ["auto", *[d for d in devices if d != "auto"]]
+        select.set_options([(d, d) for d in options])
+        select.value = current if current in options else "auto"
+
+    def sample_for_library(self, library: str) -> str | None:
+        """The name of the sample that demonstrates a library, if one does."""
+        for name, sample in self.samples.items():
+            if sample.library == library:
+                return name
+        return None
+
+    def run_samples(self, names: Sequence[str]) -> None:
+        """Run these samples one after another (cancelling any run under way)."""
+        unknown = [n for n in names if n not in self.samples]
+        if unknown:
+            self.notify(f"unknown sample: {', '.join(unknown)}", severity="error")
+            return
+        if names:
+            self._run(list(names))
+
+    def action_run_selected(self) -> None:
+        """Run the highlighted sample."""
+        name = self._highlighted()
+        if name is not None:
+            self.run_samples([name])
+
+    def action_run_all(self) -> None:
+        """Run every sample in turn."""
+        self.run_samples(list(self.samples))
+
+    def action_cancel(self) -> None:
+        """Cancel the run under way, if any."""
+        if self.running:
+            self.workers.cancel_group(self, "run")
+
+    # ------------------------------------------------------------------------- running
+
+    @work(exclusive=True, group="run", exit_on_error=False)
+    async def _run(self, names: list[str]) -> None:
+        log = self.query_one(OutputLog)
+        device = str(self.query_one("#device-select", Select).value or "auto")
+        log.reset()
+        self.running = True
+        try:
+            for position, name in enumerate(names, 1):
+                self._queue_text = f" ({position}/{len(names)})" if len(names) > 1 else ""
+                await self._run_one(name, device, log)
+        finally:
+            self.running = False
+            self._current = None
+            log.flush()
+
+    async def _run_one(self, name: str, device: str, log: OutputLog) -> None:
+        sample = self.samples[name]
+        self._current = name
+        self._started_at = self.services.clock()
+        self.last_status[name] = "running"
+        self._redraw_table()
+        self._show_source(name)
+        log.note(f"$ {name} --device {device}   ({self.target.executable})")
+        status, elapsed, detail = "error", None, ""
+        try:
+            result = await self.services.run_sample(
+                self.target, sample, device=device, on_lines=log.add_lines
+            )
+            status = str(getattr(result, "status", "error"))
+            elapsed = getattr(result, "elapsed_s", None)
+            detail = _verdict_words(getattr(result, "verdict", None))
+        except asyncio.CancelledError:
+            status = "cancelled"
+            self._finish(name, status, self.services.clock() - self._started_at, "", log)
+            raise
+        except Exception as exc:  # one failed run must not end the app
+            detail = str(exc)
+        self._finish(name, status, elapsed, detail, log)
+
+    def _finish(
+        self, name: str, status: str, elapsed: float | None, detail: str, log: OutputLog
+    ) -> None:
+        self.last_status[name] = status
+        self._redraw_table()
+        took = f" in {elapsed:.1f} s" if elapsed is not None else ""
+        log.note(
+            f"{name}: {status}{took}{'  ' + detail if detail else ''}",
+            STATUS_STYLE.get(status, "bold"),
+        )
+        self.post_message(self.RunFinished(name, status, elapsed))
+
+    def watch_running(self, running: bool) -> None:
+        """Show the busy indicator only while a sample runs."""
+        self.set_class(running, "-running")
+        self._tick()
+
+    def _tick(self) -> None:
+        status = self.query_one("#run-status", Static)
+        if self.running and self._current:
+            elapsed = self.services.clock() - self._started_at
+            status.update(
+                Text.assemble(
+                    ("running ", "bold cyan"),
+                    self._current + self._queue_text,
+                    f"  {elapsed:.1f} s",
+                    ("   c: cancel", "dim"),
+                )
+            )
+        elif not self.running:
+            status.update(Text("idle: r run, a run all, c cancel", style="dim"))
+
+
+def _verdict_words(verdict: Any) -> str:
+    if not isinstance(verdict, dict):
+        return ""
+    parts = [f"{key} {verdict[key]}" for key in ("engine", "device") if verdict.get(key)]
+    return ", ".join(parts)

@@ -1,0 +1,34 @@
+"""A sample's source, syntax-highlighted and read-only, in a scrolling view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+
+class SourceView(VerticalScroll):
+    """Shows one Python file with line numbers; a missing file is said, not raised."""
+
+    def compose(self) -> ComposeResult:
+        """One Static holding the highlighted code."""
+        yield Static(Text("choose a sample", style="dim"), id="source-code")
+
+    def show_file(self, path: Path | None) -> None:
+        """Load and show a file (samples are small; read at once)."""
+        code = self.query_one("#source-code", Static)
+        self.border_title = path.name if path else "source"
+        if path is None:
+            code.update(Text("no source for this sample", style="dim"))
+            return
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            code.update(Text(f"cannot read {path}: {exc.strerror or exc}", style="red"))
+            return
+        code.update(Syntax(text, "python", line_numbers=True, word_wrap=False, theme="ansi_dark"))
+        self.scroll_home(animate=False)
