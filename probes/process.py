@@ -10,6 +10,8 @@ still delivered, and an over-long line is cut, so a flood costs bounded memory.
 On timeout or cancellation the whole group, and every descendant seen during the run (also one
 that left the group with setsid()), gets SIGTERM, then SIGKILL after a grace period. When the
 child ends by itself, anything it left running is ended the same way: nothing outlives a run.
+A descendant that left the group *and* lost its parent before it was seen (a daemon that
+double-forks at once) is found by a token unique to the run in its environment.
 
 Lines are handed on in batches (`LineBatch`, one per chunk read from a pipe) so a million-line
 flood does not pay a Python call, or even an object, per line; `on_line` is the simple per-line
@@ -25,6 +27,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, overload
@@ -44,6 +47,8 @@ FAMILY_POLL_S = 0.5
 #: How long the pipes may stay open after the child and its family are gone before mltui stops
 #: reading them (a process that escaped every check still holds them).
 DRAIN_TIMEOUT_S = 5.0
+#: Set to a value unique to each run in the child's environment (its descendants inherit it).
+RUN_TOKEN_VARIABLE = "MLTUI_RUN_TOKEN"
 
 
 class OutputLine(NamedTuple):
@@ -308,12 +313,20 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
 class _Family:
     """The child's descendants, remembered across polls so ones that leave can still be killed."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, token: str | None = None) -> None:
         self.pid = pid
+        self.token = token
         self._members: dict[int, psutil.Process] = {}
 
-    def refresh(self) -> list[psutil.Process]:
-        """Look descendants up again; return every remembered one still alive."""
+    def refresh(self, *, by_token: bool = False) -> list[psutil.Process]:
+        """Look descendants up again; return every remembered one still alive.
+
+        `by_token` also looks through every process for the run's token in its environment
+        (a scan of the process table: done when the run ends, not at every poll).
+        """
+        if by_token and self.token is not None:
+            for proc in _carrying_token(self.token):
+                self._members.setdefault(proc.pid, proc)
         roots: list[psutil.Process] = []
         with contextlib.suppress(psutil.Error):
             roots.append(psutil.Process(self.pid))
@@ -332,6 +345,18 @@ class _Family:
         while True:
             await asyncio.sleep(interval)
             self.refresh()
+
+
+def _carrying_token(token: str) -> list[psutil.Process]:
+    """Live processes whose environment holds the run's token (only our own are readable)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(RUN_TOKEN_VARIABLE) == token:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -397,11 +422,18 @@ async def _wait_gone(
 async def _terminate(
     exited: asyncio.Future[None], pgid: int, family: _Family, grace_s: float
 ) -> None:
-    """SIGTERM the group and the family, then SIGKILL whatever is left after grace_s."""
-    _signal_all(pgid, family.refresh(), signal.SIGTERM)
-    if await _wait_gone(exited, pgid, family, grace_s):
-        return
-    _signal_all(pgid, family.refresh(), signal.SIGKILL)
+    """SIGTERM the group and the family, then SIGKILL whatever is left after grace_s.
+
+    Cancelled itself (the event loop is closing: the app quits), it sends SIGKILL at once.
+    """
+    try:
+        _signal_all(pgid, family.refresh(by_token=True), signal.SIGTERM)
+        if await _wait_gone(exited, pgid, family, grace_s):
+            return
+    except asyncio.CancelledError:
+        _signal_all(pgid, family.refresh(by_token=True), signal.SIGKILL)
+        raise
+    _signal_all(pgid, family.refresh(by_token=True), signal.SIGKILL)
     await _wait_gone(exited, pgid, family, 5.0)
 
 
@@ -435,6 +467,8 @@ async def stream_process(
 
     loop = asyncio.get_running_loop()
     protocol = _ChildProtocol(loop, emit, max_line_chars)
+    token = uuid.uuid4().hex
+    env = {**(os.environ if env is None else env), RUN_TOKEN_VARIABLE: token}
     started = time.monotonic()
     try:
         transport, _ = await loop.subprocess_exec(
@@ -452,7 +486,7 @@ async def stream_process(
             None, time.monotonic() - started, start_error=exc.strerror or str(exc)
         )
     pid = transport.get_pid()  # start_new_session makes it the leader of its own group
-    family = _Family(pid)
+    family = _Family(pid, token)
     watcher = loop.create_task(family.watch(FAMILY_POLL_S))
     cancel_wait = loop.create_task(cancel.wait()) if cancel is not None else None
     timed_out = cancelled = False

@@ -146,7 +146,8 @@ class _FakeTerminal(io.StringIO):
         return True
 
 
-def test_terminal_echo_rewrites_progress_lines_in_place() -> None:
+def test_terminal_echo_rewrites_progress_lines_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # TERM=dumb would rightly get no escapes
     out, err = _FakeTerminal(), _FakeTerminal()
     echo = TerminalEcho(out, err)
     echo(LineBatch("stdout", ["start", "10%"]))

@@ -145,4 +145,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # As `python -m tui.cli` this file is `__main__`, a module apart from `tui.cli`: the
+    # subcommands raise tui.cli's UsageError, which only tui.cli's main() catches.
+    from tui import cli
+
+    sys.exit(cli.main())

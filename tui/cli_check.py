@@ -21,6 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from probes.cache import cache_dir, save_check
 from probes.catalog import LIBRARIES, LibrarySpec, parse_library_list
 from probes.check import run_check_sync
 from probes.model import (
@@ -61,7 +62,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     progress = _Progress(specs or list(LIBRARIES)) if sys.stderr.isatty() else None
     if progress is None:
-        result = run_check_sync(target, specs, timeout=timeout)
+        result = run_check_sync(target, specs, timeout=timeout, save=False)
     else:
         with progress:
             result = run_check_sync(
@@ -70,7 +71,14 @@ def cmd_check(args: argparse.Namespace) -> int:
                 timeout=timeout,
                 on_library=progress.library_done,
                 on_phase=progress.phase,
+                save=False,
             )
+    if save_check(result) is None:
+        print(
+            f"mltui: warning: cannot save the check in {cache_dir()}; "
+            "the next start will probe again",
+            file=sys.stderr,
+        )
     if getattr(args, "json", False):
         sys.stdout.write(to_json(result, indent=2) + "\n")
     else:

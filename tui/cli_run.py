@@ -45,20 +45,22 @@ _CLEAR_LINE = "\r\x1b[2K"
 class TerminalEcho:
     """Writes a child's lines as they come: stdout to stdout, stderr (dimmed) to stderr.
 
-    On a terminal a `\\r` update rewrites the line in place; elsewhere (a pipe, a log file)
-    every update is a line of its own. The newline of the latest line is held back until the
-    next line shows whether that one replaces it.
+    On a terminal a `\\r` update rewrites the line in place; elsewhere (a pipe, a log file, a
+    terminal that says TERM=dumb and so takes no escape sequence) every update is a line of its
+    own. The newline of the latest line is held back until the next line shows whether that one
+    replaces it.
     """
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self._tty = self.out.isatty()
+        self._dumb = os.environ.get("TERM") == "dumb"
+        self._tty = self.out.isatty() and not self._dumb
         self._open: TextIO | None = None  # the stream whose last line has no newline yet
 
     def __call__(self, batch: LineBatch) -> None:
         stream = self.out if batch.stream == "stdout" else self.err
-        dim = batch.stream == "stderr" and stream.isatty()
+        dim = batch.stream == "stderr" and stream.isatty() and not self._dumb
         texts = [_DIM + t + _RESET for t in batch.texts] if dim else batch.texts
         if not self._tty:
             # Off a terminal an update cannot rewrite a line: every line is printed, at once.
