@@ -37,8 +37,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/check.py
+	$(BIN)/python bench/collect_env.py
+	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/stream.py
+	$(BIN)/python bench/keypress.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  same script | cat > /dev/null       {pipe:8.3f} s")
         print(f"  cat file > /dev/null                {cat:8.3f} s")
         print(f"  stream_process(cat file) -> buffer  {core:8.3f} s")
-        print(f"ratio runner / cat pipe: {runner / pipe:.2f} (goal <= {GOAL:g})")
+        verdict = "PASS" if runner / pipe <= GOAL else "MISS"
+        print(f"ratio runner / cat pipe: {runner / pipe:.2f} (goal <= {GOAL:g})  {verdict}")
         print(f"ratio reading cat through the core / cat file: {core / cat:.1f}")
     return 1 if args.check and runner / pipe > GOAL else 0
 

@@ -15,6 +15,7 @@ cannot corrupt the report.
 
 import contextlib
 import faulthandler
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -465,11 +466,65 @@ def drop_modules(prefix):
             del sys.modules[name]
 
 
+def c_failure_file(base_flags):
+    """Where this interpreter's failed Theano C build is remembered, or None (no cache dir).
+
+    The name hashes everything the build's outcome depends on: this interpreter and its version,
+    the installed Theano (version and file time), the compiler (path, size, time) and the flags,
+    so a new compiler, Python or Theano is tried afresh.
+    """
+    folder = os.environ.get("MLTUI_PROBE_CACHE_DIR")
+    if not folder:
+        return None
+    parts = [os.path.realpath(sys.executable), sys.version, base_flags]
+    parts.append(str(distribution_version(LIBRARIES["theano"][2])))
+    spec = importlib.util.find_spec("theano")
+    compiler = shutil.which("g++")
+    for path in (spec.origin if spec else None, compiler):
+        try:
+            info = os.stat(path)
+            parts.append("%s %d %d" % (os.path.realpath(path), info.st_size, info.st_mtime_ns))
+        except (OSError, TypeError):
+            parts.append(str(path))
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return os.path.join(folder, "theano-c-failed-%s.json" % digest[:24])
+
+
+def read_c_failure(path):
+    """The compiler error remembered at `path`, or None."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as remembered:
+            error = json.load(remembered).get("c_backend_error")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return error if isinstance(error, str) and error else None
+
+
+def remember_c_failure(path, error):
+    """Remember a failed C build (best effort: an unwritable folder only costs the next probe)."""
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump({"c_backend_error": error, "saved_at": time.time()}, out)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def probe_theano(probe):
     user_flags = os.environ.get("THEANO_FLAGS", "")
     # Theano's BLAS detection runs numpy.distutils, which is gone or broken with numpy 2.x and a
     # recent setuptools (TypeError in Compiler.__init__); an empty ldflags skips it (NumPy BLAS).
     base = theano_flags(user_flags, ["blas.ldflags="])
+    # The C build failing costs ~0.8 s CPU (g++ and a first import) on every check; its outcome
+    # depends only on what c_failure_file() hashes, so a failure is remembered per interpreter.
+    failure_file = c_failure_file(base)
+    known_failure = read_c_failure(failure_file)
     # A compile failure leaves a copy of the C code in a temporary file; keep it in our own dir.
     scratch = tempfile.mkdtemp(prefix="mltui-theano-")
     tempfile.tempdir = scratch
@@ -480,18 +535,30 @@ def probe_theano(probe):
         os.environ["THEANO_FLAGS"] = base
         c_backend = True
         c_error = None
-        try:
-            import theano
-        except Exception as exc:
-            # Importing with the C backend compiles Theano's lazy linker; on Python 3.11 that C
-            # code no longer builds. Fall back to pure-Python mode to go on probing the rest.
+        if known_failure is not None:
             c_backend = False
-            c_error = first_compiler_error(str(exc)) or last_line(exc)
-            drop_modules("theano")
+            c_error = known_failure
+            build["c_backend_checked"] = "remembered from an earlier probe of this interpreter"
             os.environ["THEANO_FLAGS"] = theano_flags(base, ["cxx="])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 import theano
+        else:
+            try:
+                import theano
+            except Exception as exc:
+                # Importing with the C backend compiles Theano's lazy linker; on Python 3.11 that
+                # C code no longer builds. Fall back to pure-Python mode to go on probing.
+                c_backend = False
+                c_error = first_compiler_error(str(exc)) or last_line(exc)
+                drop_modules("theano")
+                os.environ["THEANO_FLAGS"] = theano_flags(base, ["cxx="])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    import theano
+                # Only now is the failure the C build's: without it, Theano imports.
+                remember_c_failure(failure_file, c_error)
+            build["c_backend_checked"] = "compiled in this probe"
         if c_backend and not theano.config.cxx:
             c_backend = False
             c_error = (
@@ -700,6 +767,9 @@ def main(argv):
         sys.stderr.write("usage: probe_library.py {%s}\n" % ",".join(sorted(LIBRARIES)))
         return 2
     faulthandler.enable()  # a crash in native code leaves its Python stack on stderr
+    # mltui lowers the priority of all probes but the longest when they outnumber the CPUs.
+    with contextlib.suppress(ValueError, OSError):
+        os.nice(int(os.environ.get("MLTUI_PROBE_NICE") or 0))
     emitter = Emitter()
     probe = Probe(argv[1], emitter)
     report = probe.report

@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from probes.model import NvmlReport, SystemInfo
+from tui.bench_marks import mark
 from tui.services import NvmlReader, Services
 from tui.state import CheckState
 from tui.widgets.gpu_card import GpuCard, memory_percent
@@ -75,6 +76,8 @@ class HardwarePane(Widget):
         self._latest: HardwarePane.Reading | None = None
         self._poll_timer: Timer | None = None
         self._check: CheckState | None = None
+        #: What each Static was last given, by id (see _update_static).
+        self._static_shown: dict[str, str | Text] = {}
         #: How many readings have been drawn (tests wait on it).
         self.readings_drawn = 0
 
@@ -166,6 +169,8 @@ class HardwarePane(Widget):
             self._set_gpu_message(Text(reading.error, style="red"))
         self._draw_status()
         self.readings_drawn += 1
+        if reading.system is not None:
+            mark(self, "hardware")
 
     def _draw_gpus(self, report: NvmlReport) -> None:
         container = self.query_one("#gpu-cards", Container)
@@ -180,17 +185,30 @@ class HardwarePane(Widget):
         for card, gpu in zip(cards, report.gpus, strict=True):
             history = self._histories.get(gpu.uuid or str(gpu.index))
             card.show(gpu, history.util if history else (), history.memory if history else ())
-        self.query_one("#gpu-summary", Static).update(gpu_summary(report))
+        self._update_static(self.query_one("#gpu-summary", Static), gpu_summary(report))
 
     def _set_gpu_message(self, text: Text) -> None:
         container = self.query_one("#gpu-cards", Container)
         existing = container.query("#gpu-message")
         if existing:
-            existing.first(Static).update(text)
+            self._update_static(existing.first(Static), text)
         else:
             container.remove_children()
             container.mount(Static(text, id="gpu-message"))
-        self.query_one("#gpu-summary", Static).update("GPUs")
+            self._static_shown["gpu-message"] = text
+        self._update_static(self.query_one("#gpu-summary", Static), "GPUs")
+
+    def _update_static(self, static: Static, content: str | Text) -> None:
+        """Update a Static unless it already shows `content`.
+
+        Each update lays the screen out again; with the same words every second that was a
+        good part of the dashboard's idle CPU.
+        """
+        key = static.id or str(id(static))
+        if self._static_shown.get(key) == content:
+            return
+        self._static_shown[key] = content
+        static.update(content)
 
     # ------------------------------------------------------------------------- check results
 
@@ -213,7 +231,7 @@ class HardwarePane(Widget):
             if state.error:
                 status.append(f"  check failed: {state.error}", style="red")
         status.append(f"  | refresh {self.interval:g} s (+/-)", style="dim")
-        self.query_one("#check-status", Static).update(status)
+        self._update_static(self.query_one("#check-status", Static), status)
 
 
 def gpu_summary(report: NvmlReport) -> str:

@@ -19,6 +19,7 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, LoadingIndicator, Select, Static
 
@@ -68,6 +69,8 @@ class RunPane(Widget):
         self._current: str | None = None
         self._started_at = 0.0
         self._queue_text = ""
+        self._status_shown: Text | None = None
+        self._ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
         """Samples and device on the left; source and output on the right; status below."""
@@ -95,7 +98,11 @@ class RunPane(Widget):
         self.query_one("#run-side").border_title = "samples"
         table = self.query_one("#samples-table", DataTable)
         table.add_columns("sample", "last")
-        self.set_interval(0.2, self._tick)
+        # The ticker and the spinner run only while a sample runs: idle, their wake-ups were a
+        # steady share of the dashboard's CPU.
+        self._ticker = self.set_interval(0.2, self._tick, pause=not self.running)
+        # After the spinner's own mount, which switches its animation on.
+        self.call_after_refresh(lambda: self._animate_busy(self.running))
         self._load_samples()
 
     @work(thread=True, exclusive=True, group="list-samples", exit_on_error=False)
@@ -244,15 +251,24 @@ class RunPane(Widget):
         self.post_message(self.RunFinished(name, status, elapsed))
 
     def watch_running(self, running: bool) -> None:
-        """Show the busy indicator only while a sample runs."""
+        """Show the busy indicator and tick the elapsed time only while a sample runs."""
         self.set_class(running, "-running")
+        if self._ticker is not None:
+            if running:
+                self._ticker.resume()
+            else:
+                self._ticker.pause()
+        self._animate_busy(running)
         self._tick()
 
+    def _animate_busy(self, running: bool) -> None:
+        if self.is_mounted:
+            self.query_one("#run-busy", LoadingIndicator).auto_refresh = 1 / 16 if running else None
+
     def _tick(self) -> None:
-        status = self.query_one("#run-status", Static)
         if self.running and self._current:
             elapsed = self.services.clock() - self._started_at
-            status.update(
+            self._show_status(
                 Text.assemble(
                     ("running ", "bold cyan"),
                     self._current + self._queue_text,
@@ -261,7 +277,15 @@ class RunPane(Widget):
                 )
             )
         elif not self.running:
-            status.update(Text("idle: r run, a run all, c cancel", style="dim"))
+            self._show_status(Text("idle: r run, a run all, c cancel", style="dim"))
+
+    def _show_status(self, text: Text) -> None:
+        # Every update lays the whole screen out again and re-renders what moved (the source's
+        # syntax highlighting included): at 5 ticks a second that was most of the idle CPU.
+        if text == self._status_shown:
+            return
+        self._status_shown = text
+        self.query_one("#run-status", Static).update(text)
 
 
 def _verdict_words(verdict: Any) -> str:
