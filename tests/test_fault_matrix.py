@@ -944,7 +944,7 @@ def test_dashboard_starts_and_works_with(
     )
     with TmuxTerminal(command) as terminal:
         terminal.wait_for("CPU & memory")
-        screen = terminal.wait_for("not installed")  # the check of the bare venv came through
+        screen = terminal.wait_for("libraries checked")  # the check of the bare venv came through
         if term == "dumb":  # plain ASCII is chosen for a dumb terminal
             assert not set("╭╮╰╯│─█") & set(screen), screen
         terminal.keys("3")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from textual.widgets import MarkdownViewer
 
 from tests.conftest import canned_check, fixed_target, make_services, wait_for
 from tui.app import MltuiApp
@@ -28,13 +29,21 @@ def make_app() -> MltuiApp:
 
 
 async def settle(pilot: Any) -> None:
-    """Wait until the first reading, the check, the samples and the pages are all shown."""
+    """Wait until the first reading and the check are shown (the Hardware pane's content)."""
     app = pilot.app
     await wait_for(pilot, lambda: app.query_one(HardwarePane).readings_drawn >= 1)
     await wait_for(pilot, lambda: app.check_state is not None and not app.check_state.running)
-    await wait_for(pilot, lambda: app.query_one(RunPane).samples)
-    await wait_for(pilot, lambda: app.query_one(KnowledgePane).pages)
     await pilot.pause(0.2)
+
+
+async def show_pane(pilot: Any, key: str) -> None:
+    """Press a pane's key (the Run and Knowledge panes are built then) and wait for its content."""
+    app = pilot.app
+    await pilot.press(key)
+    if key == "2":
+        await wait_for(pilot, lambda: app.query_one(RunPane).samples)
+    elif key == "3":
+        await wait_for(pilot, lambda: app.query_one(KnowledgePane).pages)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -46,7 +55,7 @@ def test_hardware_pane(snap_compare: Any, size: tuple[int, int]) -> None:
 def test_run_pane(snap_compare: Any, size: tuple[int, int]) -> None:
     async def show_run(pilot: Any) -> None:
         await settle(pilot)
-        await pilot.press("2")
+        await show_pane(pilot, "2")
         await pilot.pause(0.3)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=show_run)
@@ -56,7 +65,7 @@ def test_run_pane(snap_compare: Any, size: tuple[int, int]) -> None:
 def test_knowledge_pane_comparison(snap_compare: Any, size: tuple[int, int]) -> None:
     async def show_knowledge(pilot: Any) -> None:
         await settle(pilot)
-        await pilot.press("3")
+        await show_pane(pilot, "3")
         await pilot.pause(0.3)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=show_knowledge)
@@ -66,8 +75,10 @@ def test_knowledge_pane_comparison(snap_compare: Any, size: tuple[int, int]) -> 
 def test_knowledge_pane_page(snap_compare: Any, size: tuple[int, int]) -> None:
     async def show_page(pilot: Any) -> None:
         await settle(pilot)
-        await pilot.press("3")
+        await show_pane(pilot, "3")
         pilot.app.query_one(KnowledgePane).open_page("torch")
+        viewer = pilot.app.query_one("#page-viewer", MarkdownViewer)
+        await wait_for(pilot, lambda: viewer.document.children)
         await pilot.pause(0.5)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=show_page)

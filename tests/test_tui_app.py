@@ -50,13 +50,24 @@ async def test_question_mark_opens_help_and_escape_closes_it() -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_footer_shows_the_pane_keys() -> None:
+async def test_footer_shows_the_pane_keys_whole_at_80_columns() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        footer = screen_text(app).splitlines()[-1]
-        for words in ("Hardware", "Run", "Knowledge", "Help", "Quit"):
-            assert words in footer
+        tabs = screen_text(app).splitlines()[1]
+        for words in ("1 Hardware", "2 Run", "3 Knowledge"):  # the pane keys are on the tabs
+            assert words in tabs
+        expected = {
+            "1": ("l Libraries", "? Help", "i Python", "q Quit"),
+            "2": ("r Run", "a Run all", "c Cancel", "? Help", "i Python", "q Quit"),
+            "3": ("/ Search", "? Help", "i Python", "q Quit"),
+        }
+        for key, keys in expected.items():
+            await pilot.press(key)
+            await pilot.pause(0.3)
+            footer = screen_text(app).splitlines()[-1]
+            for words in keys:  # each whole: nothing is cut off at 80 columns
+                assert words in footer, (key, footer)
 
 
 async def test_terminal_too_small_says_so_and_recovers() -> None:
@@ -121,6 +132,7 @@ async def test_ascii_mode_draws_no_box_or_block_characters() -> None:
     async with app.run_test(size=(100, 40)) as pilot:
         pane = app.query_one(HardwarePane)
         await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        await pilot.pause()  # the frame that shows the reading
         body = screen_text(app)
         assert "GPU 0" in body
         for glyph in "█░▁▂▃▄▅▆▇╭╮╰╯│─":

@@ -201,3 +201,61 @@ async def test_the_real_check_of_one_library_fills_its_row(cache_in_tmp: Any) ->
         assert report.version == importlib.metadata.version("scikit-learn")
         assert report.version in screen_text(app)
         assert list(cache_in_tmp.iterdir())  # the check was cached for the next start
+
+
+async def test_findings_show_under_the_matrix_with_their_fix() -> None:
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane._check is not None and pane._check.result is not None)
+        await pilot.press("l")
+        await pilot.pause(0.2)
+        finding = canned_check().findings[0]
+        text = screen_text(app)
+        assert "Findings (1)" in text
+        assert finding.title in text  # seen without opening a row
+        assert "fix" in text and "pip install torch" in text
+
+
+async def test_l_goes_to_the_matrix_and_enter_opens_the_row() -> None:
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane._check is not None and pane._check.result is not None)
+        matrix = app.query_one(LibrariesMatrix)
+        assert not matrix.has_focus
+        await pilot.press("l")
+        assert matrix.has_focus
+        await pilot.pause(0.2)
+        assert "scikit-learn" in screen_text(app)  # scrolled into view at 80x24
+        torch_row = matrix.get_row_index("torch")
+        await pilot.press(*["down"] * torch_row, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LibraryDetailScreen))
+        assert isinstance(app.screen, LibraryDetailScreen) and app.screen.library == "torch"
+        assert "probe result: PyTorch" in screen_text(app)
+
+
+async def test_no_driver_is_one_sentence_then_what_was_checked() -> None:
+    app = MltuiApp(
+        target=fixed_target(),
+        services=make_services(nvml=nvml_from(FakeNvml.no_driver())),
+        refresh=3600,
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        assert "No NVIDIA GPU driver:" in text
+        assert "no NVIDIA driver" not in text  # the probe's own prefix is not said twice
+        assert "What was checked:" in text
+
+
+def test_device_lists_collapse_consecutive_gpus() -> None:
+    from tui.widgets.libraries_matrix import device_list
+
+    eight = [("cpu", None), *(("cuda", i) for i in range(8))]
+    assert device_list(eight) == "cpu, cuda:0-7"
+    assert device_list([("cuda", 0), ("cuda", 2), ("cuda", 3)]) == "cuda:0, cuda:2-3"
+    assert device_list([("cpu", None)]) == "cpu"
+    assert device_list([]) == ""

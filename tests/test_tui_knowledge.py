@@ -3,7 +3,7 @@ the keys that run a page's sample and show its probe result."""
 
 from __future__ import annotations
 
-from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Select
+from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Select, Tree
 
 from content.chooser import Recommendation
 from tests.conftest import fixed_target, make_services, screen_text, wait_for
@@ -102,7 +102,8 @@ async def test_page_keys_run_its_sample_and_show_its_probe_result() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_knowledge(app, pilot)
-        await wait_for(pilot, lambda: app.query_one(RunPane).samples)
+        # The Run pane is not built yet: `r` builds it, waits for its samples, then runs.
+        assert not app.query(RunPane)
         pane.open_page("torch")
         await pilot.pause(0.2)
         app.query_one("#page-viewer").focus()
@@ -119,3 +120,62 @@ async def test_page_keys_run_its_sample_and_show_its_probe_result() -> None:
         await pilot.press("c")
         await wait_for(pilot, lambda: not run.running, timeout=15)
         assert run.last_status["torch"] == "cancelled"
+
+
+async def test_a_page_takes_the_keys_and_its_contents_never_lose_them() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_knowledge(app, pilot)
+        assert not pane.check_action("run_sample", ())  # no page open: r, p, t not offered
+        index = app.query_one("#kn-index", OptionList)
+        index.highlighted = index.get_option_index("page:theano")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: pane.open_library == "theano")
+        viewer = app.query_one("#page-viewer", MarkdownViewer)
+        assert viewer.document.has_focus  # the arrows scroll the page
+        assert pane.check_action("run_sample", ())
+        await pilot.press("t")
+        assert viewer.show_table_of_contents
+        toc_tree = viewer.table_of_contents.query_one(Tree)
+        assert toc_tree.has_focus
+        await pilot.press("t")  # hiding the contents hands the keys back to the page
+        assert not viewer.show_table_of_contents
+        assert viewer.document.has_focus
+        await pilot.press("escape")
+        assert index.has_focus
+
+
+async def test_chooser_tab_goes_from_question_to_question_then_the_answer() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_knowledge(app, pilot)
+        index = app.query_one("#kn-index", OptionList)
+        index.highlighted = index.get_option_index("view:chooser")
+        await pilot.press("enter")
+        questions = list(app.query(".chooser-question").results(Select))
+        assert questions[0].has_focus
+        for question in questions[1:]:
+            await pilot.press("tab")
+            assert question.has_focus
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.id == "chooser-answer"
+
+
+def test_search_snippets_lose_their_markdown() -> None:
+    from tui.widgets.knowledge_pane import plain_snippet
+
+    assert plain_snippet("| GPU backends | CUDA **only** |") == "GPU backends - CUDA only"
+    assert plain_snippet("see [the docs](https://x.y/z) and `tf.function`") == (
+        "see the docs and tf.function"
+    )
+
+
+async def test_footer_of_an_open_page_fits_80_columns() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_knowledge(app, pilot)
+        pane.open_page("torch")
+        await pilot.pause(0.3)
+        footer = screen_text(app).splitlines()[-1]
+        for words in ("/ Search", "r Run", "p Probe", "t Contents", "? Help", "q Quit"):
+            assert words in footer, footer

@@ -7,12 +7,14 @@ import os
 from pathlib import Path
 
 import psutil
+from textual.widgets import DataTable
 
 from probes.runner import SampleRef
 from tests.conftest import fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.widgets.output_log import MAX_LINES, OutputLog
 from tui.widgets.run_pane import RunPane
+from tui.widgets.source_view import SourceView
 
 
 def script(tmp_path: Path, name: str, body: str) -> SampleRef:
@@ -32,8 +34,8 @@ def make_app(*samples: SampleRef) -> MltuiApp:
 async def test_run_the_real_sklearn_sample_to_completion() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")  # the Run pane is built when first shown
         pane = app.query_one(RunPane)
-        await pilot.press("2")
         await wait_for(pilot, lambda: "sklearn" in pane.samples)
         await pilot.press("r")  # the cursor starts on the first sample: scikit-learn
         await wait_for(pilot, lambda: pane.running)
@@ -57,8 +59,8 @@ async def test_cancel_kills_the_run_and_its_children(tmp_path: Path) -> None:
     )
     app = make_app(sleeper)
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")  # the Run pane is built when first shown
         pane = app.query_one(RunPane)
-        await pilot.press("2")
         await wait_for(pilot, lambda: "sleeper" in pane.samples)
         pane.run_samples(["sleeper"])
         log = app.query_one(OutputLog)
@@ -88,8 +90,8 @@ async def test_stdout_and_stderr_are_told_apart_and_a_flood_stays_bounded(tmp_pa
     )
     app = make_app(noisy)
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")  # the Run pane is built when first shown
         pane = app.query_one(RunPane)
-        await pilot.press("2")
         await wait_for(pilot, lambda: "noisy" in pane.samples)
         pane.run_samples(["noisy"])
         await wait_for(pilot, lambda: pane.running)
@@ -108,7 +110,33 @@ async def test_device_selector_offers_only_devices_that_exist() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        await pilot.press("2")
         select = app.query_one("#device-select")
         values = [value for _, value in select._options]  # type: ignore[attr-defined]
         # The canned check: every library on the CPU, TensorFlow also on cuda:0.
         assert values == ["auto", "cpu", "cuda:0"]
+
+
+async def test_the_source_follows_the_highlight_and_the_running_sample(tmp_path: Path) -> None:
+    first = script(tmp_path, "first_script", "print('one')\n")
+    second = script(tmp_path, "second_script", "print('two')\n")
+    app = make_app(first, second)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(RunPane)
+        await wait_for(pilot, lambda: "second_script" in pane.samples)
+        source = app.query_one(SourceView)
+        await wait_for(pilot, lambda: source.path is not None)
+        names = list(pane.samples)
+        assert source.path == Path(pane.samples[names[0]].path)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: source.path == Path(pane.samples[names[1]].path))
+        # Running the two scripts: the cursor, and with it the source, follow the one running.
+        pane.run_samples(["first_script", "second_script"])
+        await wait_for(pilot, lambda: pane._current == "second_script")
+        assert source.path == Path(second.path)
+        await wait_for(pilot, lambda: not pane.running, timeout=60)
+        assert source.path == Path(second.path)
+        assert pane.last_status == {"first_script": "pass", "second_script": "pass"}
+        table = app.query_one("#samples-table", DataTable)
+        assert table.get_row_index("second_script") == table.cursor_row

@@ -2,22 +2,28 @@
 
 The app owns the state every pane follows (the target interpreter and its check) and hands it
 down; panes send their wishes up as messages. Nothing slow happens before the first frame: the
-cached check, the re-check, NVML and the samples list all arrive from workers.
+cached check, the re-check, NVML and the samples list all arrive from workers, and the Run and
+Knowledge panes (and their modules) are built only when first needed. Everything that acts on one
+of them goes through `with_pane` (or `pane`), which builds it first if need be.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.reactive import var
+from textual.widget import Widget
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from probes.model import LibraryReport, TargetPython
@@ -28,11 +34,20 @@ from tui.services import Services, default_services
 from tui.state import CheckState
 from tui.widgets.glyphs import use_ascii_chrome
 from tui.widgets.hardware_pane import HardwarePane
-from tui.widgets.knowledge_pane import KnowledgePane
-from tui.widgets.libraries_matrix import LibrariesMatrix
-from tui.widgets.run_pane import RunPane
+
+if TYPE_CHECKING:
+    from tui.widgets.knowledge_pane import KnowledgePane
+    from tui.widgets.libraries_matrix import LibrariesMatrix
+    from tui.widgets.run_pane import RunPane
 
 PANES = ("hardware", "run", "knowledge")
+#: Panes composed when first needed: before the first frame they cost it more than half its time
+#: (their modules, Markdown, tables, selects and the chooser's data).
+LAZY_PANES = ("run", "knowledge")
+#: How long the check's probes wait for the first hardware reading to be drawn.
+CHECK_WAITS_FOR_HARDWARE_S = 2.0
+#: How long quitting waits for a pane still being built (a widget torn down half-mounted fails).
+QUIT_WAITS_FOR_PANES_S = 2.0
 #: Bounds of the hardware refresh interval (seconds) that +/- move between.
 MIN_REFRESH_S = 0.25
 MAX_REFRESH_S = 30.0
@@ -49,14 +64,19 @@ class MltuiApp(App[None]):
             "1",
             "show_pane('hardware')",
             "Hardware",
+            # The tabs already show 1 2 3; the footer keeps its room for the pane's own keys.
+            show=False,
             id="pane-hardware",
             tooltip="CPU, memory, GPUs and the libraries matrix",
         ),
-        Binding("2", "show_pane('run')", "Run", id="pane-run", tooltip="Run the samples"),
+        Binding(
+            "2", "show_pane('run')", "Run", show=False, id="pane-run", tooltip="Run the samples"
+        ),
         Binding(
             "3",
             "show_pane('knowledge')",
             "Knowledge",
+            show=False,
             id="pane-knowledge",
             tooltip="Compare the libraries, read their pages, choose one",
         ),
@@ -123,6 +143,13 @@ class MltuiApp(App[None]):
         self._undo_ascii: Callable[[], None] | None = None
         #: Set once the first frame is painted; the re-check's probes wait for it.
         self._first_frame = asyncio.Event()
+        #: The lazy panes' main widgets once created, and whether each has finished mounting.
+        self._pane_widgets: dict[str, Widget] = {}
+        self._pane_mounted: dict[str, asyncio.Event] = {}
+        #: What waits for a lazy pane to be mounted, in the order asked.
+        self._waiting_acts: dict[str, list[Callable[[Any], Awaitable[None] | None]]] = {}
+        #: The pane last asked for (a key, a click, a command).
+        self._wanted_pane = "hardware"
         if ascii:
             self.add_class("-ascii")
 
@@ -136,10 +163,9 @@ class MltuiApp(App[None]):
                 yield HardwarePane(
                     self.services, interval=self.refresh_s, ascii=self.ascii, id="hardware-pane"
                 )
-            with TabPane("2 Run", id="run"):
-                yield RunPane(self.services, self.target, id="run-pane")
-            with TabPane("3 Knowledge", id="knowledge"):
-                yield KnowledgePane(id="knowledge-pane")
+            # Filled by _ensure_pane when first needed.
+            yield TabPane("2 Run", id="run")
+            yield TabPane("3 Knowledge", id="knowledge")
         # The palette hint draws a block-glyph separator; ctrl+p still works without it.
         yield Footer(show_command_palette=not self.ascii)
 
@@ -166,27 +192,141 @@ class MltuiApp(App[None]):
         mark(self, "ready")
         self.call_after_refresh(self._first_frame.set)
 
+    async def _refreshed(self) -> None:
+        """Return after the next screen refresh."""
+        refreshed = asyncio.Event()
+        self.call_after_refresh(refreshed.set)
+        await refreshed.wait()
+
     def _target_words(self) -> str:
         return f"Python {self.target.version}: {self.target.executable}"
 
     # ------------------------------------------------------------------------- panes
 
     def action_show_pane(self, pane: str) -> None:
-        """Bring a pane to the front."""
-        if pane in PANES:
-            self.query_one("#panes", TabbedContent).active = pane
+        """Bring a pane to the front; one not built yet is built first, then shown."""
+        if pane not in PANES:
+            return
+        self._wanted_pane = pane
+        if pane in LAZY_PANES and self._mounted_pane(pane) is None:
+
+            def show(_widget: Widget) -> None:
+                # Another key may have asked for another pane while this one was being built.
+                if self._wanted_pane == pane:
+                    self.query_one("#panes", TabbedContent).active = pane
+
+            self._when_mounted(pane, show)
+            return
+        self.query_one("#panes", TabbedContent).active = pane
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Tell the hardware pane whether it is visible, and focus the shown pane's main widget."""
-        pane_id = event.pane.id
+        pane_id = event.pane.id or ""
+        self._wanted_pane = pane_id
         self.query_one(HardwarePane).shown = pane_id == "hardware"
         focus_target = {
             "hardware": "#hw-scroll",
             "run": "#samples-table",
             "knowledge": "#kn-index",
-        }.get(pane_id or "")
-        if focus_target:
-            self.query_one(focus_target).focus()
+        }.get(pane_id)
+        if not focus_target:
+            return
+
+        def focus(_widget: Widget | None = None) -> None:
+            # A tab clicked before its pane was built: the user may have moved on since.
+            if self.active_pane == pane_id:
+                self.query_one(focus_target).focus()
+
+        if pane_id in LAZY_PANES and self._mounted_pane(pane_id) is None:
+            self._when_mounted(pane_id, focus)
+        else:
+            focus()
+
+    def _ensure_pane(self, pane_id: str) -> Widget:
+        """A lazy pane's main widget, mounting it into its tab the first time."""
+        widget = self._pane_widgets.get(pane_id)
+        if widget is not None:
+            return widget
+        if pane_id == "run":
+            from tui.widgets.run_pane import RunPane
+
+            widget = RunPane(self.services, self.target, id="run-pane")
+        elif pane_id == "knowledge":
+            from tui.widgets.knowledge_pane import KnowledgePane
+
+            widget = KnowledgePane(id="knowledge-pane")
+        else:
+            raise ValueError(f"not a lazy pane: {pane_id!r}")
+        self._pane_widgets[pane_id] = widget
+        mounted = self._pane_mounted.setdefault(pane_id, asyncio.Event())
+        mounting = self.query_one(f"#{pane_id}", TabPane).mount(widget)
+
+        async def after_mount() -> None:
+            await mounting
+            if not (self.is_running and widget.is_attached):
+                return  # the app quit while the pane was being built
+            # From now on watch_check_state keeps it up to date; this is what it missed.
+            if self.check_state is not None:
+                self._show_state_in(pane_id, widget, self.check_state)
+            mounted.set()
+            for act in self._waiting_acts.pop(pane_id, []):
+                self._call_act(act, widget)
+
+        self.run_worker(after_mount(), group=f"mount-{pane_id}")
+        return widget
+
+    def _mounted_pane(self, pane_id: str) -> Widget | None:
+        """A lazy pane's main widget if it is mounted, else None."""
+        event = self._pane_mounted.get(pane_id)
+        return self._pane_widgets.get(pane_id) if event is not None and event.is_set() else None
+
+    def _when_mounted(self, pane_id: str, act: Callable[[Any], Awaitable[None] | None]) -> None:
+        """Call `act(widget)` now if the pane is mounted, else right after (in request order)."""
+        widget = self._mounted_pane(pane_id)
+        if widget is not None:
+            self._call_act(act, widget)
+            return
+        self._waiting_acts.setdefault(pane_id, []).append(act)
+        self._ensure_pane(pane_id)
+
+    def _call_act(self, act: Callable[[Any], Awaitable[None] | None], widget: Widget) -> None:
+        result = act(widget)
+        if inspect.isawaitable(result):
+            self.run_worker(result, group="pane-act")
+
+    @overload
+    def with_pane(
+        self, pane_id: Literal["run"], act: Callable[[RunPane], Awaitable[None] | None]
+    ) -> None: ...
+
+    @overload
+    def with_pane(
+        self,
+        pane_id: Literal["knowledge"],
+        act: Callable[[KnowledgePane], Awaitable[None] | None],
+    ) -> None: ...
+
+    def with_pane(self, pane_id: str, act: Callable[[Any], Awaitable[None] | None]) -> None:
+        """Call `act(pane)` with the Run or Knowledge pane: now if it is built, else once it is.
+
+        Those panes are built when first needed; anything acting on one goes through here (or
+        `pane`). `act` may be a coroutine function: it is then awaited in a worker.
+        """
+        self._when_mounted(pane_id, act)
+
+    async def pane(self, pane_id: str) -> Widget:
+        """The Run or Knowledge pane once mounted (building it if need be)."""
+        widget = self._ensure_pane(pane_id)
+        await self._pane_mounted[pane_id].wait()
+        return widget
+
+    async def action_quit(self) -> None:
+        """Leave mltui, once any pane being built is complete."""
+        building = [event.wait() for event in self._pane_mounted.values() if not event.is_set()]
+        if building:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*building), QUIT_WAITS_FOR_PANES_S)
+        self.exit()
 
     @property
     def active_pane(self) -> str:
@@ -229,9 +369,15 @@ class MltuiApp(App[None]):
                 state, result=cached.result, age_s=cached.age_s, loaded_at=clock(), from_cache=True
             )
         self.check_state = state
-        # The probes are CPU-heavy imports: started before the first frame, they would take the
-        # CPU from it (on two cores they tripled the time to a first screen).
+        # The probes are CPU-heavy imports: started before the first complete frame (the
+        # hardware drawn), they would take the CPU from it (on two cores they tripled the time to
+        # a first screen). A reading that is slow to come (NVML) does not hold the check up long.
         await self._first_frame.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.query_one(HardwarePane).first_drawn.wait(), CHECK_WAITS_FOR_HARDWARE_S
+            )
+        await self._refreshed()
         try:
             result = await self.services.run_check(target, on_library=self._library_probed)
         except Exception as exc:  # shown beside the matrix; the app goes on
@@ -248,14 +394,22 @@ class MltuiApp(App[None]):
             self.check_state = self.check_state.with_partial(report)
 
     def watch_check_state(self, state: CheckState | None) -> None:
-        """Every pane follows the newest check."""
+        """Every pane follows the newest check (a lazy pane not built yet gets it when it is)."""
         if state is None:
             return
         self.query_one(HardwarePane).show_check(state)
-        self.query_one(RunPane).set_devices(state.devices())
-        self.query_one(KnowledgePane).set_check(state)
+        for pane_id in LAZY_PANES:
+            widget = self._mounted_pane(pane_id)
+            if widget is not None:
+                self._show_state_in(pane_id, widget, state)
         if state.result is not None:
             mark(self, "libraries")
+
+    def _show_state_in(self, pane_id: str, widget: Widget, state: CheckState) -> None:
+        if pane_id == "run":
+            widget.set_devices(state.devices())  # type: ignore[attr-defined]
+        elif pane_id == "knowledge":
+            widget.set_check(state)  # type: ignore[attr-defined]
 
     def show_library(self, library: str) -> None:
         """Show a library's whole probe result and its findings."""
@@ -287,22 +441,36 @@ class MltuiApp(App[None]):
 
     def run_library_sample(self, library: str) -> None:
         """Switch to the Run pane and run the sample of a library."""
-        run_pane = self.query_one(RunPane)
-        name = run_pane.sample_for_library(library)
-        if name is None:
-            self.notify(f"{library} has no sample of its own", severity="warning")
-            return
-        self.run_sample(name)
+
+        async def run(run_pane: RunPane) -> None:
+            await run_pane.samples_loaded.wait()
+            name = run_pane.sample_for_library(library)
+            if name is None:
+                self.notify(f"{library} has no sample of its own", severity="warning")
+                return
+            self.run_sample(name)
+
+        self.with_pane("run", run)
 
     def run_sample(self, name: str) -> None:
-        """Switch to the Run pane and run a sample by name."""
+        """Switch to the Run pane and run a sample by name (once the samples are listed)."""
         self.action_show_pane("run")
-        self.query_one(RunPane).run_samples([name])
+
+        async def run(run_pane: RunPane) -> None:
+            await run_pane.samples_loaded.wait()
+            run_pane.run_samples([name])
+
+        self.with_pane("run", run)
 
     def open_page(self, library: str) -> None:
-        """Switch to the Knowledge pane and open a library's page."""
+        """Switch to the Knowledge pane and open a library's page (once the pages are read)."""
         self.action_show_pane("knowledge")
-        self.query_one(KnowledgePane).open_page(library)
+
+        async def open_it(knowledge: KnowledgePane) -> None:
+            await knowledge.pages_loaded.wait()
+            knowledge.open_page(library)
+
+        self.with_pane("knowledge", open_it)
 
     # ------------------------------------------------------------------------- interpreter
 
@@ -318,7 +486,10 @@ class MltuiApp(App[None]):
             return
         self.target = target
         self.sub_title = self._target_words()
-        self.query_one(RunPane).set_target(target)
+        # A Run pane not built yet is built with the new target.
+        run_pane = self._pane_widgets.get("run")
+        if run_pane is not None:
+            run_pane.set_target(target)  # type: ignore[attr-defined]
         self.notify(f"now using {target.executable} (Python {target.version})")
         self._run_check()
 

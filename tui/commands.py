@@ -69,14 +69,15 @@ class PageCommands(_ListProvider):
         from tui.widgets.knowledge_pane import KnowledgePane
 
         app = self.mltui
-        pane = app.query_one(KnowledgePane)
+        pane = cast(KnowledgePane, await app.pane("knowledge"))
+        await pane.pages_loaded.wait()
 
         def show(view: str) -> None:
             app.action_show_pane("knowledge")
             if view == "search":
                 pane.action_search()
             else:
-                pane.show_view(view)
+                pane.show_view(view, focus=True)
 
         entries: list[Entry] = [
             ("Page: comparison of the libraries", partial(show, "comparison"), "sortable table"),
@@ -106,7 +107,8 @@ class SampleCommands(_ListProvider):
         from tui.widgets.run_pane import RunPane
 
         app = self.mltui
-        pane = app.query_one(RunPane)
+        pane = cast(RunPane, await app.pane("run"))
+        await pane.samples_loaded.wait()
         entries: list[Entry] = [
             (f"Run sample: {name}", partial(app.run_sample, name), "in the current interpreter")
             for name in pane.samples

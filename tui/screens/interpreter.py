@@ -20,19 +20,23 @@ from tui.services import Services
 
 
 def environment_label(env: Any, current: TargetPython) -> Text:
-    """'venv  .venv  Python 3.11  /path/bin/python  torch, sklearn' for one environment."""
+    """Two lines for one environment: kind, name, version and libraries; then its python's path.
+
+    'venv    .venv  Python 3.11  (current target)' over '        /path/bin/python'; on a
+    narrow screen each line wraps on its own instead of running the path into the libraries.
+    """
     python = str(getattr(env, "python", ""))
     label = Text()
     label.append(f"{getattr(env, 'kind', '?'):<8}", style="bold")
     label.append(f"{getattr(env, 'name', '') or '-'}  ")
-    label.append(f"Python {getattr(env, 'version', None) or '?'}  ", style="cyan")
-    label.append(python, style="dim")
+    label.append(f"Python {getattr(env, 'version', None) or '?'}", style="cyan")
+    if python == current.executable:
+        label.append("  (current target)", style="bold yellow")
     libraries = getattr(env, "libraries", None) or {}
     installed = [name for name, version in libraries.items() if version]
     if installed:
         label.append("  " + ", ".join(sorted(installed)), style="green")
-    if python == current.executable:
-        label.append("  (current target)", style="bold yellow")
+    label.append("\n        " + python, style="dim")
     return label
 
 
@@ -66,7 +70,7 @@ class InterpreterScreen(ModalScreen[TargetPython | None]):
                 placeholder="or type a path to a python or an environment folder",
                 id="interpreter-path",
             )
-            yield Static("enter: use it   escape: cancel", classes="dialog-hint")
+            yield Static("enter: use it   tab: type a path   escape: cancel", classes="dialog-hint")
 
     def on_mount(self) -> None:
         """Title the frame and look for environments in a worker."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,9 +14,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from probes.model import Finding, LibraryReport
-from tui.widgets.libraries_matrix import STATUS_STYLE, STATUS_WORDS, cuda_of_build, device_label
-
-SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+from tui.widgets.libraries_matrix import (
+    SEVERITY_STYLE,
+    STATUS_STYLE,
+    STATUS_WORDS,
+    cuda_of_build,
+    device_label,
+)
 
 
 def report_renderable(
@@ -27,7 +32,7 @@ def report_renderable(
     parts: list[RenderableType] = []
     head = Text()
     head.append(report.display_name or report.name, style="bold")
-    head.append("  ")
+    head.append("  installed: ")
     head.append(
         STATUS_WORDS.get(report.status, report.status), style=STATUS_STYLE.get(report.status, "")
     )
@@ -48,8 +53,13 @@ def report_renderable(
             facts.append(
                 (f"build: {key}", json.dumps(value) if not isinstance(value, str) else value)
             )
+    # A grid keeps a long key from running into its value and wrapped values under themselves.
+    fact_grid = Table.grid(padding=(0, 2, 0, 0))
+    fact_grid.add_column(style="bold", no_wrap=True)
+    fact_grid.add_column(ratio=1)
     for key, value in facts:
-        parts.append(Text.assemble((f"{key:<16}", "bold"), str(value)))
+        fact_grid.add_row(key, str(value))
+    parts.append(fact_grid)
     parts.append(Text("\nDevices", style="bold underline"))
     if not report.devices:
         parts.append(Text("  none seen", style="dim"))
@@ -82,12 +92,14 @@ def report_renderable(
             Text.assemble(
                 (f"[{finding.severity}] ", SEVERITY_STYLE.get(finding.severity, "bold")),
                 (finding.title, "bold"),
-                "\n  evidence: ",
-                finding.evidence,
-                "\n  fix: ",
-                (finding.fix, "green"),
             )
         )
+        lines = Table.grid(padding=(0, 1, 0, 0))
+        lines.add_column(width=11, no_wrap=True, style="dim")
+        lines.add_column(ratio=1)
+        lines.add_row("   evidence", finding.evidence)
+        lines.add_row("   fix", Text(finding.fix, style="green"))
+        parts.append(lines)
     return Group(*parts)
 
 

@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Select, Static
 
@@ -18,8 +19,28 @@ from tui.state import CheckState
 FLAG_STYLE = {"error": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
 
-class ChooserForm(VerticalScroll):
-    """Answer four questions, read which library fits and what this machine can do with it."""
+class ChooserAnswer(Static, can_focus=True):
+    """The recommendation; focusable so that tab reaches it and the arrows scroll the form."""
+
+    BINDINGS = [
+        Binding("up", "scroll_form(-1)", "Up", show=False),
+        Binding("down", "scroll_form(1)", "Down", show=False),
+        Binding("pageup", "scroll_form(-10)", "Page up", show=False),
+        Binding("pagedown", "scroll_form(10)", "Page down", show=False),
+    ]
+
+    def action_scroll_form(self, lines: int) -> None:
+        """Scroll the form around the answer by `lines`."""
+        form = self.parent
+        if isinstance(form, VerticalScroll):
+            form.scroll_relative(y=lines, animate=False)
+
+
+class ChooserForm(VerticalScroll, can_focus=False):
+    """Answer four questions, read which library fits and what this machine can do with it.
+
+    The form itself takes no focus: tab goes from question to question, then to the answer.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -46,12 +67,22 @@ class ChooserForm(VerticalScroll):
                 id=f"q-{question.key}",
                 classes="chooser-question",
             )
-        yield Static("", id="chooser-answer")
+        yield Static(
+            "tab: next question, enter: its choices",
+            classes="dialog-hint",
+        )
+        yield ChooserAnswer("", id="chooser-answer")
 
     def on_mount(self) -> None:
         """Answer for the preselected options at once."""
         self.border_title = "which library?"
         self._recommend()
+
+    def focus_first_question(self) -> None:
+        """Put the cursor on the first question."""
+        questions = self.query(".chooser-question")
+        if questions:
+            questions.first().focus()
 
     def set_check(self, state: CheckState) -> None:
         """Weigh recommendations against this check from now on."""

@@ -62,13 +62,20 @@ class GpuCard(Widget):
         util_history: Sequence[float | None],
         memory_history: Sequence[float | None],
     ) -> None:
-        """Take a new reading and redraw."""
+        """Take a new reading and redraw.
+
+        The card's lines never wrap, so it keeps its height from one reading to the next: only
+        a GPU lost (a message instead of the lines) or found again needs a new layout.
+        """
+        layout = (gpu.state == "lost") != (self.gpu.state == "lost")
         self.gpu = gpu
         self.util_history = util_history
         self.memory_history = memory_history
-        self.border_title = self._title()
+        title = self._title()
+        if title != self.border_title:
+            self.border_title = title
         self.set_class(gpu.state == "lost", "-lost")
-        self.refresh(layout=True)
+        self.refresh(layout=layout)
 
     def on_mount(self) -> None:
         """Title the border with the GPU's index and name."""
@@ -138,6 +145,10 @@ class GpuCard(Widget):
         lines.append(self._clocks_line())
         lines.append(self._link_line())
         lines.append(self._events_line())
+        for line in lines:
+            if isinstance(line, Text):
+                line.no_wrap = True
+                line.overflow = "ellipsis"
         return Group(*lines)
 
     def _temperature_power_line(self) -> Text:

@@ -7,13 +7,17 @@ but nothing is drawn.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import deque
 from dataclasses import dataclass
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
@@ -21,17 +25,18 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
-from probes.model import NvmlReport, SystemInfo
+from probes.model import Finding, NvmlReport, SystemInfo
 from tui.bench_marks import mark
 from tui.services import NvmlReader, Services
 from tui.state import CheckState
 from tui.widgets.gpu_card import GpuCard, memory_percent
-from tui.widgets.libraries_matrix import LibrariesMatrix
+from tui.widgets.libraries_matrix import SEVERITY_STYLE, LibrariesMatrix
 from tui.widgets.processes_table import ProcessesTable
 from tui.widgets.system_panel import SystemPanel
 
 #: Readings kept per GPU for the sparklines.
 HISTORY_LENGTH = 120
+LIBRARIES_HEADING = "Libraries (enter on a row: its whole probe result)"
 
 
 @dataclass
@@ -44,6 +49,16 @@ class GpuHistory:
 
 class HardwarePane(Widget):
     """CPU, memory, GPUs, GPU processes and what the libraries make of them."""
+
+    BINDINGS = [
+        Binding(
+            "l",
+            "focus_libraries",
+            "Libraries",
+            id="focus-libraries",
+            tooltip="Go to the libraries table and the findings (enter on a row: its details)",
+        ),
+    ]
 
     interval: reactive[float] = reactive(1.0)
     shown: reactive[bool] = reactive(True)
@@ -77,9 +92,11 @@ class HardwarePane(Widget):
         self._poll_timer: Timer | None = None
         self._check: CheckState | None = None
         #: What each Static was last given, by id (see _update_static).
-        self._static_shown: dict[str, str | Text] = {}
+        self._static_shown: dict[str, object] = {}
         #: How many readings have been drawn (tests wait on it).
         self.readings_drawn = 0
+        #: Set once the first reading is drawn (the app's check waits for it).
+        self.first_drawn = asyncio.Event()
 
     def compose(self) -> ComposeResult:
         """Status line, then everything in one scrolling column."""
@@ -88,8 +105,10 @@ class HardwarePane(Widget):
             yield SystemPanel(ascii=self.ascii, id="system-panel")
             yield Static("GPUs", id="gpu-summary", classes="section")
             yield Container(Static("reading the GPUs...", id="gpu-message"), id="gpu-cards")
-            yield Static("Libraries (enter on a row: the whole probe result)", classes="section")
+            yield Static(LIBRARIES_HEADING, id="libraries-heading", classes="section")
             yield LibrariesMatrix(id="libraries-matrix")
+            yield Static("Findings", id="findings-heading", classes="section")
+            yield Static(findings_renderable(None), id="findings")
             yield Static("GPU processes", classes="section")
             yield ProcessesTable(id="gpu-processes")
 
@@ -166,16 +185,18 @@ class HardwarePane(Widget):
             self._draw_gpus(reading.nvml)
             self.query_one(ProcessesTable).show(reading.nvml.gpus)
         elif reading.error:
-            self._set_gpu_message(Text(reading.error, style="red"))
+            self._set_gpu_message(Text(reading.error, style="red"), reading.error)
         self._draw_status()
         self.readings_drawn += 1
+        self.first_drawn.set()
         if reading.system is not None:
             mark(self, "hardware")
 
     def _draw_gpus(self, report: NvmlReport) -> None:
         container = self.query_one("#gpu-cards", Container)
         if report.status != "ok" or not report.gpus:
-            self._set_gpu_message(no_gpu_text(report))
+            signature = (report.status, report.reason, tuple(report.explanations))
+            self._set_gpu_message(no_gpu_text(report), signature)
             return
         cards = list(container.query(GpuCard))
         if len(cards) != len(report.gpus):
@@ -187,28 +208,33 @@ class HardwarePane(Widget):
             card.show(gpu, history.util if history else (), history.memory if history else ())
         self._update_static(self.query_one("#gpu-summary", Static), gpu_summary(report))
 
-    def _set_gpu_message(self, text: Text) -> None:
+    def _set_gpu_message(self, content: RenderableType, signature: object) -> None:
         container = self.query_one("#gpu-cards", Container)
         existing = container.query("#gpu-message")
         if existing:
-            self._update_static(existing.first(Static), text)
+            self._update_static(existing.first(Static), content, signature)
         else:
             container.remove_children()
-            container.mount(Static(text, id="gpu-message"))
-            self._static_shown["gpu-message"] = text
+            container.mount(Static(content, id="gpu-message"))
+            self._static_shown["gpu-message"] = signature
         self._update_static(self.query_one("#gpu-summary", Static), "GPUs")
 
-    def _update_static(self, static: Static, content: str | Text) -> None:
-        """Update a Static unless it already shows `content`.
+    def _update_static(
+        self, static: Static, content: RenderableType, signature: object = None
+    ) -> None:
+        """Update a Static unless it already shows `content` (or what `signature` stands for).
 
         Each update lays the screen out again; with the same words every second that was a
-        good part of the dashboard's idle CPU.
+        good part of the dashboard's idle CPU. Renderables that do not compare by value (a
+        Group, a Table) pass a `signature` that does.
         """
         key = static.id or str(id(static))
-        if self._static_shown.get(key) == content:
+        shown = content if signature is None else signature
+        if self._static_shown.get(key) == shown:
             return
-        self._static_shown[key] = content
-        static.update(content)
+        self._static_shown[key] = shown
+        # The status line is one row high (app.tcss): a new status needs no layout of the screen.
+        static.update(content, layout=key != "check-status")
 
     # ------------------------------------------------------------------------- check results
 
@@ -216,7 +242,26 @@ class HardwarePane(Widget):
         """Show the libraries of a check (cached, fresh or under way)."""
         self._check = state
         self.query_one(LibrariesMatrix).show(state.reports(), checking=state.running)
+        findings = state.result.findings if state.result is not None else None
+        count = len(findings) if findings is not None else None
+        self._update_static(
+            self.query_one("#findings-heading", Static),
+            "Findings" if not count else f"Findings ({count})",
+        )
+        self._update_static(
+            self.query_one("#findings", Static),
+            findings_renderable(findings),
+            None if findings is None else tuple(findings),
+        )
         self._draw_status()
+
+    def action_focus_libraries(self) -> None:
+        """Bring the libraries table and the findings into view and put the cursor in the table."""
+        heading = self.query_one("#libraries-heading", Static)
+        self.query_one("#hw-scroll", VerticalScroll).scroll_to_widget(
+            heading, animate=False, top=True
+        )
+        self.query_one(LibrariesMatrix).focus(scroll_visible=False)
 
     def _draw_status(self) -> None:
         state = self._check
@@ -245,20 +290,58 @@ def gpu_summary(report: NvmlReport) -> str:
     return ", ".join(parts)
 
 
-def no_gpu_text(report: NvmlReport) -> Text:
-    """Plain words for 'there is no GPU here' and what was checked."""
-    text = Text()
+def _sentence(words: str) -> str:
+    """`words` with a full stop, unless it already ends a sentence."""
+    words = words.strip()
+    return words if words.endswith((".", "!", "?", ")")) else words + "."
+
+
+def bullet_list(lines: list[str], style: str = "") -> Table:
+    """Lines as '- ' bullets whose wrapped continuation lines stay indented under the text."""
+    grid = Table.grid(padding=0)
+    grid.add_column(width=4, no_wrap=True)
+    grid.add_column(ratio=1)
+    for line in lines:
+        grid.add_row("  - ", Text(line, style=style))
+    return grid
+
+
+def no_gpu_text(report: NvmlReport) -> RenderableType:
+    """Plain words for 'there is no GPU here', what that means, and what was checked."""
+    headline = Text()
     if report.status == "no_driver":
-        text.append("No NVIDIA GPU driver. ", style="bold yellow")
-        text.append(report.reason or "NVML could not be loaded.")
-        text.append(
-            "\nThe libraries can only use the CPU here (or a GPU of another kind they support)."
+        # The probe's reason starts "no NVIDIA driver: ..."; said once, as one sentence.
+        reason = report.reason or ""
+        if reason.lower().startswith("no nvidia driver"):
+            reason = reason.partition(":")[2].strip()
+        headline.append("No NVIDIA GPU driver", style="bold yellow")
+        headline.append(_sentence(f": {reason}") if reason else ".")
+        headline.append(
+            "\nSo the libraries can use only the CPU here (or a GPU of another kind they support)."
         )
     elif report.status == "error":
-        text.append("NVML failed: ", style="bold red")
-        text.append(report.reason or "unknown error")
+        headline.append("NVML failed: ", style="bold red")
+        headline.append(_sentence(report.reason or "unknown error"))
     else:
-        text.append("The NVIDIA driver is loaded but reports no GPU.", style="bold yellow")
-    for line in report.explanations:
-        text.append("\n  - " + line)
-    return text
+        headline.append("The NVIDIA driver is loaded but reports no GPU.", style="bold yellow")
+    if not report.explanations:
+        return headline
+    return Group(headline, Text("What was checked:", style="dim"), bullet_list(report.explanations))
+
+
+def findings_renderable(findings: list[Finding] | None) -> RenderableType:
+    """The check's findings, one per entry: severity, title, and the fix on the next line."""
+    if findings is None:
+        return Text("  the findings come with the first check", style="dim")
+    if not findings:
+        return Text("  no problems found: each library sees what the driver shows", style="green")
+    grid = Table.grid(padding=0)
+    grid.add_column(width=10, no_wrap=True)
+    grid.add_column(ratio=1)
+    for finding in findings:
+        grid.add_row(
+            Text(f"  {finding.severity}", style=SEVERITY_STYLE.get(finding.severity, "bold")),
+            Text(finding.title, style="bold"),
+        )
+        grid.add_row(Text("     fix", style="dim"), Text(finding.fix, style="green"))
+    return grid

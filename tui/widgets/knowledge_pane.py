@@ -1,10 +1,14 @@
 """The Knowledge pane: the comparison table, a page per library, search, and the chooser.
 
 From a library page, `r` asks the app to run its sample and `p` to show its probe result; the
-pane only posts those wishes as messages, the app carries them out.
+pane only posts those wishes as messages, the app carries them out. Those keys (and `t`, the
+page's contents) are offered only while a page is open, which keeps the footer short at 80 columns.
 """
 
 from __future__ import annotations
+
+import asyncio
+import re
 
 from rich.text import Text
 from textual import on, work
@@ -13,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Static
+from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 
 from content.knowledge import ComparisonRow, LibraryPage
@@ -32,10 +36,16 @@ class KnowledgePane(Widget):
 
     BINDINGS = [
         Binding("slash", "search", "Search", tooltip="Search every page"),
-        Binding("r", "run_sample", "Run sample", tooltip="Run the open page's sample"),
-        Binding("p", "probe_result", "Probe result", tooltip="This library's probe result"),
+        Binding("r", "run_sample", "Run", tooltip="Run the sample of the open page"),
+        Binding("p", "probe_result", "Probe", tooltip="This library's probe result"),
         Binding("t", "toggle_contents", "Contents", tooltip="Show or hide the table of contents"),
+        Binding(
+            "escape", "back_to_index", "Pages", show=False, tooltip="Back to the list of pages"
+        ),
     ]
+
+    #: Actions that only make sense on an open library page.
+    PAGE_ACTIONS = frozenset({"run_sample", "probe_result", "toggle_contents"})
 
     class RunSampleRequested(Message):
         """The user asked to run the sample of a library."""
@@ -56,6 +66,8 @@ class KnowledgePane(Widget):
         self.pages: dict[str, LibraryPage] = {}
         #: The library whose page is open, if one is.
         self.open_library: str | None = None
+        #: Set once the pages have been read (even if none could be).
+        self.pages_loaded = asyncio.Event()
 
     def compose(self) -> ComposeResult:
         """The index on the left; the chosen view and the credit on the right."""
@@ -95,6 +107,7 @@ class KnowledgePane(Widget):
         self, pages: list[LibraryPage], rows: list[dict[str, str]], labels: dict[str, str]
     ) -> None:
         self.pages = {p.id: p for p in pages}
+        self.pages_loaded.set()
         index = self.query_one("#kn-index", OptionList)
         index.clear_options()
         index.add_options(
@@ -114,18 +127,33 @@ class KnowledgePane(Widget):
         option_id = event.option.id or ""
         kind, _, name = option_id.partition(":")
         if kind == "view":
-            self.show_view(name)
+            self.show_view(name, focus=True)
         elif kind == "page":
             self.open_page(name)
 
-    def show_view(self, name: str) -> None:
-        """Switch to 'comparison', 'chooser' or 'search'."""
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer the page keys (run, probe, contents) only while a library page is shown."""
+        if action in self.PAGE_ACTIONS:
+            return self.open_library is not None and self._current_view() == "page-viewer"
+        return True
+
+    def _current_view(self) -> str | None:
+        return self.query_one("#kn-views", ContentSwitcher).current
+
+    def show_view(self, name: str, *, focus: bool = False) -> None:
+        """Switch to 'comparison', 'chooser' or 'search'; `focus` moves the keys into it."""
         self.query_one("#kn-views", ContentSwitcher).current = name
         if name != "search":
             self.open_library = None
+        self.refresh_bindings()
+        if focus:
+            if name == "chooser":
+                self.query_one(ChooserForm).focus_first_question()
+            elif name == "comparison":
+                self.query_one(ComparisonTable).focus()
 
     def open_page(self, library: str, anchor: str | None = None) -> None:
-        """Show a library's page (at a heading's anchor, when given)."""
+        """Show a library's page (at a heading's anchor, when given) and move the keys into it."""
         page = self.pages.get(library)
         if page is None:
             self.notify(f"no page for {library}", severity="warning")
@@ -136,7 +164,11 @@ class KnowledgePane(Widget):
         self.query_one("#kn-views", ContentSwitcher).current = "page-viewer"
         viewer = self.query_one("#page-viewer", MarkdownViewer)
         viewer.border_title = page.title
+        viewer.border_subtitle = "escape: back to the pages"
+        self.refresh_bindings()
         self._show_markdown(render_page_markdown(page), anchor)
+        # The arrows and page keys scroll the page from now on; escape goes back to the index.
+        viewer.document.focus()
 
     @work(exclusive=True, group="page-render", exit_on_error=False)
     async def _show_markdown(self, markdown: str, anchor: str | None) -> None:
@@ -158,9 +190,18 @@ class KnowledgePane(Widget):
         self.query_one("#search-input", Input).focus()
 
     def action_toggle_contents(self) -> None:
-        """Show or hide the open page's table of contents."""
+        """Show the open page's table of contents (with the cursor in it), or hide it again."""
         viewer = self.query_one("#page-viewer", MarkdownViewer)
         viewer.show_table_of_contents = not viewer.show_table_of_contents
+        # Hiding the contents while they hold the focus would leave no widget with the keys.
+        if viewer.show_table_of_contents:
+            viewer.table_of_contents.query_one(Tree).focus()
+        else:
+            viewer.document.focus()
+
+    def action_back_to_index(self) -> None:
+        """Put the cursor back in the list of pages."""
+        self.query_one("#kn-index", OptionList).focus()
 
     def action_run_sample(self) -> None:
         """Ask for the open page's sample to run."""
@@ -187,7 +228,7 @@ class KnowledgePane(Widget):
 
         for position, hit in enumerate(search(query)[:50]):
             label = Text(f"{hit.page_title} > {hit.heading}", style="bold")
-            label.append("\n  " + hit.snippet.strip(), style="")
+            label.append("\n  " + plain_snippet(hit.snippet), style="")
             results.add_option(Option(label, id=f"hit:{position}:{hit.page_id}:{hit.anchor}"))
         if not results.option_count:
             results.add_option(
@@ -206,6 +247,14 @@ class KnowledgePane(Widget):
         parts = (event.option.id or "").split(":", 3)
         if len(parts) == 4:
             self.open_page(parts[2], parts[3] or None)
+
+
+def plain_snippet(snippet: str) -> str:
+    """A search hit's Markdown snippet as plain words: no emphasis marks, table bars or links."""
+    words = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", snippet)
+    words = re.sub(r"[*_`]{1,3}", "", words)
+    cells = [cell.strip() for cell in words.strip().strip("|").split("|")]
+    return " - ".join(" ".join(cell.split()) for cell in cells if cell)
 
 
 def comparison_table_rows(rows: list[ComparisonRow]) -> list[dict[str, str]]:

@@ -19,7 +19,10 @@ STATUS_STYLE = {
     "bad_output": "red",
 }
 
-COLUMNS = ("library", "installed", "version", "CUDA build", "devices", "computation ran")
+#: How a finding's severity is coloured wherever findings are listed.
+SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+
+COLUMNS = ("library", "installed", "version", "CUDA build", "devices", "computed on")
 
 SHORT_NAMES = {"cv2": "OpenCV DNN"}
 
@@ -34,9 +37,38 @@ STATUS_WORDS = {
 }
 
 
+#: Shorter words for the matrix's narrow "installed" column (the detail screen says them in full).
+MATRIX_STATUS_WORDS = {"not_installed": "no", "degraded": "degraded"}
+
+
 def device_label(kind: str, index: int | None) -> str:
     """'cpu', 'cuda:0', 'mps'."""
     return kind if index is None else f"{kind}:{index}"
+
+
+def device_list(devices: list[tuple[str, int | None]]) -> str:
+    """Devices in order, consecutive indices of a kind as a range: 'cpu, cuda:0-7'."""
+    parts: list[str] = []
+    run: list[tuple[str, int]] = []
+
+    def close_run() -> None:
+        if run:
+            kind, first = run[0]
+            last = run[-1][1]
+            parts.append(f"{kind}:{first}" if first == last else f"{kind}:{first}-{last}")
+            run.clear()
+
+    for kind, index in devices:
+        if index is not None and run and run[-1][0] == kind and run[-1][1] + 1 == index:
+            run.append((kind, index))
+            continue
+        close_run()
+        if index is None:
+            parts.append(kind)
+        else:
+            run.append((kind, index))
+    close_run()
+    return ", ".join(parts)
 
 
 def cuda_of_build(report: LibraryReport) -> str:
@@ -50,13 +82,13 @@ def cuda_of_build(report: LibraryReport) -> str:
 
 
 def computation_summary(report: LibraryReport) -> str:
-    """Did the computation run on each claimed device: "yes: cpu, cuda:0" or "FAILED: ..."."""
-    failed = [device_label(d.kind, d.index) for d in report.devices if d.computation_ok is False]
-    passed = [device_label(d.kind, d.index) for d in report.devices if d.computation_ok]
+    """Where the test computation ran: "cpu, cuda:0-7", or "FAILED: cuda:1" where it did not."""
+    failed = [(d.kind, d.index) for d in report.devices if d.computation_ok is False]
+    passed = [(d.kind, d.index) for d in report.devices if d.computation_ok]
     if failed:
-        return "FAILED: " + ", ".join(failed)
+        return "FAILED: " + device_list(failed)
     if passed:
-        return "yes: " + ", ".join(passed)
+        return device_list(passed)
     return "-"
 
 
@@ -68,10 +100,11 @@ def short_name(library: str) -> str:
 def matrix_row(report: LibraryReport) -> tuple[Text, ...]:
     """The cells of one library's row, styled by its state."""
     style = STATUS_STYLE.get(report.status, "")
-    devices = ", ".join(device_label(d.kind, d.index) for d in report.devices) or "-"
+    devices = device_list([(d.kind, d.index) for d in report.devices]) or "-"
+    words = MATRIX_STATUS_WORDS.get(report.status) or STATUS_WORDS.get(report.status)
     return (
         Text(short_name(report.name), style="bold " + style),
-        Text(STATUS_WORDS.get(report.status, report.status), style=style),
+        Text(words or report.status, style=style),
         Text(report.version or "-"),
         Text(cuda_of_build(report)),
         Text(devices),
@@ -100,23 +133,30 @@ class LibrariesMatrix(DataTable[Text]):
         self.show({}, checking=True)
 
     def show(self, reports: dict[str, LibraryReport], *, checking: bool) -> None:
-        """Show these reports (by library id); libraries without one say 'checking…' or '-'."""
+        """Show these reports (by library id); libraries without one say 'checking...' or '-'."""
         cursor = self.cursor_row
-        # Rebuilding the columns lets their widths fit the new contents.
-        self.clear(columns=True)
-        self.add_columns(*COLUMNS)
+        rows: list[tuple[str, tuple[Text, ...]]] = []
         for spec in LIBRARIES:
             report = reports.get(spec.id)
             if report is None:
                 waiting = Text("checking..." if checking else "not checked", style="dim italic")
-                self.add_row(
+                cells = (
                     Text(short_name(spec.id), style="bold"),
                     waiting,
                     *(Text("") for _ in range(4)),
-                    key=spec.id,
                 )
+                rows.append((spec.id, cells))
             else:
-                self.add_row(*matrix_row(report), key=spec.id)
+                rows.append((spec.id, matrix_row(report)))
+        # The columns are rebuilt with widths measured here, to fit the new contents (narrower
+        # too). Left to the table, widths are measured when it is next idle, and a frame drawn
+        # before that (a focus change, a resize) stays cached with the headers' widths.
+        self.clear(columns=True)
+        for position, title in enumerate(COLUMNS):
+            width = max(Text(title).cell_len, *(cells[position].cell_len for _, cells in rows))
+            self.add_column(title, width=width, key=title)
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1))
 

@@ -71,6 +71,8 @@ class RunPane(Widget):
         self._queue_text = ""
         self._status_shown: Text | None = None
         self._ticker: Timer | None = None
+        #: Set once the samples have been listed (even if none could be).
+        self.samples_loaded = asyncio.Event()
 
     def compose(self) -> ComposeResult:
         """Samples and device on the left; source and output on the right; status below."""
@@ -97,7 +99,9 @@ class RunPane(Widget):
         self.query_one("#output-log", OutputLog).border_title = "output"
         self.query_one("#run-side").border_title = "samples"
         table = self.query_one("#samples-table", DataTable)
-        table.add_columns("sample", "last")
+        table.add_column("sample", key="sample")
+        # As wide as the longest status from the start: widths measured later lag a frame behind.
+        table.add_column("last", width=max(len(status) for status in STATUS_STYLE), key="last")
         # The ticker and the spinner run only while a sample runs: idle, their wake-ups were a
         # steady share of the dashboard's CPU.
         self._ticker = self.set_interval(0.2, self._tick, pause=not self.running)
@@ -116,19 +120,33 @@ class RunPane(Widget):
 
     def _show_samples(self, samples: Sequence[SampleRef]) -> None:
         self.samples = {s.name: s for s in samples}
-        self._redraw_table()
-        if self.samples:
-            self._show_source(next(iter(self.samples)))
-
-    def _redraw_table(self) -> None:
+        self.samples_loaded.set()
         table = self.query_one("#samples-table", DataTable)
-        cursor = table.cursor_row
         table.clear()
         for name in self.samples:
-            status = self.last_status.get(name, "-")
-            table.add_row(name, Text(status, style=STATUS_STYLE.get(status, "dim")), key=name)
-        if table.row_count:
-            table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
+            table.add_row(name, self._status_cell(name), key=name)
+        # A run may have started before the list arrived (from the palette): show its source.
+        shown = self._current or self._highlighted()
+        if shown is not None:
+            self._show_source(shown)
+
+    def _status_cell(self, name: str) -> Text:
+        status = self.last_status.get(name, "-")
+        return Text(status, style=STATUS_STYLE.get(status, "dim"))
+
+    def _set_status(self, name: str, status: str) -> None:
+        """Record a sample's last status and show it in its row (the cursor stays put)."""
+        self.last_status[name] = status
+        table = self.query_one("#samples-table", DataTable)
+        if name in table.rows:
+            table.update_cell(name, "last", self._status_cell(name))
+
+    def _highlight(self, name: str) -> None:
+        """Put the table's cursor on a sample (its source follows)."""
+        table = self.query_one("#samples-table", DataTable)
+        if name in table.rows:
+            table.move_cursor(row=table.get_row_index(name))
+        self._show_source(name)
 
     def _highlighted(self) -> str | None:
         table = self.query_one("#samples-table", DataTable)
@@ -139,7 +157,8 @@ class RunPane(Widget):
 
     @on(DataTable.RowHighlighted, "#samples-table")
     def _on_highlight(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None and not self.running:
+        # The source follows the cursor; a run moves the cursor to the sample it starts.
+        if event.row_key.value is not None:
             self._show_source(event.row_key.value)
 
     @on(DataTable.RowSelected, "#samples-table")
@@ -218,9 +237,8 @@ class RunPane(Widget):
         sample = self.samples[name]
         self._current = name
         self._started_at = self.services.clock()
-        self.last_status[name] = "running"
-        self._redraw_table()
-        self._show_source(name)
+        self._set_status(name, "running")
+        self._highlight(name)
         log.note(f"$ {name} --device {device}   ({self.target.executable})")
         status, elapsed, detail = "error", None, ""
         try:
@@ -241,8 +259,7 @@ class RunPane(Widget):
     def _finish(
         self, name: str, status: str, elapsed: float | None, detail: str, log: OutputLog
     ) -> None:
-        self.last_status[name] = status
-        self._redraw_table()
+        self._set_status(name, status)
         took = f" in {elapsed:.1f} s" if elapsed is not None else ""
         log.note(
             f"{name}: {status}{took}{'  ' + detail if detail else ''}",

@@ -14,12 +14,20 @@ from textual.widgets import Static
 class SourceView(VerticalScroll):
     """Shows one Python file with line numbers; a missing file is said, not raised."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        #: The file shown now (None before the first, or for a sample without one).
+        self.path: Path | None = None
+
     def compose(self) -> ComposeResult:
         """One Static holding the highlighted code."""
         yield Static(Text("choose a sample", style="dim"), id="source-code")
 
     def show_file(self, path: Path | None) -> None:
-        """Load and show a file (samples are small; read at once)."""
+        """Load and show a file (samples are small: read at once); the same file again: no-op."""
+        if path is not None and path == self.path:
+            return
+        self.path = path
         code = self.query_one("#source-code", Static)
         self.border_title = path.name if path else "source"
         if path is None:

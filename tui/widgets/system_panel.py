@@ -1,9 +1,16 @@
-"""The CPU and memory of the machine: model, cores with a bar each, load, memory, swap, limits."""
+"""The CPU and memory of the machine: model, cores with a bar each, load, memory, swap, limits.
+
+A new reading (every second by default) only repaints the panel: no line ever wraps, so the
+panel's height is its number of lines, set explicitly and changed only when that number changes
+(a different number of cores, swap or container limits appearing, a width that fits more bars on
+a line). Anything else would lay the whole screen out again every second.
+"""
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from rich.console import Group
 from rich.text import Text
+from textual import events
 from textual.widget import Widget
 
 from probes.model import SystemInfo
@@ -11,6 +18,13 @@ from tui.widgets.glyphs import bar, human_bytes, memory_style, sparkline, utilis
 
 #: Above this many cores a bar each would not fit; they become one glyph each on a strip.
 MAX_CORE_BARS = 16
+#: Columns one core's bar takes: index, 10-cell bar, percentage, gap.
+CORE_CELL_WIDTH = 22
+#: The narrowest the lines are laid out for (the panel crops below it).
+MIN_WIDTH = 40
+#: Room kept after the memory and swap bars for their figures, the longest being like
+#: " 1023.9 GiB / 1023.9 GiB (1023.9 GiB free)": the bars keep one width as the figures change.
+METER_FIGURES_WIDTH = 42
 
 
 class SystemPanel(Widget):
@@ -24,101 +38,123 @@ class SystemPanel(Widget):
         super().__init__(id=id, classes="card")
         self.ascii = ascii
         self.system: SystemInfo | None = None
+        #: The lines drawn now, and the width they were made for.
+        self.lines: list[Text] = [Text("reading...", style="dim")]
+        self._lines_width = 0
 
     def on_mount(self) -> None:
         """Title the card."""
         self.border_title = "CPU & memory"
 
     def show(self, system: SystemInfo) -> None:
-        """Take a new reading and redraw."""
-        # A new layout of the whole screen only when the panel may change height: done every
-        # second, it was the largest part of the dashboard's idle CPU.
-        layout = self.system is None or _shape(self.system) != _shape(system)
+        """Take a new reading and repaint."""
         self.system = system
         title = f"CPU & memory: {system.hostname}" if system.hostname else "CPU & memory"
         if title != self.border_title:
             self.border_title = title
-        self.refresh(layout=layout)
+        self._draw()
 
-    def render(self) -> RenderableType:
-        """The panel's lines, sized to its width."""
-        system = self.system
-        if system is None:
-            return Text("reading...", style="dim")
-        width = max(self.content_size.width, 40)
-        cpu = system.cpu
-        lines: list[RenderableType] = []
-        head = Text()
-        head.append(cpu.model or "unknown CPU", style="bold")
-        cores = f"{cpu.physical_cores or '?'} cores / {cpu.logical_cores or '?'} threads"
-        head.append(f"  {cores}")
-        if cpu.frequency_current_mhz:
-            head.append(f"  {cpu.frequency_current_mhz / 1000:.2f} GHz")
-        if cpu.load_average:
-            head.append("  load " + " ".join(f"{v:.2f}" for v in cpu.load_average[:3]))
-        lines.append(head)
-        lines.extend(self._core_lines(cpu.per_core_percent, width))
+    def on_resize(self, event: events.Resize) -> None:
+        """Make the lines again for a new width (more or fewer bars fit on one line)."""
+        if self.system is not None and self._width() != self._lines_width:
+            self._draw()
 
-        memory = system.memory
-        used_pct = 100.0 * memory.used_bytes / memory.total_bytes if memory.total_bytes else None
-        bar_width = max(10, min(40, width - 40))
-        mem = Text("memory ", style="bold")
-        mem.append_text(bar(used_pct, bar_width, ascii=self.ascii, style=memory_style(used_pct)))
-        mem.append(
-            f" {human_bytes(memory.used_bytes)} / {human_bytes(memory.total_bytes)}"
-            f" ({human_bytes(memory.available_bytes)} free)"
-        )
-        lines.append(mem)
-        if memory.swap_total_bytes:
-            swap_pct = 100.0 * memory.swap_used_bytes / memory.swap_total_bytes
-            swap = Text("swap   ", style="bold")
-            swap.append_text(
-                bar(swap_pct, bar_width, ascii=self.ascii, style=memory_style(swap_pct))
-            )
-            swap.append(
-                f" {human_bytes(memory.swap_used_bytes)} / {human_bytes(memory.swap_total_bytes)}"
-            )
-            lines.append(swap)
-        container = system.container
-        if container.in_container:
-            limits = [f"container ({container.runtime or 'unknown runtime'})"]
-            if container.cpu_limit_cores is not None:
-                limits.append(f"CPU limit {container.cpu_limit_cores:g} cores")
-            if container.memory_limit_bytes is not None:
-                limits.append(f"memory limit {human_bytes(container.memory_limit_bytes)}")
-            lines.append(Text(", ".join(limits), style="dim"))
-        return Group(*lines)
+    def _width(self) -> int:
+        return max(self.content_size.width, MIN_WIDTH)
 
-    def _core_lines(self, per_core: list[float], width: int) -> list[Text]:
-        if not per_core:
-            return [Text("per-core use: n/a", style="dim")]
-        if len(per_core) > MAX_CORE_BARS:
-            strip = Text("cores  ", style="bold")
-            strip.append_text(sparkline(per_core, len(per_core), ascii=self.ascii, style="green"))
-            average = sum(per_core) / len(per_core)
-            strip.append(f" avg {average:.0f} %", style=utilisation_style(average))
-            return [strip]
-        cell = 22
-        columns = max(1, min(4, width // cell))
-        lines = []
-        for start in range(0, len(per_core), columns):
-            line = Text()
-            for index in range(start, min(start + columns, len(per_core))):
-                value = per_core[index]
-                line.append(f"{index:>3} ", style="bold")
-                line.append_text(bar(value, 10, ascii=self.ascii, style=utilisation_style(value)))
-                line.append(f" {value:>3.0f}%  ")
-            lines.append(line)
-        return lines
+    def _draw(self) -> None:
+        if self.system is None:
+            return
+        self._lines_width = self._width()
+        lines = system_lines(self.system, self._lines_width, ascii=self.ascii)
+        if len(lines) != len(self.lines):
+            # The one change that needs a layout. Setting the height (rather than leaving it to
+            # `auto`) also makes Textual measure the panel again: a layout asked for while one
+            # is still pending can otherwise keep the old height.
+            self.styles.height = len(lines) + self.styles.gutter.height
+        self.lines = lines
+        self.refresh()
+
+    def render(self) -> Group:
+        """The lines made for the panel's width."""
+        return Group(*self.lines)
 
 
-def _shape(system: SystemInfo) -> tuple[int, bool, bool, bool, bool]:
-    """What decides how many lines the panel takes (besides its width)."""
-    container = system.container
-    return (
-        len(system.cpu.per_core_percent),
-        bool(system.memory.swap_total_bytes),
-        container.in_container,
-        container.cpu_limit_cores is not None,
-        container.memory_limit_bytes is not None,
+def system_lines(system: SystemInfo, width: int, *, ascii: bool) -> list[Text]:
+    """The panel's lines for a content width: none longer than `width`, so none wraps."""
+    cpu = system.cpu
+    lines: list[Text] = []
+    name = Text(cpu.model or "unknown CPU", style="bold")
+    name.append(f"  {cpu.physical_cores or '?'} cores / {cpu.logical_cores or '?'} threads")
+    details = []
+    if cpu.frequency_current_mhz:
+        details.append(f"{cpu.frequency_current_mhz / 1000:.2f} GHz")
+    if cpu.load_average:
+        details.append("load " + " ".join(f"{v:.2f}" for v in cpu.load_average[:3]))
+    tail = "  ".join(details)
+    if tail and name.cell_len + 2 + len(tail) <= width:
+        name.append("  " + tail)
+        lines.append(name)
+    else:
+        # Too long for one line: the clock and the load go on their own, whole.
+        lines.append(name)
+        if tail:
+            lines.append(Text(tail))
+    lines.extend(_core_lines(cpu.per_core_percent, width, ascii=ascii))
+
+    memory = system.memory
+    used_pct = 100.0 * memory.used_bytes / memory.total_bytes if memory.total_bytes else None
+    figures = (
+        f" {human_bytes(memory.used_bytes)} / {human_bytes(memory.total_bytes)}"
+        f" ({human_bytes(memory.available_bytes)} free)"
     )
+    bar_width = max(10, min(40, width - len("memory ") - METER_FIGURES_WIDTH))
+    lines.append(_meter_line("memory ", used_pct, figures, bar_width, ascii=ascii))
+    if memory.swap_total_bytes:
+        swap_pct = 100.0 * memory.swap_used_bytes / memory.swap_total_bytes
+        figures = f" {human_bytes(memory.swap_used_bytes)} / {human_bytes(memory.swap_total_bytes)}"
+        lines.append(_meter_line("swap   ", swap_pct, figures, bar_width, ascii=ascii))
+    container = system.container
+    if container.in_container:
+        limits = [f"container ({container.runtime or 'unknown runtime'})"]
+        if container.cpu_limit_cores is not None:
+            limits.append(f"CPU limit {container.cpu_limit_cores:g} cores")
+        if container.memory_limit_bytes is not None:
+            limits.append(f"memory limit {human_bytes(container.memory_limit_bytes)}")
+        lines.append(Text(", ".join(limits), style="dim"))
+    for line in lines:
+        line.no_wrap = True
+        line.overflow = "ellipsis"
+    return lines
+
+
+def _meter_line(
+    label: str, percent: float | None, figures: str, bar_width: int, *, ascii: bool
+) -> Text:
+    """'memory ████░░░ 1.0 GiB / 8.0 GiB'."""
+    line = Text(label, style="bold")
+    line.append_text(bar(percent, bar_width, ascii=ascii, style=memory_style(percent)))
+    line.append(figures)
+    return line
+
+
+def _core_lines(per_core: list[float], width: int, *, ascii: bool) -> list[Text]:
+    if not per_core:
+        return [Text("per-core use: n/a", style="dim")]
+    if len(per_core) > MAX_CORE_BARS:
+        strip = Text("cores  ", style="bold")
+        strip.append_text(sparkline(per_core, len(per_core), ascii=ascii, style="green"))
+        average = sum(per_core) / len(per_core)
+        strip.append(f" avg {average:.0f} %", style=utilisation_style(average))
+        return [strip]
+    columns = max(1, min(4, width // CORE_CELL_WIDTH))
+    lines = []
+    for start in range(0, len(per_core), columns):
+        line = Text()
+        for index in range(start, min(start + columns, len(per_core))):
+            value = per_core[index]
+            line.append(f"{index:>3} ", style="bold")
+            line.append_text(bar(value, 10, ascii=ascii, style=utilisation_style(value)))
+            line.append(f" {value:>3.0f}%  ")
+        lines.append(line)
+    return lines
