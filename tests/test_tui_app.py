@@ -202,3 +202,28 @@ def test_ascii_is_chosen_for_the_linux_console_and_non_utf8_locales() -> None:
     assert wants_ascii(False, {"TERM": "linux"}, "utf-8")
     assert wants_ascii(False, {"TERM": "xterm"}, "ANSI_X3.4-1968")
     assert not wants_ascii(False, {"TERM": "xterm-256color"}, "utf-8")
+
+
+async def test_command_palette_searches_the_text_of_the_pages() -> None:
+    from textual.command import CommandList, CommandPalette
+
+    from tui.widgets.knowledge_pane import KnowledgePane
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        # A phrase from the body of the Caffe page, in no page title or command name.
+        await pilot.press(*"60 million")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "Caffe" in str(option.prompt)
+                for option in app.screen.query_one(CommandList).options
+            ),
+            timeout=10,
+        )
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.active_pane == "knowledge")
+        knowledge = app.query_one(KnowledgePane)
+        await wait_for(pilot, lambda: knowledge.open_library == "caffe", timeout=10)

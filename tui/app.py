@@ -28,7 +28,13 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from probes.model import LibraryReport, TargetPython
 from tui.bench_marks import mark
-from tui.commands import InterpreterCommands, PageCommands, PaneCommands, SampleCommands
+from tui.commands import (
+    InterpreterCommands,
+    PageCommands,
+    PageTextCommands,
+    PaneCommands,
+    SampleCommands,
+)
 from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.services import Services, default_services
 from tui.state import CheckState
@@ -58,7 +64,13 @@ class MltuiApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "mltui"
-    COMMANDS = App.COMMANDS | {PaneCommands, PageCommands, SampleCommands, InterpreterCommands}
+    COMMANDS = App.COMMANDS | {
+        PaneCommands,
+        PageCommands,
+        PageTextCommands,
+        SampleCommands,
+        InterpreterCommands,
+    }
     BINDINGS = [
         Binding(
             "1",
@@ -462,13 +474,13 @@ class MltuiApp(App[None]):
 
         self.with_pane("run", run)
 
-    def open_page(self, library: str) -> None:
-        """Switch to the Knowledge pane and open a library's page (once the pages are read)."""
+    def open_page(self, library: str, anchor: str | None = None) -> None:
+        """Switch to the Knowledge pane and open a page (at a heading, when given)."""
         self.action_show_pane("knowledge")
 
         async def open_it(knowledge: KnowledgePane) -> None:
             await knowledge.pages_loaded.wait()
-            knowledge.open_page(library)
+            knowledge.open_page(library, anchor)
 
         self.with_pane("knowledge", open_it)
 

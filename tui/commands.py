@@ -1,4 +1,5 @@
-"""Command palette (ctrl+p) providers: jump to a pane or page, run a sample, switch interpreter."""
+"""Command palette (ctrl+p) providers: jump to a pane or page, search the pages, run a sample,
+switch interpreter."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
+    from content.knowledge import SearchHit
     from tui.app import MltuiApp
 
 Entry = tuple[str, Callable[[], Any], str]
@@ -97,6 +99,38 @@ class PageCommands(_ListProvider):
                 )
             )
         return entries
+
+
+class PageTextCommands(Provider):
+    """Search the text of every knowledge page; a hit opens the page at its heading."""
+
+    #: Shortest query searched: one or two letters match nearly every line.
+    MIN_QUERY = 3
+    MAX_HITS = 12
+
+    async def search(self, query: str) -> Hits:
+        """Page lines holding every word of the query, headings first."""
+        if len(query.strip()) < self.MIN_QUERY:
+            return
+        from content.knowledge import load_pages, search
+        from tui.widgets.knowledge_pane import plain_snippet
+
+        def library_page_hits() -> list[SearchHit]:
+            # The Knowledge pane opens the library pages; the credit page is shown beneath them.
+            openable = {page.id for page in load_pages()}
+            return [hit for hit in search(query) if hit.page_id in openable]
+
+        app = cast("MltuiApp", self.app)
+        hits = await asyncio.to_thread(library_page_hits)
+        for rank, hit in enumerate(hits[: self.MAX_HITS]):
+            title = f"{hit.page_title} > {hit.heading}"
+            yield Hit(
+                # Keep content.knowledge's order (headings first, then page order).
+                1.0 - rank / (self.MAX_HITS + 1),
+                title,
+                partial(app.open_page, hit.page_id, hit.anchor or None),
+                help=plain_snippet(hit.snippet)[:120],
+            )
 
 
 class SampleCommands(_ListProvider):
