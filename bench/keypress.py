@@ -79,11 +79,11 @@ async def _measure(lines: int, presses: int, script: Path) -> dict[str, Any]:
     flood: list[float] = []
     floods_started = 0
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")  # the Run pane is built when first shown
         run_pane = app.query_one(RunPane)
         log = app.query_one(OutputLog)
         while "flood" not in run_pane.samples:
             await pilot.pause(0.05)
-        await pilot.press("2")
         keys = [("1", "hardware"), ("2", "run")]
         while len(flood) < presses:
             # Baseline: the same press, nothing running.

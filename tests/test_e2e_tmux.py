@@ -90,12 +90,15 @@ def test_panes_help_and_quit_in_a_real_terminal(terminal: Terminal) -> None:
     terminal.wait_for("CPU & memory")
     screen = terminal.wait_for("Quit")
     assert "1 Hardware" in screen
+    # The Run and Knowledge panes are built when first shown; their lists fill in a moment later.
     terminal.keys("2")
-    screen = terminal.wait_for("samples")
-    assert "sklearn" in screen
+    terminal.wait_for("samples")
+    screen = terminal.wait_for("sklearn")
+    assert "idle: r run" in screen
     terminal.keys("3")
-    screen = terminal.wait_for("pages")
-    assert "Comparison" in screen
+    terminal.wait_for("pages")
+    screen = terminal.wait_for("Comparison")
+    assert "Chooser" in screen
     terminal.keys("1")
     terminal.wait_for("CPU & memory")
     terminal.keys("?")

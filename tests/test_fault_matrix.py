@@ -431,6 +431,7 @@ async def test_nvml_missing_in_the_dashboard(marker: str) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.query_one(HardwarePane)
         await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        await pilot.pause()  # the frame that shows the reading
         text = screen_text(app)
         assert "No NVIDIA GPU driver" in text
         assert "CPU & memory" in text  # the CPU and memory readings are still shown
@@ -494,6 +495,7 @@ async def test_gpu_lost_mid_session_in_check_and_dashboard() -> None:
         fake.lose_gpu(0)
         drawn = pane.readings_drawn
         await wait_for(pilot, lambda: pane.readings_drawn >= drawn + 2)
+        await pilot.pause()  # the frame that shows the reading
         cards = list(app.query(GpuCard))
         assert cards[0].gpu.state == "lost" and "GPU lost" in screen_text(app)
         # The other cards keep updating: a new reading of GPU 1 shows on its card.
@@ -763,8 +765,8 @@ async def test_cancel_or_quit_the_dashboard_while_running(
     path = write(tmp_path / f"{marker}-sleeper.py", SLEEPER)
     app = dashboard(extra_samples=[SampleRef(name="sleeper", path=str(path))])
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")  # the Run pane is built when first shown
         pane = app.query_one(RunPane)
-        await pilot.press("2")
         await wait_for(pilot, lambda: "sleeper" in pane.samples)
         pane.run_samples(["sleeper"])
         log = app.query_one(OutputLog)
@@ -854,6 +856,7 @@ async def test_tiny_terminal_says_so_and_recovers() -> None:
         assert not isinstance(app.screen, TooSmallScreen)
         drawn = pane.readings_drawn
         await wait_for(pilot, lambda: pane.readings_drawn > drawn)  # it kept working
+        await pilot.pause()  # the frame that shows the reading
         assert "CPU & memory" in screen_text(app)
 
 

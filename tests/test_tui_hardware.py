@@ -65,6 +65,7 @@ async def test_no_driver_is_said_plainly_with_the_explanations() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.query_one(HardwarePane)
         await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        await pilot.pause()  # the frame that shows the reading
         text = screen_text(app)
         assert "No NVIDIA GPU driver" in text
         assert not app.query(GpuCard)
