@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from textual.widgets import MarkdownViewer
 
-from tests.conftest import canned_check, fixed_target, make_services, wait_for
+from probes.model import TargetPython
+from tests.conftest import canned_check, make_services, wait_for
 from tui.app import MltuiApp
 from tui.widgets.hardware_pane import HardwarePane
 from tui.widgets.knowledge_pane import KnowledgePane
@@ -21,10 +22,19 @@ from tui.widgets.run_pane import RunPane
 SIZES = [(80, 24), (160, 48)]
 
 
+#: Shown in the title bar; nothing runs in it here. A fixed path keeps the snapshots the same in
+#: any checkout folder (CI clones the repository elsewhere).
+SNAPSHOT_TARGET = TargetPython(
+    executable="/opt/envs/ml/bin/python", version="3.11.9", prefix="/opt/envs/ml", is_current=False
+)
+
+
 def make_app() -> MltuiApp:
     """The dashboard over the H100 fixture, a canned check and a frozen clock."""
     return MltuiApp(
-        target=fixed_target(), services=make_services(cached=canned_check()), refresh=3600
+        target=SNAPSHOT_TARGET,
+        services=make_services(cached=canned_check(SNAPSHOT_TARGET)),
+        refresh=3600,
     )
 
 
@@ -32,7 +42,16 @@ async def settle(pilot: Any) -> None:
     """Wait until the first reading and the check are shown (the Hardware pane's content)."""
     app = pilot.app
     await wait_for(pilot, lambda: app.query_one(HardwarePane).readings_drawn >= 1)
-    await wait_for(pilot, lambda: app.check_state is not None and not app.check_state.running)
+    # The cached check shows first; wait for the fresh one that replaces it.
+    await wait_for(
+        pilot,
+        lambda: (
+            app.check_state is not None
+            and app.check_state.result is not None
+            and not app.check_state.running
+            and not app.check_state.from_cache
+        ),
+    )
     await pilot.pause(0.2)
 
 

@@ -119,7 +119,17 @@ async def test_device_selector_offers_only_devices_that_exist() -> None:
 
 async def test_the_source_follows_the_highlight_and_the_running_sample(tmp_path: Path) -> None:
     first = script(tmp_path, "first_script", "print('one')\n")
-    second = script(tmp_path, "second_script", "print('two')\n")
+    release = tmp_path / "release"
+    # The second script waits until the test has seen it running (or 30 s), then ends.
+    second = script(
+        tmp_path,
+        "second_script",
+        "import os, time\n"
+        "deadline = time.time() + 30\n"
+        f"while not os.path.exists({str(release)!r}) and time.time() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print('two')\n",
+    )
     app = make_app(first, second)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
@@ -135,6 +145,7 @@ async def test_the_source_follows_the_highlight_and_the_running_sample(tmp_path:
         pane.run_samples(["first_script", "second_script"])
         await wait_for(pilot, lambda: pane._current == "second_script")
         assert source.path == Path(second.path)
+        release.touch()
         await wait_for(pilot, lambda: not pane.running, timeout=60)
         assert source.path == Path(second.path)
         assert pane.last_status == {"first_script": "pass", "second_script": "pass"}
