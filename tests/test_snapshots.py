@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from textual.containers import ScrollableContainer
 from textual.widgets import MarkdownViewer
 
 from probes.model import TargetPython
 from tests.conftest import canned_check, make_services, wait_for
 from tui.app import MltuiApp
+from tui.screens.library_detail import LibraryDetailScreen
 from tui.widgets.hardware_pane import HardwarePane
 from tui.widgets.knowledge_pane import KnowledgePane
 from tui.widgets.run_pane import RunPane
@@ -52,7 +54,27 @@ async def settle(pilot: Any) -> None:
             and not app.check_state.from_cache
         ),
     )
-    await pilot.pause(0.2)
+    await steady(pilot, lambda: _scroll_geometry(app))
+
+
+def _scroll_geometry(app: MltuiApp) -> tuple[object, ...]:
+    scroll = app.query_one("#hw-scroll")
+    return (scroll.virtual_size, scroll.scroll_offset, scroll.size)
+
+
+async def steady(pilot: Any, reading: Any, *, polls: int = 3, timeout: float = 10.0) -> None:
+    """Wait until `reading()` gives the same value `polls` times in a row, 0.1 s apart.
+
+    The Hardware pane grows as the fresh check's libraries and findings are laid out; a snapshot
+    taken while it grows catches the scrollbar's thumb mid-way.
+    """
+    last, same, waited = reading(), 0, 0.0
+    while same < polls and waited < timeout:
+        await pilot.pause(0.1)
+        waited += 0.1
+        now = reading()
+        same = same + 1 if now == last else 0
+        last = now
 
 
 async def show_pane(pilot: Any, key: str) -> None:
@@ -107,7 +129,14 @@ def test_library_detail(snap_compare: Any) -> None:
     async def show_detail(pilot: Any) -> None:
         await settle(pilot)
         pilot.app.show_library("torch")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, LibraryDetailScreen))
+        await steady(
+            pilot,
+            lambda: [
+                (w.virtual_size, w.scroll_offset, w.size)
+                for w in pilot.app.screen.query(ScrollableContainer)
+            ],
+        )
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=show_detail)
 
