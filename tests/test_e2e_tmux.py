@@ -5,16 +5,15 @@ Run alone with: .venv/bin/python -m pytest -m e2e tests/test_e2e_tmux.py
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.tmux import TmuxSession
 
 ROOT = Path(__file__).resolve().parent.parent
 MLTUI = Path(sys.executable).parent / "mltui"
@@ -28,65 +27,16 @@ pytestmark = [
 ]
 
 
-def tmux(*args: str) -> str:
-    """Run a tmux command and return its output."""
-    done = subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10, check=False)
-    return done.stdout
-
-
-class Terminal:
-    """A detached tmux session running one command at a fixed size."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def capture(self) -> str:
-        """The text on the screen now."""
-        return tmux("capture-pane", "-p", "-t", self.name)
-
-    def keys(self, *keys: str) -> None:
-        """Type keys (tmux key names)."""
-        tmux("send-keys", "-t", self.name, *keys)
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        """Wait until `text` is on screen; fail with the screen shown."""
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.capture()
-            if text in screen:
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} did not appear within {timeout} s; screen:\n{screen}")
-
-    def alive(self) -> bool:
-        """Whether the session (and so mltui) is still running."""
-        return (
-            subprocess.run(
-                ["tmux", "has-session", "-t", self.name], capture_output=True, check=False
-            ).returncode
-            == 0
-        )
-
-
 @pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[Terminal]:
+def terminal(tmp_path: Path) -> Iterator[TmuxSession]:
     """mltui started in tmux at 80x24 with its own cache folder; the session is killed after."""
-    name = f"mltui-e2e-{uuid.uuid4().hex[:8]}"
     env = f"MLTUI_CACHE_DIR={tmp_path} TERM=xterm-256color"
     command = f"cd {ROOT} && env {env} {MLTUI}"
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-x", "80", "-y", "24", "-s", name, command],
-        check=True,
-        env={**os.environ, "TMUX": ""},
-    )
-    try:
-        yield Terminal(name)
-    finally:
-        tmux("kill-session", "-t", name)
+    with TmuxSession(command, width=80, height=24, prefix="mltui-e2e") as session:
+        yield session
 
 
-def test_panes_help_and_quit_in_a_real_terminal(terminal: Terminal) -> None:
+def test_panes_help_and_quit_in_a_real_terminal(terminal: TmuxSession) -> None:
     terminal.wait_for("CPU & memory")
     screen = terminal.wait_for("Quit")
     assert "1 Hardware" in screen

@@ -46,6 +46,7 @@ from probes.runner import SampleRef
 from probes.target import current_target
 from tests.conftest import fixed_target, make_services, screen_text, wait_for
 from tests.fake_nvml import FakeNvml
+from tests.tmux import TmuxSession
 from tui.app import MltuiApp
 from tui.cli_check import render_gpus, render_report
 from tui.screens.interpreter import InterpreterScreen
@@ -217,47 +218,15 @@ def cached_result(cache: Path, python: Path | str) -> CheckResult | None:
     return None if cached is None else cached.result
 
 
-class TmuxTerminal:
-    """`command` in a detached tmux session (100x30); the line after it says how it exited."""
-
-    def __init__(self, command: str) -> None:
-        self.name = f"mltui-fault-{uuid.uuid4().hex[:8]}"
-        self.command = f"{command}; echo mltui-exited-$?; sleep 60"
-
-    def __enter__(self) -> TmuxTerminal:
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", self.name, self.command],
-            check=True,
-            env={**os.environ, "TMUX": ""},
-        )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _tmux("kill-session", "-t", self.name)
-
-    def capture(self) -> str:
-        """The text on the screen now."""
-        return _tmux("capture-pane", "-p", "-t", self.name)
-
-    def keys(self, *keys: str) -> None:
-        """Type keys (tmux key names)."""
-        _tmux("send-keys", "-t", self.name, *keys)
-
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        """Wait until `text` is on screen; fail with the screen shown."""
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.capture()
-            if text in screen:
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} not on screen after {timeout} s:\n{screen}")
-
-
-def _tmux(*args: str) -> str:
-    done = subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10, check=False)
-    return done.stdout
+def tmux_terminal(command: str) -> TmuxSession:
+    """`command` in tmux at 100x30; the line after it says how it exited."""
+    return TmuxSession(
+        f"{command}; echo mltui-exited-$?; sleep 60",
+        width=100,
+        height=30,
+        prefix="mltui-fault",
+        wait_s=60,
+    )
 
 
 def nvml_from(fake: FakeNvml) -> Callable[[], NvmlReader]:
@@ -813,7 +782,7 @@ def test_quit_the_real_dashboard_while_a_sample_runs(
         """,
         executable=True,
     )
-    with TmuxTerminal(
+    with tmux_terminal(
         f"env MLTUI_CACHE_DIR={tmp_path / 'cache'} {MARKER_VARIABLE}={marker} "
         f"TERM=xterm-256color {MLTUI} --python {python}"
     ) as terminal:
@@ -945,7 +914,7 @@ def test_dashboard_starts_and_works_with(
         f"env -u NO_COLOR MLTUI_CACHE_DIR={tmp_path / 'cache'} {MARKER_VARIABLE}={marker} "
         f"TERM={term} {extra} {MLTUI} --python {bare_venv}"
     )
-    with TmuxTerminal(command) as terminal:
+    with tmux_terminal(command) as terminal:
         terminal.wait_for("CPU & memory")
         screen = terminal.wait_for("libraries checked")  # the check of the bare venv came through
         if term == "dumb":  # plain ASCII is chosen for a dumb terminal

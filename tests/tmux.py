@@ -1,0 +1,77 @@
+"""A command in a detached tmux session at a fixed size, driven by keys and read back as text.
+
+Shared by the end-to-end test and the fault matrix's real-terminal rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+
+
+def tmux(*args: str) -> str:
+    """Run a tmux command and return its output."""
+    done = subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10, check=False)
+    return done.stdout
+
+
+class TmuxSession:
+    """`command` in its own tmux session; a context manager that kills the session on exit."""
+
+    def __init__(
+        self, command: str, *, width: int, height: int, prefix: str, wait_s: float = 30.0
+    ) -> None:
+        self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.command = command
+        self.size = (width, height)
+        self.wait_s = wait_s
+
+    def __enter__(self) -> TmuxSession:
+        width, height = self.size
+        # The command goes in a script: the first new-session of a run becomes the tmux server,
+        # whose command line would otherwise carry the command (and a test's process marker)
+        # for as long as the server lives.
+        handle, self.script = tempfile.mkstemp(prefix="mltui-tmux-", suffix=".sh")
+        with os.fdopen(handle, "w") as script:
+            script.write(self.command + "\n")
+        size = ["-x", str(width), "-y", str(height)]
+        subprocess.run(
+            ["tmux", "new-session", "-d", *size, "-s", self.name, f"sh {self.script}"],
+            check=True,
+            env={**os.environ, "TMUX": ""},  # also when the tests themselves run inside tmux
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        tmux("kill-session", "-t", self.name)
+        os.unlink(self.script)
+
+    def capture(self) -> str:
+        """The text on the screen now."""
+        return tmux("capture-pane", "-p", "-t", self.name)
+
+    def keys(self, *keys: str) -> None:
+        """Type keys (tmux key names)."""
+        tmux("send-keys", "-t", self.name, *keys)
+
+    def wait_for(self, text: str, timeout: float | None = None) -> str:
+        """Wait until `text` is on screen; fail with the screen shown."""
+        limit = self.wait_s if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} did not appear within {limit} s; screen:\n{screen}")
+
+    def alive(self) -> bool:
+        """Whether the session (and so its command) is still running."""
+        done = subprocess.run(
+            ["tmux", "has-session", "-t", self.name], capture_output=True, check=False
+        )
+        return done.returncode == 0
