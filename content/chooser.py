@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from content.knowledge import (
-    CONTENT_ROOT,
     FIELD_LABELS,
     ContentError,
     LibraryPage,
     _toml_line,
     _toml_message,
+    content_root,
     load_knowledge,
 )
 from probes.catalog import GUIDE_LIBRARIES, LIBRARIES, get_library
@@ -445,7 +445,7 @@ def validate_chooser(root: Path, pages: list[LibraryPage]) -> list[ContentError]
 
 def load_chooser(root: Path | str | None = None) -> ChooserSpec:
     """The chooser spec of a content folder; raises the first ContentError in it or its pages."""
-    base = Path(root) if root is not None else CONTENT_ROOT
+    base = content_root(root)
     pages = load_knowledge(base).library_pages
     spec, errors = _read_spec(base / "chooser.toml")
     errors = errors or validate_chooser(base, pages)

@@ -719,7 +719,7 @@ def validate_content(root: Path | str | None = None) -> list[ContentError]:
     """
     from content.chooser import validate_chooser
 
-    base = Path(root) if root is not None else CONTENT_ROOT
+    base = content_root(root)
     bundle, errors = _collect(base)
     errors += validate_chooser(base, bundle.library_pages)
     return errors
@@ -740,6 +740,15 @@ def _stamp(root: Path) -> tuple[tuple[str, int], ...]:
     return tuple(stamp)
 
 
+def content_root(root: Path | str | None = None) -> Path:
+    """The content folder: `root` when given, else the bundled one.
+
+    CONTENT_ROOT is read at call time, so every loader (pages, chooser, validator) follows the same
+    folder, also when a test points it elsewhere for a while.
+    """
+    return Path(root) if root is not None else CONTENT_ROOT
+
+
 @lru_cache(maxsize=8)
 def _load_cached(root: str, stamp: tuple[tuple[str, int], ...]) -> KnowledgeBase:
     # A missing sample file does not stop the app (the page says it is missing where the code
@@ -755,7 +764,7 @@ def load_knowledge(root: Path | str | None = None) -> KnowledgeBase:
 
     Results are cached until a page, comparison.toml or chooser.toml changes on disk.
     """
-    base = Path(root) if root is not None else CONTENT_ROOT
+    base = content_root(root)
     return _load_cached(str(base), _stamp(base))
 
 

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from probes.catalog import UnknownLibraryError
 from probes.target import TargetError
 
+#: Exit statuses of every subcommand.
 EXIT_OK = 0
-EXIT_FINDINGS = 1
+EXIT_FINDINGS = 1  # an error finding, a failed sample, an invalid content file
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -116,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mltui: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -34,9 +34,7 @@ from probes.model import (
     to_json,
 )
 from probes.target import resolve_target
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
+from tui.cli import EXIT_FINDINGS, EXIT_OK
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 STATUS_TEXT = {

@@ -31,18 +31,15 @@ from content.chooser import (
 )
 from content.knowledge import (
     ARTICLE_CREDIT,
-    CONTENT_ROOT,
     ContentError,
     comparison_columns,
     comparison_rows,
+    content_root,
     get_page,
     render_page_markdown,
     validate_content,
 )
-
-# The same exit statuses as tui.cli (not imported here: tui.cli imports this module).
-EXIT_OK = 0
-EXIT_FINDINGS = 1
+from tui.cli import EXIT_FINDINGS, EXIT_OK
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 _SEVERITY_MARK = {"error": "x", "warning": "!", "info": "-"}
@@ -267,7 +264,7 @@ def cmd_content(args: argparse.Namespace) -> int:
         for error in errors:
             print(error)
         return EXIT_FINDINGS
-    base = root or CONTENT_ROOT
+    base = content_root(root)
     count = len(list((base / "pages").glob("*.md")))
     print(f"ok: {count} pages")
     return EXIT_OK

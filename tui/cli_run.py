@@ -24,11 +24,9 @@ from probes.model import TargetPython
 from probes.process import LineBatch
 from probes.runner import RunResult, SampleRef, list_samples, resolve_sample, run_many
 from probes.target import resolve_target
+from tui.cli import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_FAILED = EXIT_FINDINGS
 
 _STATUS_STYLE = {
     "pass": "bold green",
