@@ -175,7 +175,8 @@ async def test_footer_of_an_open_page_fits_80_columns() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await open_knowledge(app, pilot)
         pane.open_page("torch")
-        await pilot.pause(0.3)
+        # The Footer composes its keys again when the page's bindings come in: wait for that.
+        await wait_for(pilot, lambda: "t Contents" in screen_text(app).splitlines()[-1])
         footer = screen_text(app).splitlines()[-1]
         for words in ("/ Search", "r Run", "p Probe", "t Contents", "? Help", "q Quit"):
             assert words in footer, footer
