@@ -12,14 +12,21 @@ import time
 import uuid
 
 
-def tmux(*args: str) -> str:
-    """Run a tmux command and return its output."""
-    done = subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10, check=False)
+def tmux(socket: str, *args: str) -> str:
+    """Run a tmux command against the server on `socket` and return its output."""
+    done = subprocess.run(
+        ["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10, check=False
+    )
     return done.stdout
 
 
 class TmuxSession:
-    """`command` in its own tmux session; a context manager that kills the session on exit."""
+    """`command` in its own tmux server and session; a context manager that kills both on exit.
+
+    A private server (its own socket) per session: the server takes its environment from the
+    test that starts it, never from a server some other run started, and the user's own tmux
+    server is never touched.
+    """
 
     def __init__(
         self, command: str, *, width: int, height: int, prefix: str, wait_s: float = 30.0
@@ -39,23 +46,33 @@ class TmuxSession:
             script.write(self.command + "\n")
         size = ["-x", str(width), "-y", str(height)]
         subprocess.run(
-            ["tmux", "new-session", "-d", *size, "-s", self.name, f"sh {self.script}"],
+            [
+                "tmux",
+                "-L",
+                self.name,
+                "new-session",
+                "-d",
+                *size,
+                "-s",
+                self.name,
+                f"sh {self.script}",
+            ],
             check=True,
             env={**os.environ, "TMUX": ""},  # also when the tests themselves run inside tmux
         )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        tmux("kill-session", "-t", self.name)
+        tmux(self.name, "kill-server")
         os.unlink(self.script)
 
     def capture(self) -> str:
         """The text on the screen now."""
-        return tmux("capture-pane", "-p", "-t", self.name)
+        return tmux(self.name, "capture-pane", "-p", "-t", self.name)
 
     def keys(self, *keys: str) -> None:
         """Type keys (tmux key names)."""
-        tmux("send-keys", "-t", self.name, *keys)
+        tmux(self.name, "send-keys", "-t", self.name, *keys)
 
     def wait_for(self, text: str, timeout: float | None = None) -> str:
         """Wait until `text` is on screen; fail with the screen shown."""
@@ -72,6 +89,8 @@ class TmuxSession:
     def alive(self) -> bool:
         """Whether the session (and so its command) is still running."""
         done = subprocess.run(
-            ["tmux", "has-session", "-t", self.name], capture_output=True, check=False
+            ["tmux", "-L", self.name, "has-session", "-t", self.name],
+            capture_output=True,
+            check=False,
         )
         return done.returncode == 0
