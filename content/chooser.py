@@ -15,15 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from content.knowledge import (
-    FIELD_LABELS,
-    ContentError,
-    LibraryPage,
-    _toml_line,
-    _toml_message,
-    content_root,
-    load_knowledge,
-)
+from content.loading import content_root, load_knowledge, toml_error
+from content.page import FIELD_LABELS, ContentError, LibraryPage
 from probes.catalog import GUIDE_LIBRARIES, LIBRARIES, get_library
 from probes.model import CheckResult
 
@@ -304,7 +297,7 @@ def _read_spec(path: Path) -> tuple[ChooserSpec | None, list[ContentError]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return None, [ContentError(path, _toml_line(exc), f"bad TOML: {_toml_message(exc)}")]
+        return None, [toml_error(path, exc)]
     lines = text.splitlines()
     question_lines = [i + 1 for i, s in enumerate(lines) if s.strip() == "[[question]]"]
     rule_lines = [i + 1 for i, s in enumerate(lines) if s.strip() == "[[rule]]"]

@@ -79,3 +79,40 @@ def test_standalone_scripts_parse_as_python_3_8() -> None:
     for path in scripts:
         # feature_version rejects syntax newer than 3.8 (match, `except*`, parenthesised withs...).
         ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
+
+
+def _content_imports(path: Path) -> set[str]:
+    """The content.* modules a file imports, anywhere in it (also inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(n for n in names if n.startswith("content."))
+    return found
+
+
+def test_content_modules_import_no_circle() -> None:
+    """The content package's modules form no import circle (the chooser and the pages once did),
+    counting imports made inside functions as well."""
+    graph = {f"content.{p.stem}": _content_imports(p) for p in (ROOT / "content").glob("*.py")}
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> None:
+        assert module not in visiting, "import circle: " + " -> ".join([*visiting, module])
+        if module in done:
+            return
+        visiting.append(module)
+        for target in sorted(graph.get(module, ())):
+            visit(target)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    assert "content.knowledge" not in graph["content.chooser"]

@@ -1076,10 +1076,10 @@ def test_broken_content_file_in_info_and_compare(tmp_path: Path) -> None:
 async def test_broken_content_file_in_the_dashboard(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import content.knowledge
+    import content.loading
 
     root, page = _broken_content(tmp_path)
-    monkeypatch.setattr(content.knowledge, "CONTENT_ROOT", root)
+    monkeypatch.setattr(content.loading, "CONTENT_ROOT", root)
     app = dashboard()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
