@@ -19,7 +19,7 @@ import pytest
 from probes.process import LineBatch
 from probes.runner import list_samples, resolve_sample
 from tui.cli import main
-from tui.cli_run import TerminalEcho
+from tui.cli.run import TerminalEcho
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -48,7 +48,8 @@ from tests.conftest import fixed_target, make_services, screen_text, wait_for
 from tests.fake_nvml import FakeNvml
 from tests.tmux import TmuxSession
 from tui.app import MltuiApp
-from tui.cli_check import render_gpus, render_report
+from tui.cli.check import render_gpus, render_report
+from tui.presentation import terminal_theme
 from tui.screens.interpreter import InterpreterScreen
 from tui.screens.too_small import TooSmallScreen
 from tui.services import NvmlReader
@@ -363,7 +364,9 @@ def test_library_import_raising_is_import_error(tmp_path: Path, marker: str) -> 
     package.mkdir(parents=True)
     write(package / "__init__.py", 'raise ImportError("libgomp.so.1: cannot open shared object")\n')
     cache = tmp_path / "cache"
-    environ = {"PYTHONPATH": str(package.parent)}
+    # Ahead of (not instead of) the PYTHONPATH that chose which mltui runs.
+    paths = [str(package.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    environ = {"PYTHONPATH": os.pathsep.join(paths)}
     data = check_json(
         mltui("check", "--only", "sklearn", "--json", cache=cache, marker=marker, env=environ)
     )
@@ -371,7 +374,7 @@ def test_library_import_raising_is_import_error(tmp_path: Path, marker: str) -> 
     assert report["status"] == "import_error"
     assert report["error"] == "ImportError: libgomp.so.1: cannot open shared object"
     text = mltui("check", "--only", "sklearn", cache=cache, marker=marker, env=environ)
-    assert "import fails" in text.stdout
+    assert "import error" in text.stdout
     assert_nothing_left(marker)
     assert cached_result(cache, sys.executable) is not None
 
@@ -422,7 +425,7 @@ async def test_nvml_field_not_supported_is_n_a_and_the_rest_reads(cache_in_tmp: 
     assert gpu1.temperature_c is not None  # and the other GPUs are whole
     from rich.console import Console
 
-    console = Console(width=160, record=True, color_system=None)
+    console = Console(width=160, record=True, color_system=None, theme=terminal_theme())
     console.print(render_report(result))
     rows = [line for line in console.export_text().splitlines() if gpu0.name in line]
     assert "n/a" in rows[0] and "n/a" not in rows[1]  # GPU 0's temperature and power only
@@ -452,7 +455,7 @@ async def test_gpu_lost_mid_session_in_check_and_dashboard() -> None:
     assert after.gpus[1].name == before.gpus[1].name  # the card keeps its identity
     from rich.console import Console
 
-    console = Console(width=160, record=True, color_system=None)
+    console = Console(width=160, record=True, color_system=None, theme=terminal_theme())
     console.print(render_gpus(after))
     assert "lost (fell off the bus)" in console.export_text()
 

@@ -9,8 +9,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from probes.model import CheckResult, TargetPython
 from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
@@ -139,9 +137,35 @@ async def test_ascii_mode_draws_no_box_or_block_characters() -> None:
             assert glyph not in body, glyph
 
 
-def test_no_color_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_COLOR", "1")
-    assert make_app().no_color
+def colours_of(app: MltuiApp, text: str) -> set[str]:
+    """The foreground colours ('#rrggbb') the screen draws `text` in, wherever it shows."""
+    colours = set()
+    for strip in app.screen._compositor.render_strips():
+        for segment in strip:
+            style = segment.style
+            if text in segment.text and style is not None and style.color is not None:
+                colours.add(style.color.get_truecolor().hex)
+    return colours
+
+
+async def test_a_theme_change_recolours_mltuis_own_styles() -> None:
+    """Statuses and severities are drawn in the theme's colours, and follow a change of theme."""
+    app = make_app()
+    async with app.run_test(size=(120, 50)) as pilot:
+        hardware = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: app.check_state and app.check_state.result is not None)
+        await wait_for(pilot, lambda: colours_of(app, "CPU-only"))
+        for theme in ("nord", "gruvbox", "textual-light"):
+            app.theme = theme
+            await pilot.pause()
+            variables = app.get_css_variables()
+            error, success = variables["error"][:7].lower(), variables["success"][:7].lower()
+            # The findings (a Static) and the libraries matrix (a DataTable) both follow.
+            await wait_for(pilot, lambda e=error: colours_of(app, "  error") == {e})
+            assert colours_of(app, "2.13.0+cpu") != {error}
+            assert success in colours_of(app, "PyTorch"), theme  # an ok library's name
+            assert colours_of(app, "no problems") == set()
+        assert hardware.readings_drawn >= 1
 
 
 def test_the_app_never_imports_an_ml_library() -> None:
@@ -196,7 +220,7 @@ def test_the_dashboard_without_a_terminal_is_one_line_and_exit_2() -> None:
 
 
 def test_ascii_is_chosen_for_the_linux_console_and_non_utf8_locales() -> None:
-    from tui.cli_dashboard import wants_ascii
+    from tui.cli.dashboard import wants_ascii
 
     assert wants_ascii(True, {"TERM": "xterm-256color"}, "utf-8")
     assert wants_ascii(False, {"TERM": "linux"}, "utf-8")

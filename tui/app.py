@@ -23,8 +23,9 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.reactive import var
+from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from probes.model import LibraryReport, TargetPython
 from tui.bench_marks import mark
@@ -35,6 +36,7 @@ from tui.commands import (
     PaneCommands,
     SampleCommands,
 )
+from tui.presentation import dashboard_theme
 from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.services import Services, default_services
 from tui.state import CheckState
@@ -164,6 +166,8 @@ class MltuiApp(App[None]):
         self._wanted_pane = "hardware"
         if ascii:
             self.add_class("-ascii")
+        #: mltui's style names (tui.presentation) on the current theme's colours.
+        self.console.push_theme(dashboard_theme(self.get_css_variables()))
 
     # ------------------------------------------------------------------------- layout
 
@@ -186,6 +190,7 @@ class MltuiApp(App[None]):
         self.sub_title = self._target_words()
         if self.ascii:
             self._undo_ascii = use_ascii_chrome()
+        self.theme_changed_signal.subscribe(self, self._recolour)
         self.check_state = CheckState(target=self.target)
         self._run_check()
         if self.watch_tty:
@@ -203,6 +208,18 @@ class MltuiApp(App[None]):
         self.log.info(f"mltui ready in {self.startup_s:.3f} s")
         mark(self, "ready")
         self.call_after_refresh(self._first_frame.set)
+
+    def _recolour(self, _theme: Theme) -> None:
+        """Put mltui's style names on the new theme's colours and draw everything again."""
+        self.console.pop_theme()
+        self.console.push_theme(dashboard_theme(self.get_css_variables()))
+        for screen in self.screen_stack:
+            for widget in screen.walk_children(Widget, with_self=True):
+                if isinstance(widget, Static):
+                    # A Static keeps its text as drawn with the old styles; give it the text again.
+                    widget.update(widget.content)
+                widget.notify_style_update()
+                widget.refresh()
 
     async def _refreshed(self) -> None:
         """Return after the next screen refresh."""

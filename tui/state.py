@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from probes.model import CheckResult, DeviceResult, Finding, LibraryReport, TargetPython
-from tui.widgets.glyphs import human_age
+from tui.presentation import human_age
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 
 from probes.model import TargetPython
 from probes.target import TargetError
+from tui.presentation import ACCENT, ERROR, MUTED, SUCCESS, WARNING_STRONG
 from tui.services import Services
 
 
@@ -29,14 +30,14 @@ def environment_label(env: Any, current: TargetPython) -> Text:
     label = Text()
     label.append(f"{getattr(env, 'kind', '?'):<8}", style="bold")
     label.append(f"{getattr(env, 'name', '') or '-'}  ")
-    label.append(f"Python {getattr(env, 'version', None) or '?'}", style="cyan")
+    label.append(f"Python {getattr(env, 'version', None) or '?'}", style=ACCENT)
     if python == current.executable:
-        label.append("  (current target)", style="bold yellow")
+        label.append("  (current target)", style=WARNING_STRONG)
     libraries = getattr(env, "libraries", None) or {}
     installed = [name for name, version in libraries.items() if version]
     if installed:
-        label.append("  " + ", ".join(sorted(installed)), style="green")
-    label.append("\n        " + python, style="dim")
+        label.append("  " + ", ".join(sorted(installed)), style=SUCCESS)
+    label.append("\n        " + python, style=MUTED)
     return label
 
 
@@ -63,7 +64,7 @@ class InterpreterScreen(ModalScreen[TargetPython | None]):
                 id="interpreter-current",
             )
             yield OptionList(
-                Option(Text("looking for environments...", style="dim"), disabled=True),
+                Option(Text("looking for environments...", style=MUTED), disabled=True),
                 id="environments",
             )
             yield Input(
@@ -95,11 +96,11 @@ class InterpreterScreen(ModalScreen[TargetPython | None]):
             options.add_option(Option(environment_label(env, self.current), id=str(position)))
         if error:
             options.add_option(
-                Option(Text(f"discovery failed: {error}", style="red"), disabled=True)
+                Option(Text(f"discovery failed: {error}", style=ERROR), disabled=True)
             )
         elif not self.environments:
             options.add_option(
-                Option(Text("no other environment found", style="dim"), disabled=True)
+                Option(Text("no other environment found", style=MUTED), disabled=True)
             )
 
     @on(OptionList.OptionSelected, "#environments")

@@ -14,13 +14,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from probes.model import Finding, LibraryReport
-from tui.widgets.libraries_matrix import (
-    SEVERITY_STYLE,
-    STATUS_STYLE,
-    STATUS_WORDS,
-    cuda_of_build,
-    device_label,
+from tui.presentation import (
+    ERROR,
+    MUTED,
+    SUCCESS,
+    build_text,
+    library_status_style,
+    library_status_words,
+    severity_style,
 )
+from tui.widgets.libraries_matrix import device_label
 
 
 def report_renderable(
@@ -28,20 +31,18 @@ def report_renderable(
 ) -> RenderableType:
     """Everything the probe found, then the findings with evidence and fix."""
     if report is None:
-        return Text(f"This library has not been checked yet ({age}).", style="dim")
+        return Text(f"This library has not been checked yet ({age}).", style=MUTED)
     parts: list[RenderableType] = []
     head = Text()
     head.append(report.display_name or report.name, style="bold")
     head.append("  installed: ")
-    head.append(
-        STATUS_WORDS.get(report.status, report.status), style=STATUS_STYLE.get(report.status, "")
-    )
-    head.append(f"  ({age})", style="dim")
+    head.append(library_status_words(report.status), style=library_status_style(report.status))
+    head.append(f"  ({age})", style=MUTED)
     parts.append(head)
     facts = [
         ("version", report.version or "-"),
         ("location", report.location or "-"),
-        ("CUDA build", cuda_of_build(report)),
+        ("CUDA build", build_text(report, detailed=True)),
     ]
     if report.elapsed_s is not None:
         timings = ", ".join(f"{k} {v:.2f} s" for k, v in report.phase_timings.items())
@@ -62,7 +63,7 @@ def report_renderable(
     parts.append(fact_grid)
     parts.append(Text("\nDevices", style="bold underline"))
     if not report.devices:
-        parts.append(Text("  none seen", style="dim"))
+        parts.append(Text("  none seen", style=MUTED))
     for device in report.devices:
         line = Text("  " + device_label(device.kind, device.index))
         if device.name:
@@ -70,35 +71,35 @@ def report_renderable(
         if device.compute_capability:
             line.append(f"  sm {device.compute_capability}")
         if device.computation_ok is True:
-            line.append("  computation ok", style="green")
+            line.append("  computation ok", style=SUCCESS)
         elif device.computation_ok is False:
-            line.append("  computation FAILED", style="red")
+            line.append("  computation FAILED", style=ERROR)
         if device.computation_detail:
-            line.append(f"  {device.computation_detail}", style="dim")
+            line.append(f"  {device.computation_detail}", style=MUTED)
         if device.error:
-            line.append(f"\n    {device.error}", style="red")
+            line.append(f"\n    {device.error}", style=ERROR)
         parts.append(line)
     if report.error:
         parts.append(Text("\nError", style="bold underline"))
-        parts.append(Text(report.error, style="red"))
+        parts.append(Text(report.error, style=ERROR))
     if report.stderr_tail:
         parts.append(Text("\nLast lines on stderr", style="bold underline"))
-        parts.append(Text("\n".join(report.stderr_tail), style="dim"))
+        parts.append(Text("\n".join(report.stderr_tail), style=MUTED))
     parts.append(Text("\nFindings", style="bold underline"))
     if not findings:
-        parts.append(Text("  nothing to report", style="dim"))
+        parts.append(Text("  nothing to report", style=MUTED))
     for finding in findings:
         parts.append(
             Text.assemble(
-                (f"[{finding.severity}] ", SEVERITY_STYLE.get(finding.severity, "bold")),
+                (f"[{finding.severity}] ", severity_style(finding.severity)),
                 (finding.title, "bold"),
             )
         )
         lines = Table.grid(padding=(0, 1, 0, 0))
-        lines.add_column(width=11, no_wrap=True, style="dim")
+        lines.add_column(width=11, no_wrap=True, style=MUTED)
         lines.add_column(ratio=1)
         lines.add_row("   evidence", finding.evidence)
-        lines.add_row("   fix", Text(finding.fix, style="green"))
+        lines.add_row("   fix", Text(finding.fix, style=SUCCESS))
         parts.append(lines)
     return Group(*parts)
 

@@ -14,9 +14,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Select, Static
 
+from tui.presentation import ERROR, MUTED, SUCCESS_STRONG, WARNING, severity_style
 from tui.state import CheckState
-
-FLAG_STYLE = {"error": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
 
 class ChooserAnswer(Static, can_focus=True):
@@ -55,7 +54,7 @@ class ChooserForm(VerticalScroll, can_focus=False):
 
             questions = load_chooser().questions
         except Exception as exc:  # a broken chooser file is shown, the rest of the app works
-            yield Static(Text(f"the chooser cannot load: {exc}", style="red"))
+            yield Static(Text(f"the chooser cannot load: {exc}", style=ERROR))
             return
         for question in questions:
             yield Static(question.prompt, classes="question")
@@ -114,7 +113,7 @@ class ChooserForm(VerticalScroll, can_focus=False):
         try:
             recommendation = recommend(Answers(**self.answers()), machine)
         except Exception as exc:  # shown in place of the answer
-            answer.first(Static).update(Text(f"no recommendation: {exc}", style="red"))
+            answer.first(Static).update(Text(f"no recommendation: {exc}", style=ERROR))
             return
         self.recommendation = recommendation
         answer.first(Static).update(recommendation_renderable(recommendation))
@@ -128,21 +127,21 @@ def recommendation_renderable(recommendation: object) -> RenderableType:
     parts: list[RenderableType] = []
     ranked = [item for item in recommendation.ranked if item.score > 0] or recommendation.ranked
     for place, item in enumerate(ranked[:3], 1):
-        head = Text(
-            f"{place}. {item.display_name}", style="bold" + (" green" if place == 1 else "")
-        )
-        head.append(f"  (score {item.score})", style="dim")
+        head = Text(f"{place}. {item.display_name}", style=SUCCESS_STRONG if place == 1 else "bold")
+        head.append(f"  (score {item.score})", style=MUTED)
         parts.append(head)
         for reason in item.reasons:
             parts.append(Text(f"   + {reason.text}"))
         for reason in item.against:
-            parts.append(Text(f"   - {reason.text}", style="yellow"))
+            parts.append(Text(f"   - {reason.text}", style=WARNING))
         if item.legacy is not None:
-            parts.append(Text(f"   ! {item.legacy.text}", style="yellow"))
+            parts.append(Text(f"   ! {item.legacy.text}", style=WARNING))
         for flag in item.machine:
-            parts.append(Text(f"   > {flag.message}", style=FLAG_STYLE.get(flag.severity, "")))
+            parts.append(
+                Text(f"   > {flag.message}", style=severity_style(flag.severity, strong=False))
+            )
     if not recommendation.machine_checked:
         parts.append(
-            Text("This machine is not checked yet; its caveats come after the check.", style="dim")
+            Text("This machine is not checked yet; its caveats come after the check.", style=MUTED)
         )
     return Group(*parts)

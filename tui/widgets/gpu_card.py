@@ -9,14 +9,18 @@ from rich.text import Text
 from textual.widget import Widget
 
 from probes.model import GpuInfo
-from tui.widgets.glyphs import (
-    bar,
+from tui.presentation import (
+    ERROR,
+    ERROR_STRONG,
+    MUTED,
+    SUCCESS,
+    WARNING,
     human_bytes,
     memory_style,
-    sparkline,
     temperature_style,
     utilisation_style,
 )
+from tui.widgets.glyphs import bar, sparkline
 
 LABEL_WIDTH = 7
 
@@ -92,7 +96,7 @@ class GpuCard(Widget):
         if gpu.state == "lost":
             reason = gpu.errors.get("state") or gpu.errors.get("handle") or "GpuIsLost"
             return Text.assemble(
-                ("GPU lost: ", "bold red"),
+                ("GPU lost: ", ERROR_STRONG),
                 f"the driver cannot reach it ({reason}). It fell off the bus or needs a reset; "
                 "the other GPUs are still read.",
             )
@@ -138,7 +142,7 @@ class GpuCard(Widget):
                     if gpu.memory_reserved_bytes
                     else ""
                 ),
-                style="dim",
+                style=MUTED,
             )
         )
         lines.append(self._temperature_power_line())
@@ -160,7 +164,7 @@ class GpuCard(Widget):
                 style=temperature_style(gpu.temperature_c, gpu.temperature_slowdown_c),
             )
             if gpu.temperature_slowdown_c is not None:
-                line.append(f" (slowdown at {gpu.temperature_slowdown_c})", style="dim")
+                line.append(f" (slowdown at {gpu.temperature_slowdown_c})", style=MUTED)
         else:
             line.append(_missing(gpu, "temperature_c"))
         line.append("  power ", style="bold")
@@ -201,7 +205,7 @@ class GpuCard(Widget):
                 )
                 line.append(
                     f" (max gen {gpu.pcie_generation_max} x{gpu.pcie_width_max})",
-                    style="yellow" if below else "dim",
+                    style=WARNING if below else MUTED,
                 )
         else:
             line.append(_missing(gpu, "pcie_generation"))
@@ -215,7 +219,7 @@ class GpuCard(Widget):
         if gpu.ecc_uncorrected_volatile:
             flags.append(f"ECC uncorrected {gpu.ecc_uncorrected_volatile}")
         if flags:
-            line.append("  " + ", ".join(flags), style="dim")
+            line.append("  " + ", ".join(flags), style=MUTED)
         return line
 
     def _events_line(self) -> Text:
@@ -223,9 +227,9 @@ class GpuCard(Widget):
         line = Text("events".ljust(LABEL_WIDTH), style="bold")
         reasons = gpu.clock_event_reasons
         if reasons is None:
-            line.append(_missing(gpu, "clock_event_reasons"), style="dim")
+            line.append(_missing(gpu, "clock_event_reasons"), style=MUTED)
         elif not reasons:
-            line.append("none (full clocks)", style="green")
+            line.append("none (full clocks)", style=SUCCESS)
         else:
             slowing = {
                 "thermal",
@@ -234,9 +238,9 @@ class GpuCard(Widget):
                 "power brake",
                 "sw thermal slowdown",
             }
-            style = "red" if any(r.lower() in slowing for r in reasons) else "yellow"
+            style = ERROR if any(r.lower() in slowing for r in reasons) else WARNING
             if reasons == ["idle"] or [r.lower() for r in reasons] == ["gpu idle"]:
-                style = "dim"
+                style = MUTED
             line.append(", ".join(reasons), style=style)
         return line
 

@@ -27,10 +27,19 @@ from textual.widgets import Static
 
 from probes.model import Finding, NvmlReport, SystemInfo
 from tui.bench_marks import mark
+from tui.presentation import (
+    ERROR,
+    ERROR_STRONG,
+    MUTED,
+    SUCCESS,
+    WARNING,
+    WARNING_STRONG,
+    severity_style,
+)
 from tui.services import NvmlReader, Services
 from tui.state import CheckState
 from tui.widgets.gpu_card import GpuCard, memory_percent
-from tui.widgets.libraries_matrix import SEVERITY_STYLE, LibrariesMatrix
+from tui.widgets.libraries_matrix import LibrariesMatrix
 from tui.widgets.processes_table import ProcessesTable
 from tui.widgets.system_panel import SystemPanel
 
@@ -185,7 +194,7 @@ class HardwarePane(Widget):
             self._draw_gpus(reading.nvml)
             self.query_one(ProcessesTable).show(reading.nvml.gpus)
         elif reading.error:
-            self._set_gpu_message(Text(reading.error, style="red"), reading.error)
+            self._set_gpu_message(Text(reading.error, style=ERROR), reading.error)
         self._draw_status()
         self.readings_drawn += 1
         self.first_drawn.set()
@@ -267,15 +276,15 @@ class HardwarePane(Widget):
         state = self._check
         status = Text()
         if state is None:
-            status.append("libraries: waiting for the first check", style="dim")
+            status.append("libraries: waiting for the first check", style=MUTED)
         else:
             status.append("libraries " + state.age_text(self.services.clock()))
             if state.running:
                 done = len(state.partial)
-                status.append(f", re-checking ({done} done)...", style="yellow")
+                status.append(f", re-checking ({done} done)...", style=WARNING)
             if state.error:
-                status.append(f"  check failed: {state.error}", style="red")
-        status.append(f"  | refresh {self.interval:g} s (+/-)", style="dim")
+                status.append(f"  check failed: {state.error}", style=ERROR)
+        status.append(f"  | refresh {self.interval:g} s (+/-)", style=MUTED)
         self._update_static(self.query_one("#check-status", Static), status)
 
 
@@ -314,34 +323,34 @@ def no_gpu_text(report: NvmlReport) -> RenderableType:
         reason = report.reason or ""
         if reason.lower().startswith("no nvidia driver"):
             reason = reason.partition(":")[2].strip()
-        headline.append("No NVIDIA GPU driver", style="bold yellow")
+        headline.append("No NVIDIA GPU driver", style=WARNING_STRONG)
         headline.append(_sentence(f": {reason}") if reason else ".")
         headline.append(
             "\nSo the libraries can use only the CPU here (or a GPU of another kind they support)."
         )
     elif report.status == "error":
-        headline.append("NVML failed: ", style="bold red")
+        headline.append("NVML failed: ", style=ERROR_STRONG)
         headline.append(_sentence(report.reason or "unknown error"))
     else:
-        headline.append("The NVIDIA driver is loaded but reports no GPU.", style="bold yellow")
+        headline.append("The NVIDIA driver is loaded but reports no GPU.", style=WARNING_STRONG)
     if not report.explanations:
         return headline
-    return Group(headline, Text("What was checked:", style="dim"), bullet_list(report.explanations))
+    return Group(headline, Text("What was checked:", style=MUTED), bullet_list(report.explanations))
 
 
 def findings_renderable(findings: list[Finding] | None) -> RenderableType:
     """The check's findings, one per entry: severity, title, and the fix on the next line."""
     if findings is None:
-        return Text("  the findings come with the first check", style="dim")
+        return Text("  the findings come with the first check", style=MUTED)
     if not findings:
-        return Text("  no problems found: each library sees what the driver shows", style="green")
+        return Text("  no problems found: each library sees what the driver shows", style=SUCCESS)
     grid = Table.grid(padding=0)
     grid.add_column(width=10, no_wrap=True)
     grid.add_column(ratio=1)
     for finding in findings:
         grid.add_row(
-            Text(f"  {finding.severity}", style=SEVERITY_STYLE.get(finding.severity, "bold")),
+            Text(f"  {finding.severity}", style=severity_style(finding.severity)),
             Text(finding.title, style="bold"),
         )
-        grid.add_row(Text("     fix", style="dim"), Text(finding.fix, style="green"))
+        grid.add_row(Text("     fix", style=MUTED), Text(finding.fix, style=SUCCESS))
     return grid

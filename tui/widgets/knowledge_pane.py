@@ -21,6 +21,7 @@ from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, 
 from textual.widgets.option_list import Option
 
 from content.knowledge import ComparisonRow, LibraryPage
+from tui.presentation import MUTED
 from tui.state import CheckState
 from tui.widgets.chooser_form import ChooserForm
 from tui.widgets.comparison_table import ComparisonTable
@@ -232,7 +233,7 @@ class KnowledgePane(Widget):
             results.add_option(Option(label, id=f"hit:{position}:{hit.page_id}:{hit.anchor}"))
         if not results.option_count:
             results.add_option(
-                Option(Text(f"nothing matches {query!r}", style="dim"), disabled=True)
+                Option(Text(f"nothing matches {query!r}", style=MUTED), disabled=True)
             )
 
     @on(Input.Submitted, "#search-input")

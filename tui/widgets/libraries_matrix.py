@@ -8,37 +8,17 @@ from textual.widgets import DataTable
 
 from probes.catalog import LIBRARIES, get_library
 from probes.model import LibraryReport
-
-STATUS_STYLE = {
-    "ok": "green",
-    "degraded": "yellow",
-    "not_installed": "dim",
-    "import_error": "red",
-    "timeout": "red",
-    "crashed": "red",
-    "bad_output": "red",
-}
-
-#: How a finding's severity is coloured wherever findings are listed.
-SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+from tui.presentation import (
+    ERROR,
+    MUTED,
+    build_text,
+    library_status_style,
+    library_status_words,
+)
 
 COLUMNS = ("library", "installed", "version", "CUDA build", "devices", "computed on")
 
 SHORT_NAMES = {"cv2": "OpenCV DNN"}
-
-STATUS_WORDS = {
-    "ok": "yes",
-    "degraded": "yes, degraded",
-    "not_installed": "not installed",
-    "import_error": "import error",
-    "timeout": "timed out",
-    "crashed": "crashed",
-    "bad_output": "bad output",
-}
-
-
-#: Shorter words for the matrix's narrow "installed" column (the detail screen says them in full).
-MATRIX_STATUS_WORDS = {"not_installed": "no", "degraded": "degraded"}
 
 
 def device_label(kind: str, index: int | None) -> str:
@@ -71,16 +51,6 @@ def device_list(devices: list[tuple[str, int | None]]) -> str:
     return ", ".join(parts)
 
 
-def cuda_of_build(report: LibraryReport) -> str:
-    """The CUDA version the library was built for, 'CPU-only', or '-' when it does not say."""
-    build = report.build
-    if build.get("cuda_version"):
-        return str(build["cuda_version"])
-    if build.get("is_cuda_build") is False or build.get("cuda") is False:
-        return "CPU-only"
-    return "-"
-
-
 def computation_summary(report: LibraryReport) -> str:
     """Where the test computation ran: "cpu, cuda:0-7", or "FAILED: cuda:1" where it did not."""
     failed = [(d.kind, d.index) for d in report.devices if d.computation_ok is False]
@@ -99,19 +69,18 @@ def short_name(library: str) -> str:
 
 def matrix_row(report: LibraryReport) -> tuple[Text, ...]:
     """The cells of one library's row, styled by its state."""
-    style = STATUS_STYLE.get(report.status, "")
     devices = device_list([(d.kind, d.index) for d in report.devices]) or "-"
-    words = MATRIX_STATUS_WORDS.get(report.status) or STATUS_WORDS.get(report.status)
+    computed = computation_summary(report)
     return (
-        Text(short_name(report.name), style="bold " + style),
-        Text(words or report.status, style=style),
-        Text(report.version or "-"),
-        Text(cuda_of_build(report)),
-        Text(devices),
+        Text(short_name(report.name), style=library_status_style(report.status, strong=True)),
         Text(
-            computation_summary(report),
-            style="red" if "FAILED" in computation_summary(report) else "",
+            library_status_words(report.status, short=True),
+            style=library_status_style(report.status),
         ),
+        Text(report.version or "-"),
+        Text(build_text(report)),
+        Text(devices),
+        Text(computed, style=ERROR if computed.startswith("FAILED") else ""),
     )
 
 
@@ -139,7 +108,7 @@ class LibrariesMatrix(DataTable[Text]):
         for spec in LIBRARIES:
             report = reports.get(spec.id)
             if report is None:
-                waiting = Text("checking..." if checking else "not checked", style="dim italic")
+                waiting = Text("checking..." if checking else "not checked", style=MUTED)
                 cells = (
                     Text(short_name(spec.id), style="bold"),
                     waiting,

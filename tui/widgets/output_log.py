@@ -14,6 +14,7 @@ from textual.timer import Timer
 from textual.widgets import RichLog
 
 from probes.process import OutputLine
+from tui.presentation import ERROR, ERROR_STRONG, MUTED
 
 #: Lines the log keeps; older ones scroll away.
 MAX_LINES = 2000
@@ -88,14 +89,14 @@ class OutputLog(RichLog):
             return
         block = Text()
         if self._dropped:
-            block.append(f"... {self._dropped} lines skipped (too fast to show) ...\n", style="dim")
+            block.append(f"... {self._dropped} lines skipped (too fast to show) ...\n", style=MUTED)
             self._dropped = 0
         count = len(self._queue)
         for position in range(count):
             line = self._queue.popleft()
             if line.stream == "stderr":
-                block.append("! ", style="bold red")
-                block.append(line.text, style="red")
+                block.append("! ", style=ERROR_STRONG)
+                block.append(line.text, style=ERROR)
             else:
                 block.append("  ")
                 block.append(line.text)

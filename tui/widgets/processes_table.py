@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from probes.model import GpuInfo
-from tui.widgets.glyphs import human_bytes
+from tui.presentation import MUTED, human_bytes
 
 HIDDEN_PID = "host PID (not visible in this container)"
 
@@ -49,7 +49,7 @@ class ProcessesTable(DataTable[str | Text]):
         self._shown = rows
         self.clear()
         if not rows:
-            self.add_row("-", "-", "-", "-", Text("no process is using a GPU", style="dim"))
+            self.add_row("-", "-", "-", "-", Text("no process is using a GPU", style=MUTED))
             return
         for row in rows:
             style = "dim" if row[4] == HIDDEN_PID else ""

@@ -25,18 +25,10 @@ from textual.widgets import DataTable, LoadingIndicator, Select, Static
 
 from probes.model import TargetPython
 from probes.runner import SampleRef
+from tui.presentation import ACCENT_STRONG, MUTED, RUN_STATUS_TONE, run_status_style
 from tui.services import Services
 from tui.widgets.output_log import OutputLog
 from tui.widgets.source_view import SourceView
-
-STATUS_STYLE = {
-    "pass": "green",
-    "fail": "red",
-    "error": "red",
-    "timeout": "red",
-    "cancelled": "yellow",
-    "running": "bold cyan",
-}
 
 
 class RunPane(Widget):
@@ -101,7 +93,7 @@ class RunPane(Widget):
         table = self.query_one("#samples-table", DataTable)
         table.add_column("sample", key="sample")
         # As wide as the longest status from the start: widths measured later lag a frame behind.
-        table.add_column("last", width=max(len(status) for status in STATUS_STYLE), key="last")
+        table.add_column("last", width=max(len(status) for status in RUN_STATUS_TONE), key="last")
         # The ticker and the spinner run only while a sample runs: idle, their wake-ups were a
         # steady share of the dashboard's CPU.
         self._ticker = self.set_interval(0.2, self._tick, pause=not self.running)
@@ -132,7 +124,7 @@ class RunPane(Widget):
 
     def _status_cell(self, name: str) -> Text:
         status = self.last_status.get(name, "-")
-        return Text(status, style=STATUS_STYLE.get(status, "dim"))
+        return Text(status, style=run_status_style(status, strong=status == "running"))
 
     def _set_status(self, name: str, status: str) -> None:
         """Record a sample's last status and show it in its row (the cursor stays put)."""
@@ -263,7 +255,7 @@ class RunPane(Widget):
         took = f" in {elapsed:.1f} s" if elapsed is not None else ""
         log.note(
             f"{name}: {status}{took}{'  ' + detail if detail else ''}",
-            STATUS_STYLE.get(status, "bold"),
+            run_status_style(status, strong=True),
         )
         self.post_message(self.RunFinished(name, status, elapsed))
 
@@ -287,14 +279,14 @@ class RunPane(Widget):
             elapsed = self.services.clock() - self._started_at
             self._show_status(
                 Text.assemble(
-                    ("running ", "bold cyan"),
+                    ("running ", ACCENT_STRONG),
                     self._current + self._queue_text,
                     f"  {elapsed:.1f} s",
-                    ("   c: cancel", "dim"),
+                    ("   c: cancel", MUTED),
                 )
             )
         elif not self.running:
-            self._show_status(Text("idle: r run, a run all, c cancel", style="dim"))
+            self._show_status(Text("idle: r run, a run all, c cancel", style=MUTED))
 
     def _show_status(self, text: Text) -> None:
         # Every update lays the whole screen out again and re-renders what moved (the source's

@@ -10,6 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from tui.presentation import ERROR, MUTED
+
 
 class SourceView(VerticalScroll):
     """Shows one Python file with line numbers; a missing file is said, not raised."""
@@ -21,7 +23,7 @@ class SourceView(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         """One Static holding the highlighted code."""
-        yield Static(Text("choose a sample", style="dim"), id="source-code")
+        yield Static(Text("choose a sample", style=MUTED), id="source-code")
 
     def show_file(self, path: Path | None) -> None:
         """Load and show a file (samples are small: read at once); the same file again: no-op."""
@@ -31,12 +33,12 @@ class SourceView(VerticalScroll):
         code = self.query_one("#source-code", Static)
         self.border_title = path.name if path else "source"
         if path is None:
-            code.update(Text("no source for this sample", style="dim"))
+            code.update(Text("no source for this sample", style=MUTED))
             return
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            code.update(Text(f"cannot read {path}: {exc.strerror or exc}", style="red"))
+            code.update(Text(f"cannot read {path}: {exc.strerror or exc}", style=ERROR))
             return
         code.update(Syntax(text, "python", line_numbers=True, word_wrap=False, theme="ansi_dark"))
         self.scroll_home(animate=False)

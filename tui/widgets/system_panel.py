@@ -14,7 +14,8 @@ from textual import events
 from textual.widget import Widget
 
 from probes.model import SystemInfo
-from tui.widgets.glyphs import bar, human_bytes, memory_style, sparkline, utilisation_style
+from tui.presentation import MUTED, SUCCESS, human_bytes, memory_style, utilisation_style
+from tui.widgets.glyphs import bar, sparkline
 
 #: Above this many cores a bar each would not fit; they become one glyph each on a strip.
 MAX_CORE_BARS = 16
@@ -39,7 +40,7 @@ class SystemPanel(Widget):
         self.ascii = ascii
         self.system: SystemInfo | None = None
         #: The lines drawn now, and the width they were made for.
-        self.lines: list[Text] = [Text("reading...", style="dim")]
+        self.lines: list[Text] = [Text("reading...", style=MUTED)]
         self._lines_width = 0
 
     def on_mount(self) -> None:
@@ -121,7 +122,7 @@ def system_lines(system: SystemInfo, width: int, *, ascii: bool) -> list[Text]:
             limits.append(f"CPU limit {container.cpu_limit_cores:g} cores")
         if container.memory_limit_bytes is not None:
             limits.append(f"memory limit {human_bytes(container.memory_limit_bytes)}")
-        lines.append(Text(", ".join(limits), style="dim"))
+        lines.append(Text(", ".join(limits), style=MUTED))
     for line in lines:
         line.no_wrap = True
         line.overflow = "ellipsis"
@@ -140,10 +141,10 @@ def _meter_line(
 
 def _core_lines(per_core: list[float], width: int, *, ascii: bool) -> list[Text]:
     if not per_core:
-        return [Text("per-core use: n/a", style="dim")]
+        return [Text("per-core use: n/a", style=MUTED)]
     if len(per_core) > MAX_CORE_BARS:
         strip = Text("cores  ", style="bold")
-        strip.append_text(sparkline(per_core, len(per_core), ascii=ascii, style="green"))
+        strip.append_text(sparkline(per_core, len(per_core), ascii=ascii, style=SUCCESS))
         average = sum(per_core) / len(per_core)
         strip.append(f" avg {average:.0f} %", style=utilisation_style(average))
         return [strip]

@@ -1,6 +1,7 @@
 """`mltui check`: probe the machine and every library, print the report with Rich or as JSON.
 
 Exit status: 0 when no finding is an error, 1 when one is, 2 on bad usage (raised to `tui.cli`).
+Words, styles and figures come from `tui.presentation`, the dashboard's vocabulary too.
 Live progress goes to stderr, and only when stderr is a terminal, so `--json` output on stdout is
 pure JSON. Rich honours NO_COLOR. No Textual here: the check must start fast.
 """
@@ -34,18 +35,26 @@ from probes.model import (
     to_json,
 )
 from probes.target import resolve_target
-from tui.cli import EXIT_FINDINGS, EXIT_OK
+from tui.exit_codes import EXIT_FINDINGS, EXIT_OK
+from tui.presentation import (
+    ACCENT,
+    ERROR,
+    MUTED,
+    SUCCESS,
+    build_text,
+    duration,
+    human_bytes,
+    library_status_style,
+    library_status_words,
+    severity_rank,
+    severity_style,
+    terminal_theme,
+)
 
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-STATUS_TEXT = {
-    "ok": ("yes", "green"),
-    "degraded": ("degraded", "yellow"),
-    "not_installed": ("not installed", "dim"),
-    "import_error": ("import fails", "red"),
-    "timeout": ("timed out", "red"),
-    "crashed": ("crashed", "red"),
-    "bad_output": ("bad output", "red"),
-}
+
+def report_console(*, stderr: bool = False) -> Console:
+    """A Rich console that knows mltui's style names (see `tui.presentation`)."""
+    return Console(stderr=stderr, theme=terminal_theme())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -80,7 +89,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         sys.stdout.write(to_json(result, indent=2) + "\n")
     else:
-        Console().print(render_report(result))
+        report_console().print(render_report(result))
     return EXIT_FINDINGS if result.has_errors else EXIT_OK
 
 
@@ -96,7 +105,7 @@ class _Progress:
         self.lock = threading.Lock()
         self.live = Live(
             self._render(),
-            console=Console(stderr=True),
+            console=report_console(stderr=True),
             transient=True,
             refresh_per_second=8,
         )
@@ -115,8 +124,8 @@ class _Progress:
 
     def library_done(self, report: LibraryReport) -> None:
         with self.lock:
-            label, _ = STATUS_TEXT.get(report.status, (report.status, ""))
-            elapsed = f" ({report.elapsed_s:.1f} s)" if report.elapsed_s is not None else ""
+            label = library_status_words(report.status)
+            elapsed = f" ({duration(report.elapsed_s)})" if report.elapsed_s is not None else ""
             self.state[report.name] = f"done: {label}{elapsed}"
         self.live.update(self._render())
 
@@ -127,23 +136,12 @@ class _Progress:
         with self.lock:
             for spec in self.specs:
                 state = self.state[spec.id]
-                style = "green" if state.startswith("done") else "cyan"
+                style = SUCCESS if state.startswith("done") else ACCENT
                 table.add_row(Text(spec.display_name), Text(state, style=style))
         return Panel(table, title="probing libraries", box=box.ROUNDED, expand=False)
 
 
 # -------------------------------------------------------------------------------- rendering
-
-
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return "n/a"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit in ("B", "KiB") else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 def _na(value: Any, suffix: str = "") -> str:
@@ -177,8 +175,8 @@ def render_system(system: SystemInfo, result: CheckResult) -> RenderableType:
         grid.add_row("Load", " ".join(f"{v:.2f}" for v in cpu.load_average))
     grid.add_row(
         "Memory",
-        f"{_bytes(mem.total_bytes)} total, {_bytes(mem.available_bytes)} available; "
-        f"swap {_bytes(mem.swap_used_bytes)} of {_bytes(mem.swap_total_bytes)}",
+        f"{human_bytes(mem.total_bytes)} total, {human_bytes(mem.available_bytes)} available; "
+        f"swap {human_bytes(mem.swap_used_bytes)} of {human_bytes(mem.swap_total_bytes)}",
     )
     box_ = system.container
     if box_.in_container:
@@ -186,20 +184,19 @@ def render_system(system: SystemInfo, result: CheckResult) -> RenderableType:
         if box_.cpu_limit_cores is not None:
             limits.append(f"{box_.cpu_limit_cores:g} CPUs")
         if box_.memory_limit_bytes is not None:
-            limits.append(f"{_bytes(box_.memory_limit_bytes)} memory")
+            limits.append(f"{human_bytes(box_.memory_limit_bytes)} memory")
         runtime = box_.runtime or "container"
         text = runtime + (f", limited to {', '.join(limits)}" if limits else "")
         grid.add_row("Container", escape(text))
     return Panel(grid, title="System", box=box.ROUNDED)
 
 
-def _gpu_row(gpu: GpuInfo) -> list[str]:
+def _gpu_row(gpu: GpuInfo) -> list[str | Text]:
     if gpu.state == "lost":
-        return [str(gpu.index), escape(gpu.name or "?"), "[red]lost (fell off the bus)[/]"] + [
-            ""
-        ] * 5
+        lost: list[str | Text] = [str(gpu.index), escape(gpu.name or "?")]
+        return [*lost, Text("lost (fell off the bus)", style=ERROR), *[""] * 5]
     memory = (
-        f"{_bytes(gpu.memory_used_bytes)} / {_bytes(gpu.memory_total_bytes)}"
+        f"{human_bytes(gpu.memory_used_bytes)} / {human_bytes(gpu.memory_total_bytes)}"
         if gpu.memory_total_bytes is not None
         else "n/a"
     )
@@ -248,27 +245,7 @@ def render_gpus(nvml: NvmlReport) -> RenderableType:
         f"NVML {_na(nvml.nvml_version)}"
     )
     body: RenderableType = table if nvml.gpus else Text("NVML works but lists no GPU.")
-    return Panel(Group(Text(header, style="dim"), body), title="GPUs", box=box.ROUNDED)
-
-
-def _cuda_of_build(report: LibraryReport) -> str:
-    build = report.build
-    if not build:
-        return "CPU library" if report.status in ("ok", "degraded") else ""
-    if build.get("hip_version"):
-        return f"ROCm {build['hip_version']}"
-    if "is_cuda_build" in build:
-        if not build.get("is_cuda_build"):
-            return "CPU-only"
-        text = f"CUDA {build.get('cuda_version') or '?'}"
-        if build.get("cudnn_version"):
-            text += f", cuDNN {build['cudnn_version']}"
-        return text
-    if "cuda_enabled_devices" in build:
-        return "CUDA" if build.get("cuda_enabled_devices") else "no CUDA"
-    if "c_backend" in build:
-        return "C backend" if build.get("c_backend") else "pure Python"
-    return "CPU library" if report.status in ("ok", "degraded") else ""
+    return Panel(Group(Text(header, style=MUTED), body), title="GPUs", box=box.ROUNDED)
 
 
 def _devices_seen(report: LibraryReport) -> str:
@@ -290,11 +267,11 @@ def _computation(report: LibraryReport) -> Text:
         if text:
             text.append("  ")
         if device.computation_ok is True:
-            text.append(f"✓ {label}", style="green")
+            text.append(f"✓ {label}", style=SUCCESS)
         elif device.computation_ok is False:
-            text.append(f"✗ {label}", style="red")
+            text.append(f"✗ {label}", style=ERROR)
         else:
-            text.append(f"– {label}", style="dim")
+            text.append(f"– {label}", style=MUTED)
     return text
 
 
@@ -309,16 +286,16 @@ def render_libraries(libraries: list[LibraryReport]) -> RenderableType:
     table.add_column("Ran on", no_wrap=True)
     table.add_column("Note", overflow="fold")
     for report in libraries:
-        label, style = STATUS_TEXT.get(report.status, (report.status, ""))
+        label, style = library_status_words(report.status), library_status_style(report.status)
         note = report.error or ""
         table.add_row(
             escape(report.display_name or report.name),
             Text(label, style=style),
             escape(report.version or ""),
-            escape(_cuda_of_build(report)),
+            escape(build_text(report, detailed=True)),
             escape(_devices_seen(report)),
             _computation(report),
-            Text(note, style="dim" if report.status == "ok" else ""),
+            Text(note, style=MUTED if report.status == "ok" else ""),
         )
     return Panel(table, title="Libraries", box=box.ROUNDED)
 
@@ -326,19 +303,18 @@ def render_libraries(libraries: list[LibraryReport]) -> RenderableType:
 def render_findings(result: CheckResult) -> RenderableType:
     """Each finding with its severity, evidence and fix."""
     if not result.findings:
-        return Panel(Text("No problems found.", style="green"), title="Findings", box=box.ROUNDED)
-    order = {"error": 0, "warning": 1, "info": 2}
+        return Panel(Text("No problems found.", style=SUCCESS), title="Findings", box=box.ROUNDED)
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(ratio=1)
-    for finding in sorted(result.findings, key=lambda f: order.get(f.severity, 3)):
+    for finding in sorted(result.findings, key=lambda f: severity_rank(f.severity)):
         body = Text()
         body.append(finding.title, style="bold")
-        body.append("\nevidence: ", style="dim")
+        body.append("\nevidence: ", style=MUTED)
         body.append(finding.evidence)
-        body.append("\nfix: ", style="dim")
+        body.append("\nfix: ", style=MUTED)
         body.append(finding.fix)
-        severity = Text(finding.severity.upper(), style=SEVERITY_STYLE.get(finding.severity, ""))
+        severity = Text(finding.severity.upper(), style=severity_style(finding.severity))
         grid.add_row(severity, body)
     return Panel(grid, title="Findings", box=box.ROUNDED)
 
@@ -347,11 +323,11 @@ def render_report(result: CheckResult) -> RenderableType:
     """The whole `mltui check` report as one Rich renderable."""
     errors = sum(1 for f in result.findings if f.severity == "error")
     warnings = sum(1 for f in result.findings if f.severity == "warning")
-    took = f"{result.elapsed_s:.1f} s" if result.elapsed_s is not None else "?"
+    took = duration(result.elapsed_s)
     footer = Text(
         f"mltui {result.mltui_version} · checked in {took} at {result.created_at} · "
         f"{errors} error(s), {warnings} warning(s)",
-        style="dim",
+        style=MUTED,
     )
     return Group(
         render_system(result.system, result),

@@ -1,8 +1,9 @@
 """The `mltui` command line: the dashboard by default, and one-shot subcommands for scripts.
 
-Each subcommand's work lives in its own module (imported only when that command runs, so
-`mltui check` never pays for Textual). Errors a user can cause end here as one line on stderr and
-exit status 2; never a traceback.
+Each subcommand's work lives in its own module of this package (`check`, `run`, `knowledge`,
+`dashboard`), imported only when that command runs, so `mltui check` never pays for Textual.
+Errors a user can cause end here as one line on stderr and exit status 2; never a traceback. The
+exit statuses live in `tui.exit_codes`, which the subcommands import instead of this module.
 """
 
 from __future__ import annotations
@@ -13,16 +14,9 @@ from collections.abc import Sequence
 
 from probes.catalog import UnknownLibraryError
 from probes.target import TargetError
+from tui.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
-#: Exit statuses of every subcommand.
-EXIT_OK = 0
-EXIT_FINDINGS = 1  # an error finding, a failed sample, an invalid content file
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """A mistake in how mltui was called; str() is the one-line message."""
+__all__ = ["build_parser", "main"]
 
 
 def _positive_float(text: str) -> float:
@@ -124,31 +118,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     command = args.command
     if command == "check":
-        from tui.cli_check import cmd_check
+        from tui.cli.check import cmd_check
 
         return cmd_check(args)
     if command == "run":
-        from tui.cli_run import cmd_run
+        from tui.cli.run import cmd_run
 
         return cmd_run(args)
     if command == "envs":
-        from tui.cli_run import cmd_envs
+        from tui.cli.run import cmd_envs
 
         return cmd_envs(args)
     if command in ("compare", "info", "choose", "content"):
-        from tui import cli_knowledge
+        from tui.cli import knowledge
 
         if command == "content" and args.content_command is None:
             raise UsageError("content needs an action: mltui content check")
-        return int(getattr(cli_knowledge, f"cmd_{command}")(args))
-    from tui.cli_dashboard import cmd_dashboard
+        return int(getattr(knowledge, f"cmd_{command}")(args))
+    from tui.cli.dashboard import cmd_dashboard
 
     return cmd_dashboard(args)
-
-
-if __name__ == "__main__":
-    # As `python -m tui.cli` this file is `__main__`, a module apart from `tui.cli`: the
-    # subcommands raise tui.cli's UsageError, which only tui.cli's main() catches.
-    from tui import cli
-
-    sys.exit(cli.main())

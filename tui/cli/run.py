@@ -24,17 +24,10 @@ from probes.model import TargetPython
 from probes.process import LineBatch
 from probes.runner import RunResult, SampleRef, list_samples, resolve_sample, run_many
 from probes.target import resolve_target
-from tui.cli import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from tui.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from tui.presentation import WARNING, duration, run_status_style, terminal_theme
 
 EXIT_FAILED = EXIT_FINDINGS
-
-_STATUS_STYLE = {
-    "pass": "bold green",
-    "fail": "bold red",
-    "error": "bold red",
-    "timeout": "bold yellow",
-    "cancelled": "yellow",
-}
 _DIM = "\x1b[2m"
 _RESET = "\x1b[0m"
 _CLEAR_LINE = "\r\x1b[2K"
@@ -130,10 +123,10 @@ def summary_table(results: Sequence[RunResult], target: TargetPython) -> Table:
         device = result.used_device or result.device
         table.add_row(
             result.name,
-            Text(result.status, style=_STATUS_STYLE.get(result.status, "")),
+            Text(result.status, style=run_status_style(result.status, strong=True)),
             result.engine or "-",
             device,
-            f"{result.elapsed_s:.1f} s",
+            duration(result.elapsed_s),
             exit_text,
             result.summary,
         )
@@ -166,11 +159,11 @@ async def _run_all(
 
     def on_result(result: RunResult) -> None:
         echo.end()
-        style = _STATUS_STYLE.get(result.status, "")
+        style = run_status_style(result.status, strong=True)
         console.print(
             Text.assemble(
                 (f"{result.name}: {result.status}", style),
-                f"  ({result.elapsed_s:.1f} s) {result.summary}",
+                f"  ({duration(result.elapsed_s)}) {result.summary}",
             )
         )
 
@@ -197,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     Exit 0 when every sample passed, 1 when any did not, 2 for a usage error, 130 after Ctrl-C
     (which kills the running sample's process tree and skips the rest).
     """
-    console = Console(stderr=False, highlight=False)
+    console = Console(stderr=False, highlight=False, theme=terminal_theme())
     names = list(getattr(args, "names", None) or [])
     if not names:
         _print_sample_list(console)
@@ -213,14 +206,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = asyncio.run(_run_all(target, samples, args, console, cancel))
     except KeyboardInterrupt:
         # Only where no SIGINT handler could be installed; the tree is killed on the way out.
-        console.print("[yellow]interrupted[/yellow]")
+        console.print(Text("interrupted", style=WARNING))
         return EXIT_INTERRUPTED
     console.print()
     console.print(summary_table(results, target))
     if cancel.is_set():
         skipped = len(samples) - len(results)
         note = f"; {skipped} not run" if skipped else ""
-        console.print(f"[yellow]interrupted: the running sample was killed{note}[/yellow]")
+        console.print(Text(f"interrupted: the running sample was killed{note}", style=WARNING))
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
@@ -258,7 +251,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
         if getattr(args, "json", False):
             print(environments_json(envs), flush=True)
         else:
-            console = Console(highlight=False)
+            console = Console(highlight=False, theme=terminal_theme())
             console.print(environments_table(envs, console.width))
     except BrokenPipeError:
         # The reader went away (`| head`): not an error worth a traceback.

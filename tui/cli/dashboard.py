@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from tui.cli import UsageError
+from tui.exit_codes import UsageError
 
 
 def wants_ascii(

@@ -1,7 +1,7 @@
 """`mltui compare`, `info`, `choose` and `content check`: the knowledge in the CLI.
 
 Rich output for people, `--json` for scripts. No Textual here. Content errors and bad answers
-end as one line and a non-zero exit (via tui.cli.UsageError or the printed error list).
+end as one line and a non-zero exit (via `tui.exit_codes.UsageError` or the printed error list).
 """
 
 from __future__ import annotations
@@ -39,20 +39,26 @@ from content.knowledge import (
     render_page_markdown,
     validate_content,
 )
-from tui.cli import EXIT_FINDINGS, EXIT_OK
-
-_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
-_SEVERITY_MARK = {"error": "x", "warning": "!", "info": "-"}
+from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
+from tui.presentation import (
+    ACCENT,
+    ERROR,
+    MUTED,
+    SEVERITY_MARK,
+    SUCCESS,
+    WARNING,
+    WARNING_STRONG,
+    severity_style,
+    terminal_theme,
+)
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, theme=terminal_theme())
 
 
 def _usage_error(message: str) -> Exception:
-    """tui.cli's UsageError (one line on stderr, exit 2), imported late to avoid a cycle."""
-    from tui.cli import UsageError
-
+    """A UsageError: one line on stderr, exit 2."""
     return UsageError(message)
 
 
@@ -80,14 +86,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = Table(title="Five Python ML libraries, then and now", show_lines=True)
     for column in columns:
-        style = None if column.article else "cyan"
+        style = None if column.article else ACCENT
         table.add_column(column.title, style=style, overflow="fold")
     for row in rows:
         table.add_row(*(Text(row.cells[c.key]) for c in columns))
     console = _console()
     console.print(table)
     console.print(
-        Text("White columns: the article's table. Cyan: checked against today. ", style="dim")
+        Text("White columns: the article's table. Cyan: checked against today. ", style=MUTED)
         + Text(ARTICLE_CREDIT, style="dim italic")
     )
     return EXIT_OK
@@ -124,14 +130,14 @@ def _ask_missing(spec: ChooserSpec, given: dict[str, str | None]) -> dict[str, s
         question = spec.question(key)
         console.print(Text("\n" + question.prompt, style="bold"))
         for option in question.options:
-            console.print(Text.assemble("  ", (option.key, "cyan"), "  ", option.label))
+            console.print(Text.assemble("  ", (option.key, ACCENT), "  ", option.label))
         while True:
             reply = Prompt.ask(f"--{key}", console=console)
             try:
                 answers[key] = question.resolve(reply)
                 break
             except ChooserError as exc:
-                console.print(Text(str(exc), style="red"))
+                console.print(Text(str(exc), style=ERROR))
     return answers
 
 
@@ -200,36 +206,36 @@ def _print_recommendation(rec: Recommendation, spec: ChooserSpec) -> None:
     answered = Text()
     for key, value in rec.answers.as_dict().items():
         label = next(o.label for o in spec.question(key).options if o.key == value)
-        answered.append(f"{spec.question(key).prompt}\n", style="dim")
-        answered.append(f"  {value}", style="cyan")
+        answered.append(f"{spec.question(key).prompt}\n", style=MUTED)
+        answered.append(f"  {value}", style=ACCENT)
         answered.append(f"  {label}\n")
-    console.print(Panel(answered, title="Your answers", border_style="dim"))
+    console.print(Panel(answered, title="Your answers", border_style=MUTED))
     for rank, item in enumerate(rec.ranked, start=1):
         parts: list[Any] = []
         for reason in item.reasons:
-            parts.append(Text.assemble(("+ ", "green"), reason.text))
+            parts.append(Text.assemble(("+ ", SUCCESS), reason.text))
             parts.append(
-                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style="dim")
+                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style=MUTED)
             )
         for reason in item.against:
-            parts.append(Text.assemble(("- ", "red"), reason.text))
+            parts.append(Text.assemble(("- ", ERROR), reason.text))
             parts.append(
-                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style="dim")
+                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style=MUTED)
             )
         if item.legacy:
             successors = ", ".join(item.legacy.successor_names)
-            parts.append(Text.assemble(("Since then: ", "bold yellow"), item.legacy.text))
-            parts.append(Text(f"    maintained successor(s): {successors}", style="yellow"))
+            parts.append(Text.assemble(("Since then: ", WARNING_STRONG), item.legacy.text))
+            parts.append(Text(f"    maintained successor(s): {successors}", style=WARNING))
         for flag in item.machine:
-            mark = _SEVERITY_MARK[flag.severity]
+            mark = SEVERITY_MARK[flag.severity]
             parts.append(
-                Text(f"{mark} this machine: {flag.message}", style=_SEVERITY_STYLE[flag.severity])
+                Text(f"{mark} this machine: {flag.message}", style=severity_style(flag.severity))
             )
-        border = "yellow" if item.flagged or item.legacy else "green"
+        border = WARNING if item.flagged or item.legacy else SUCCESS
         title = f"{rank}. {item.display_name}  (score {item.score})"
         console.print(Panel(Group(*parts), title=title, title_align="left", border_style=border))
     note = rec.machine_note or ""
-    console.print(Text(note, style="dim"))
+    console.print(Text(note, style=MUTED))
     console.print(Text(ARTICLE_CREDIT, style="dim italic"))
 
 
