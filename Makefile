@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip
+# apt-get needs root: sudo when there is one and we are not root (CI runners).
+SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo -n)
 
 .PHONY: run test lint types unit bench e2e clean install
 
@@ -13,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[frameworks,dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[frameworks,dev,fleet]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -29,8 +31,13 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The fleet tests start real engines (Slurm: slurm-wlm and munge; OpenSSH's sshd): installed here.
 test: $(STAMP)
 	@command -v tmux >/dev/null || (apt-get update -qq && apt-get install -y -qq tmux >/dev/null) || true
+	@(test -x /usr/sbin/slurmctld && test -x /usr/sbin/munged && test -x /usr/sbin/sshd) || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   slurm-wlm munge openssh-server openssh-client >/dev/null) || \
+	  echo "make: could not install slurm-wlm/munge/openssh-server: the fleet engine tests will say so"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -43,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/idle.py
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/keypress.py
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

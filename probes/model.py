@@ -336,6 +336,19 @@ def _convert(tp: Any, value: Any) -> Any:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of `mltui check --json`, derived from the dataclasses above."""
+    return dataclass_schema(
+        CheckResult,
+        schema_id=f"https://mltui.invalid/schema/check-v{SCHEMA_VERSION}.json",
+        title="mltui check --json",
+        version=SCHEMA_VERSION,
+    )
+
+
+def dataclass_schema(root_cls: type, *, schema_id: str, title: str, version: int) -> dict[str, Any]:
+    """A JSON Schema for the dataclass `root_cls` and all it holds, its `schema_version` pinned.
+
+    `root_cls` must have a `schema_version` field; the schema accepts only `version` there.
+    """
     definitions: dict[str, Any] = {}
 
     def schema_for(tp: Any) -> dict[str, Any]:
@@ -370,13 +383,13 @@ def json_schema() -> dict[str, Any]:
             return {"type": simple[tp]}
         return {}
 
-    root = schema_for(CheckResult)
+    root = schema_for(root_cls)
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://mltui.invalid/schema/check-v{SCHEMA_VERSION}.json",
-        "title": "mltui check --json",
+        "$id": schema_id,
+        "title": title,
         **root,
         "$defs": definitions,
     }
-    definitions["CheckResult"]["properties"]["schema_version"] = {"const": SCHEMA_VERSION}
+    definitions[root_cls.__name__]["properties"]["schema_version"] = {"const": version}
     return schema

@@ -63,6 +63,8 @@ def test_importing_every_module_loads_no_ml_library() -> None:
     )
     loaded = {name.split(".")[0] for name in json.loads(done.stdout.splitlines()[-1])}
     assert loaded & ML_LIBRARIES == set()
+    # Ray is loaded only by the fleet's driver process (probes.fleet.ray_driver, inside main()).
+    assert "ray" not in loaded
 
 
 def test_standalone_scripts_do_not_import_mltui() -> None:

@@ -8,12 +8,14 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+from probes.fleet.model import NodeState
 from probes.model import LibraryReport, LibraryStatus, Severity
 from probes.runner import RunStatus
 from tests.conftest import canned_check
 from tui.cli.check import render_libraries
 from tui.presentation import (
     LIBRARY_STATUS,
+    NODE_STATE,
     RUN_STATUS_TONE,
     SEVERITY_TONE,
     TONES,
@@ -24,6 +26,7 @@ from tui.presentation import (
     human_bytes,
     library_status_style,
     library_status_words,
+    node_state_style,
     run_status_style,
     severity_rank,
     severity_style,
@@ -35,6 +38,7 @@ from tui.widgets.libraries_matrix import matrix_row
 
 def test_every_state_of_the_model_has_words_and_a_tone() -> None:
     assert set(typing.get_args(LibraryStatus)) == set(LIBRARY_STATUS)
+    assert set(typing.get_args(NodeState)) == set(NODE_STATE)
     assert set(typing.get_args(RunStatus)) <= set(RUN_STATUS_TONE)
     assert set(typing.get_args(Severity)) <= set(SEVERITY_TONE)
 
@@ -50,6 +54,7 @@ def test_every_style_name_resolves_in_both_views(theme: object) -> None:
     names += [library_status_style(s) for s in LIBRARY_STATUS]
     names += [run_status_style(s, strong=True) for s in RUN_STATUS_TONE]
     names += [severity_style(s) for s in SEVERITY_TONE]
+    names += [node_state_style(s, strong=True) for s in NODE_STATE]
     for name in names:
         console.get_style(name)  # raises MissingStyle for a name the theme lacks
 

@@ -129,6 +129,31 @@ def run_status_style(status: str, *, strong: bool = False) -> str:
     return style(RUN_STATUS_TONE.get(status, "muted"), strong=strong)
 
 
+# ----------------------------------------------------------------------------- fleet nodes
+
+#: What each state of a fleet node (`probes.fleet.model.NodeState`) is called, and its tone.
+NODE_STATE: dict[str, tuple[str, Tone]] = {
+    "ok": ("ok", "success"),
+    "findings": ("errors", "error"),
+    "unreachable": ("unreachable", "error"),
+    "timed_out": ("timed out", "error"),
+    "down": ("down", "error"),
+    "no_mltui": ("no mltui", "warning"),
+    "failed": ("failed", "error"),
+}
+
+
+def node_state_words(state: str) -> str:
+    """'ok', 'unreachable', 'no mltui', ...; the state itself when it has no words."""
+    return NODE_STATE[state][0] if state in NODE_STATE else state
+
+
+def node_state_style(state: str, *, strong: bool = False) -> str:
+    """The style a fleet node's state is shown in."""
+    tone = NODE_STATE[state][1] if state in NODE_STATE else "muted"
+    return style(tone, strong=strong)
+
+
 # ----------------------------------------------------------------------------- findings
 
 #: Severities of findings (and of the chooser's notes about this machine), most serious first,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from probes.catalog import UnknownLibraryError
 from probes.target import TargetError
@@ -18,12 +19,22 @@ from tui.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 __all__ = ["build_parser", "main"]
 
+N = TypeVar("N", int, float)
+
 
 def _positive_float(text: str) -> float:
+    return _positive(text, float, "a number")
+
+
+def _positive_int(text: str) -> int:
+    return _positive(text, int, "a whole number")
+
+
+def _positive(text: str, kind: Callable[[str], N], noun: str) -> N:
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be above zero: {text!r}")
     return value
@@ -75,12 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time allowed to each sample (default 300 s)",
     )
-    run.add_argument(
-        "--raw",
-        action="store_true",
-        help="pass the sample's output through unchanged (its colours and control sequences); "
-        "by default control sequences are shown as visible \\xNN text",
-    )
 
     envs = sub.add_parser("envs", help="list the Python environments on this machine")
     envs.add_argument("--json", action="store_true", help="print as JSON")
@@ -100,11 +105,78 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("--json", action="store_true", help="print as JSON")
     choose.add_argument("--no-probe", action="store_true", help="do not check this machine")
 
+    _add_fleet_parser(sub)
+
     content = sub.add_parser("content", help="knowledge content tools")
     content_sub = content.add_subparsers(dest="content_command", metavar="ACTION")
     content_check = content_sub.add_parser("check", help="validate the knowledge pages")
     content_check.add_argument("--root", help="content folder to check (default: the bundled)")
     return parser
+
+
+def _add_fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fleet = sub.add_parser(
+        "fleet",
+        help="run the check on many nodes (Slurm, Ray or SSH) and show what differs",
+        description="Run `mltui check --json` on many nodes through Slurm, Ray or SSH, then "
+        "one row per node and the skew between them. Exit 1 when a node failed, differs "
+        "from the others or has an error finding.",
+    )
+    how = fleet.add_mutually_exclusive_group()
+    how.add_argument("--slurm", action="store_true", help="one Slurm job step across the nodes")
+    how.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="every live node of the Ray cluster at ADDRESS (default: auto)",
+    )
+    how.add_argument(
+        "--hosts", metavar="FILE", help="SSH to the hosts in FILE (or a list: a,b,c or a,)"
+    )
+    fleet.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    fleet.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
+    fleet.add_argument("--perf", action="store_true", help="also measure each node's throughput")
+    fleet.add_argument("--only", metavar="LIBS", help="comma-separated libraries to probe")
+    fleet.add_argument("--gpus", type=_positive_int, metavar="N", help="GPUs each node should have")
+    fleet.add_argument(
+        "--remote-mltui",
+        metavar="COMMAND",
+        default="mltui",
+        help="the mltui command on the nodes (ssh, slurm; default: mltui on their PATH)",
+    )
+    fleet.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="time for each host (ssh, default 180 s) or the whole run (slurm, ray, 600 s)",
+    )
+    fleet.add_argument(
+        "--probe-timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="time each library probe may take on a node (default 120 s)",
+    )
+    slurm = fleet.add_argument_group("Slurm")
+    slurm.add_argument("--partition", "-p", metavar="NAME")
+    slurm.add_argument("--nodelist", "-w", metavar="LIST", help="a Slurm node list: gpu[1-8]")
+    slurm.add_argument("--nodes", "-N", type=_positive_int, metavar="N", help="check N nodes")
+    slurm.add_argument("--account", "-A", metavar="NAME")
+    slurm.add_argument("--time", metavar="LIMIT", help="the step's time limit (srun --time)")
+    slurm.add_argument(
+        "--srun-arg", action="append", default=[], metavar="ARG", help="an extra srun argument"
+    )
+    ssh = fleet.add_argument_group("SSH")
+    ssh.add_argument("--ssh-config", metavar="FILE", help="ssh config file (ssh -F)")
+    ssh.add_argument("--ssh-option", action="append", default=[], metavar="OPT", help="ssh -o OPT")
+    ssh.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="hosts contacted at once (default 32)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,6 +207,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from tui.cli.run import cmd_envs
 
         return cmd_envs(args)
+    if command == "fleet":
+        from tui.cli.fleet import cmd_fleet
+
+        return cmd_fleet(args)
     if command in ("compare", "info", "choose", "content"):
         from tui.cli import knowledge
 

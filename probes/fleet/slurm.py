@@ -1,0 +1,293 @@
+"""The Slurm launcher: one job step, one task per node, each running `mltui check --json`.
+
+First `sinfo` says which of the chosen nodes can take work: a node that is down, drained, failed
+or not responding becomes a row at once, in Slurm's own words (its state and reason), and is left
+out of the step, since a step that names it would wait for it forever. The rest run as ONE
+`srun --nodes=K --ntasks-per-node=1` step (never a step per node), with the partition, account
+and time limit passed through. Each task says which node it is on (`$SLURMD_NODENAME`) and its
+exit status around the check, and `srun --label` tags every line with its task, so a node's row
+is ready the moment its task ends. A node the step lost (its slurmd died, the launch failed)
+gets srun's own error line as its reason; the other nodes still report.
+
+mltui reaches the nodes through the command `--remote-mltui` names: by default `mltui` on the
+PATH srun passes on (Slurm propagates the caller's environment), so an mltui on a shared
+filesystem, the usual set-up of a cluster, serves every node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from probes.fleet.launch import (
+    STDERR_TAIL_LINES,
+    FleetError,
+    NodeCallback,
+    NodeCommand,
+    node_from_output,
+)
+from probes.fleet.model import NodeResult
+from probes.process import LineBatch, stream_process
+
+#: Seconds sinfo and scontrol may take.
+QUERY_TIMEOUT = 60.0
+#: Words in a node state (sinfo %T) that mean the node takes no new work.
+UNUSABLE_WORDS = ("down", "drain", "fail", "inval", "maint", "reboot", "power", "future", "unk")
+#: State suffixes: `*` not responding, `~` powered off, `#` powering up, `!` powering down,
+#: `%` powering off, `$` reserved for maintenance, `@` reboot pending.
+UNUSABLE_SUFFIXES = ("*", "~", "#", "!", "%", "$", "@")
+_NODE_MARK = "@mltui-node "
+_EXIT_MARK = "@mltui-exit "
+_LABELLED = re.compile(r"^\s*(\d+): ?(.*)$")
+_FAILED_ON_NODE = re.compile(r"failed on node (\S+?):")
+
+
+@dataclass
+class SlurmSelection:
+    """Which nodes to check and the job's options, as the user gave them."""
+
+    partition: str | None = None
+    #: A Slurm node list ("node[1-4],gpu7"), or None for every node of the partition.
+    nodelist: str | None = None
+    #: Check this many nodes (the first usable ones of the selection), or None for all.
+    nodes: int | None = None
+    account: str | None = None
+    #: srun --time: "10", "5:00", "1-00:00:00"...
+    time_limit: str | None = None
+    #: Extra srun words, passed as given (e.g. ["--qos=debug"]).
+    extra: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """A few words for the report's target line."""
+        parts = []
+        if self.partition:
+            parts.append(f"partition {self.partition}")
+        if self.nodelist:
+            parts.append(f"nodes {self.nodelist}")
+        if self.nodes:
+            parts.append(f"{self.nodes} nodes")
+        return "slurm: " + (", ".join(parts) or "the default partition")
+
+
+@dataclass
+class SlurmNode:
+    """One node as sinfo lists it."""
+
+    name: str
+    state: str
+    reason: str
+
+    @property
+    def usable(self) -> bool:
+        """True when the node can take the step now."""
+        state = self.state.lower()
+        return not (
+            any(word in state for word in UNUSABLE_WORDS) or state.endswith(UNUSABLE_SUFFIXES)
+        )
+
+    def describe(self) -> str:
+        """The node's state in Slurm's words: "drained: gpu 3 fell off the bus"."""
+        reason = self.reason.strip()
+        if reason and reason.lower() != "none":
+            return f"Slurm says {self.state}: {reason}"
+        return f"Slurm says {self.state}"
+
+
+async def _query(argv: Sequence[str], env: dict[str, str] | None) -> list[str]:
+    out: list[str] = []
+    err: list[str] = []
+
+    def collect(batch: LineBatch) -> None:
+        (out if batch.stream == "stdout" else err).extend(batch.texts)
+
+    outcome = await stream_process(argv, None, on_lines=collect, timeout=QUERY_TIMEOUT, env=env)
+    if outcome.start_error:
+        raise FleetError(f"cannot run {argv[0]}: {outcome.start_error} (is Slurm installed here?)")
+    if not outcome.ok:
+        last = next((line.strip() for line in reversed(err) if line.strip()), "")
+        raise FleetError(f"{argv[0]} failed ({outcome.describe()}): {last}")
+    return out
+
+
+async def list_nodes(
+    selection: SlurmSelection, env: dict[str, str] | None = None
+) -> list[SlurmNode]:
+    """The selected nodes and their states, one entry per node, in sinfo's order."""
+    argv = ["sinfo", "--noheader", "--Node", "--format=%N|%T|%E"]
+    if selection.partition:
+        argv.append(f"--partition={selection.partition}")
+    if selection.nodelist:
+        argv.append(f"--nodes={selection.nodelist}")
+    nodes: dict[str, SlurmNode] = {}
+    for line in await _query(argv, env):
+        parts = line.split("|", 2)
+        if len(parts) == 3 and parts[0].strip():
+            name = parts[0].strip()
+            nodes.setdefault(name, SlurmNode(name, parts[1].strip(), parts[2].strip()))
+    if not nodes:
+        raise FleetError(f"Slurm lists no nodes for {selection.describe()}")
+    return list(nodes.values())
+
+
+def srun_argv(selection: SlurmSelection, nodes: Sequence[str], command: NodeCommand) -> list[str]:
+    """The one srun step: one task on each of `nodes`, each wrapping the check in its markers."""
+    script = f'echo "{_NODE_MARK}$SLURMD_NODENAME"; {command.shell()}; echo "{_EXIT_MARK}$?"'
+    argv = [
+        "srun",
+        "--label",
+        "--job-name=mltui-fleet",
+        f"--nodes={len(nodes)}",
+        "--ntasks-per-node=1",
+        f"--ntasks={len(nodes)}",
+        "--kill-on-bad-exit=0",
+        f"--nodelist={','.join(nodes)}",
+    ]
+    if selection.partition:
+        argv.append(f"--partition={selection.partition}")
+    if selection.account:
+        argv.append(f"--account={selection.account}")
+    if selection.time_limit:
+        argv.append(f"--time={selection.time_limit}")
+    argv += selection.extra
+    return [*argv, "sh", "-c", script]
+
+
+class _Task:
+    """What one task of the step printed so far."""
+
+    def __init__(self) -> None:
+        self.node: str | None = None
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.started = time.monotonic()
+
+
+async def run_slurm(
+    selection: SlurmSelection,
+    command: NodeCommand,
+    on_node: NodeCallback,
+    *,
+    timeout: float = 600.0,
+    env: dict[str, str] | None = None,
+    cancel: asyncio.Event | None = None,
+) -> None:
+    """Check the selected nodes in one step; `on_node` gets each row as it is known."""
+    command.argv()  # fail at once on what no node could run
+    listed = await list_nodes(selection, env)
+    reported: set[str] = set()
+
+    def emit(row: NodeResult) -> None:
+        if row.name not in reported:
+            reported.add(row.name)
+            on_node(row)
+
+    usable = [node.name for node in listed if node.usable]
+    for node in listed:
+        if not node.usable:
+            fix = f"see `scontrol show node {node.name}`; run again when it is back"
+            emit(NodeResult(node.name, "down", node.describe(), fix))
+    if selection.nodes is not None:
+        if len(usable) < selection.nodes:
+            for name in usable:
+                emit(
+                    NodeResult(
+                        name,
+                        "failed",
+                        f"not run: {selection.nodes} nodes asked for, {len(usable)} usable",
+                    )
+                )
+            raise FleetError(
+                f"{selection.nodes} nodes asked for, but only {len(usable)} of "
+                f"{selection.describe()} can take work"
+            )
+        usable = usable[: selection.nodes]
+    if not usable:
+        return
+
+    tasks: dict[int, _Task] = {}
+    srun_errors: list[str] = []
+    by_node_error: dict[str, str] = {}
+
+    def finish(task: _Task, returncode: int | None) -> None:
+        if task.node is None:
+            return
+        row = node_from_output(
+            task.node,
+            "\n".join(task.stdout),
+            task.stderr,
+            returncode,
+            elapsed_s=round(time.monotonic() - task.started, 3),
+            command=command.mltui[0],
+        )
+        emit(row)
+
+    def on_lines(batch: LineBatch) -> None:
+        for text in batch.texts:
+            match = _LABELLED.match(text)
+            if match is None:
+                if batch.stream == "stderr" and text.strip():
+                    srun_errors.append(text.strip())
+                    failed_on = _FAILED_ON_NODE.search(text)
+                    if failed_on:
+                        by_node_error[failed_on.group(1)] = text.strip()
+                continue
+            task = tasks.setdefault(int(match.group(1)), _Task())
+            body = match.group(2)
+            if batch.stream == "stdout" and body.startswith(_NODE_MARK):
+                task.node = body[len(_NODE_MARK) :].strip()
+            elif batch.stream == "stdout" and body.startswith(_EXIT_MARK):
+                code = body[len(_EXIT_MARK) :].strip()
+                finish(task, int(code) if code.isdigit() else None)
+            elif batch.stream == "stdout":
+                task.stdout.append(body)
+            else:
+                task.stderr.append(body)
+                del task.stderr[:-STDERR_TAIL_LINES]
+
+    argv = srun_argv(selection, usable, command)
+    outcome = await stream_process(
+        argv, None, on_lines=on_lines, timeout=timeout, env=env, cancel=cancel
+    )
+    if outcome.start_error:
+        raise FleetError(f"cannot run srun: {outcome.start_error} (is Slurm installed here?)")
+    last_error = srun_errors[-1] if srun_errors else ""
+    for name in usable:
+        if name in reported:
+            continue
+        task = next((t for t in tasks.values() if t.node == name), None)
+        if name in by_node_error:
+            emit(
+                NodeResult(
+                    name, "down", by_node_error[name], "see `scontrol show node " + name + "`"
+                )
+            )
+        elif outcome.timed_out:
+            emit(
+                NodeResult(
+                    name,
+                    "timed_out",
+                    f"no report within {timeout:g} s (srun was ended)",
+                    "raise --timeout; check the job was not left waiting in the queue "
+                    "(`squeue --me`)",
+                    stderr_tail=task.stderr if task else [],
+                )
+            )
+        elif outcome.cancelled:
+            emit(NodeResult(name, "failed", "cancelled"))
+        else:
+            how = outcome.describe()
+            reason = f"the step ended ({how}) before this node reported"
+            if last_error:
+                reason += f": {last_error}"
+            emit(
+                NodeResult(
+                    name,
+                    "failed",
+                    reason,
+                    "run again; if another node failed, leave it out (--exclude via --srun-arg)",
+                    stderr_tail=task.stderr if task else srun_errors[-STDERR_TAIL_LINES:],
+                )
+            )

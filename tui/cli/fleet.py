@@ -1,0 +1,181 @@
+"""`mltui fleet`: the check on many nodes through Slurm, Ray or SSH; one row per node, the skew.
+
+Without --json each node's row is printed the moment it answers, then the whole table and the
+skew findings. With --json stdout holds only the final `FleetReport` (its schema:
+`mltui fleet --schema`, committed as probes/fleet/fleet.schema.json). Exit status: 0 when every
+node answered, agrees with the others and has no error finding; 1 otherwise; 2 on bad usage or a
+launcher that cannot run at all (no ssh, srun or Ray; a cluster that cannot be reached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from probes.catalog import parse_library_list
+from probes.fleet.launch import FleetError, NodeCommand, parse_remote_mltui
+from probes.fleet.model import FleetReport, NodeResult, fleet_schema
+from probes.fleet.run import FleetTarget, RayTarget, SlurmTarget, SshTarget, run_fleet
+from probes.fleet.slurm import SlurmSelection
+from probes.fleet.ssh import DEFAULT_HOST_TIMEOUT, read_hosts
+from probes.model import to_json
+from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError
+from tui.fleet_view import COLUMNS, row_cells, state_style, state_word
+from tui.presentation import ERROR_STRONG, MUTED, WARNING, terminal_theme
+from tui.safe_text import safe_text
+
+#: Seconds a Slurm step or a Ray run may take unless --timeout says otherwise.
+RUN_TIMEOUT = 600.0
+
+
+def build_target(args: argparse.Namespace) -> FleetTarget:
+    """The launcher and its nodes from the parsed arguments; UsageError on a bad combination."""
+    timeout = getattr(args, "timeout", None)
+    slurm_only = ("partition", "nodelist", "nodes", "account", "time")
+    if getattr(args, "hosts", None):
+        _refuse(args, slurm_only, "--hosts")
+        try:
+            hosts = read_hosts(args.hosts)
+        except FleetError as exc:
+            raise UsageError(str(exc)) from None
+        return SshTarget(
+            hosts,
+            config=args.ssh_config,
+            options=list(args.ssh_option),
+            concurrency=args.concurrency,
+            timeout=timeout or DEFAULT_HOST_TIMEOUT,
+        )
+    if getattr(args, "slurm", False):
+        selection = SlurmSelection(
+            partition=args.partition,
+            nodelist=args.nodelist,
+            nodes=args.nodes,
+            account=args.account,
+            time_limit=args.time,
+            extra=list(args.srun_arg),
+        )
+        return SlurmTarget(selection, timeout=timeout or RUN_TIMEOUT)
+    if getattr(args, "ray", None):
+        _refuse(args, slurm_only, "--ray")
+        return RayTarget(args.ray, timeout=timeout or RUN_TIMEOUT)
+    raise UsageError("fleet needs a launcher: --slurm, --ray [ADDRESS] or --hosts FILE")
+
+
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], launcher: str) -> None:
+    for name in names:
+        if getattr(args, name, None):
+            raise UsageError(f"--{name} is a Slurm option; it does not go with {launcher}")
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Run `mltui fleet` with parsed arguments; returns the exit status."""
+    if getattr(args, "schema", False):
+        print(json.dumps(fleet_schema(), indent=2))
+        return EXIT_OK
+    target = build_target(args)
+    if args.only:
+        parse_library_list(args.only)  # an unknown name is a usage error here, not per node
+    try:
+        command = NodeCommand(
+            mltui=parse_remote_mltui(args.remote_mltui),
+            only=args.only,
+            probe_timeout=args.probe_timeout,
+            perf=args.perf,
+        )
+        command.argv()
+    except FleetError as exc:
+        raise UsageError(str(exc)) from None
+    as_json = bool(args.json)
+    console = Console(highlight=False, theme=terminal_theme())
+    expected = getattr(args, "gpus", None)
+
+    def streamed(row: NodeResult) -> None:
+        if not as_json:
+            console.print(_row_line(row, expected))
+
+    report = asyncio.run(run_fleet(target, command, on_node=streamed, expected_gpus=expected))
+    if as_json:
+        sys.stdout.write(to_json(report, indent=2) + "\n")
+    else:
+        console.print(render_fleet(report))
+    if report.error is not None and not report.nodes:
+        print(f"mltui: {report.error}", file=sys.stderr)
+        return EXIT_USAGE
+    failed = report.counts.failed or report.counts.findings or report.skew or report.error
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def _row_line(row: NodeResult, expected: int | None) -> Text:
+    cells = row_cells(row, expected)
+    line = Text()
+    line.append_text(safe_text(cells.node, "bold"))
+    line.append("  ")
+    line.append_text(safe_text(cells.state, state_style(row)))
+    if row.check is None:
+        line.append("  ")
+        line.append_text(safe_text(row.reason or ""))
+    else:
+        detail = f"  {cells.gpus} GPUs  driver {cells.driver}  CUDA {cells.cuda}  {cells.libraries}"
+        line.append_text(safe_text(detail))
+    return line
+
+
+def render_fleet(report: FleetReport) -> RenderableType:
+    """The whole run: the node table, the skew findings, what to do about failures."""
+    table = Table(box=box.SIMPLE_HEAD, title=safe_text(_title(report)), title_justify="left")
+    columns = list(COLUMNS)
+    has_perf = any(node.throughput is not None for node in report.nodes)
+    if not has_perf:
+        columns.remove("perf")
+    for name in columns:
+        no_wrap = name in ("node", "state", "GPUs", "err/warn")
+        table.add_column(name, overflow="fold", no_wrap=no_wrap)
+    for node in report.nodes:
+        cells = row_cells(node, report.expected_gpus).as_tuple()[: len(columns)]
+        if node.check is None:
+            cells = (cells[0], cells[1], *([""] * (len(columns) - 2)))
+        texts = [safe_text(cell) for cell in cells]
+        texts[1] = safe_text(cells[1], state_style(node))
+        table.add_row(*texts)
+    parts: list[RenderableType] = [table]
+    if report.skew:
+        skew = Text("Skew\n", style="bold")
+        for finding in report.skew:
+            skew.append("  ")
+            skew.append_text(safe_text(finding.text, WARNING))
+            skew.append("\n")
+        parts.append(skew)
+    failed = [n for n in report.nodes if n.check is None]
+    if failed:
+        text = Text("Nodes without a report\n", style="bold")
+        for node in failed:
+            text.append("  ")
+            text.append_text(safe_text(node.name, "bold"))
+            text.append_text(safe_text(f": {node.reason or state_word(node)}"))
+            text.append("\n")
+            if node.fix:
+                text.append_text(safe_text(f"    fix: {node.fix}", MUTED))
+                text.append("\n")
+        parts.append(text)
+    if report.error:
+        parts.append(safe_text(f"the run did not finish: {report.error}", ERROR_STRONG))
+    return Group(*parts)
+
+
+def _title(report: FleetReport) -> str:
+    counts = report.counts
+    words = f"{counts.total} nodes: {counts.ok} ok"
+    if counts.findings:
+        words += f", {counts.findings} with errors"
+    if counts.failed:
+        words += f", {counts.failed} without a report"
+    if report.skew:
+        words += f", {len(report.skew)} skew finding{'s' if len(report.skew) != 1 else ''}"
+    return f"{report.target} — {words}"
