@@ -37,6 +37,7 @@ from tui.commands import (
     SampleCommands,
 )
 from tui.presentation import dashboard_theme
+from tui.safe_text import inert_line, safe_markup
 from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.services import Services, default_services
 from tui.state import CheckState
@@ -228,7 +229,7 @@ class MltuiApp(App[None]):
         await refreshed.wait()
 
     def _target_words(self) -> str:
-        return f"Python {self.target.version}: {self.target.executable}"
+        return inert_line(f"Python {self.target.version}: {self.target.executable}")
 
     # ------------------------------------------------------------------------- panes
 
@@ -391,7 +392,7 @@ class MltuiApp(App[None]):
         try:
             cached = await asyncio.to_thread(self.services.load_check, target)
         except Exception as exc:  # a broken cache only costs the head start
-            self.notify(f"ignoring the check cache: {exc}", severity="warning")
+            self.notify(safe_markup(f"ignoring the check cache: {exc}"), severity="warning")
             cached = None
         if cached is not None:
             state = replace(
@@ -475,7 +476,7 @@ class MltuiApp(App[None]):
             await run_pane.samples_loaded.wait()
             name = run_pane.sample_for_library(library)
             if name is None:
-                self.notify(f"{library} has no sample of its own", severity="warning")
+                self.notify(safe_markup(f"{library} has no sample of its own"), severity="warning")
                 return
             self.run_sample(name)
 
@@ -519,7 +520,7 @@ class MltuiApp(App[None]):
         run_pane = self._pane_widgets.get("run")
         if run_pane is not None:
             run_pane.set_target(target)  # type: ignore[attr-defined]
-        self.notify(f"now using {target.executable} (Python {target.version})")
+        self.notify(safe_markup(f"now using {target.executable} (Python {target.version})"))
         self._run_check()
 
     @work(thread=True, exclusive=True, group="resolve-target", exit_on_error=False)

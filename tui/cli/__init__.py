@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time allowed to each sample (default 300 s)",
     )
+    run.add_argument(
+        "--raw",
+        action="store_true",
+        help="pass the sample's output through unchanged (its colours and control sequences); "
+        "by default control sequences are shown as visible \\xNN text",
+    )
 
     envs = sub.add_parser("envs", help="list the Python environments on this machine")
     envs.add_argument("--json", action="store_true", help="print as JSON")

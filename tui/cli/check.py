@@ -17,7 +17,6 @@ from typing import Any
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -50,6 +49,7 @@ from tui.presentation import (
     severity_style,
     terminal_theme,
 )
+from tui.safe_text import inert, safe_text
 
 
 def report_console(*, stderr: bool = False) -> Console:
@@ -124,7 +124,7 @@ class _Progress:
 
     def library_done(self, report: LibraryReport) -> None:
         with self.lock:
-            label = library_status_words(report.status)
+            label = inert(library_status_words(report.status))
             elapsed = f" ({duration(report.elapsed_s)})" if report.elapsed_s is not None else ""
             self.state[report.name] = f"done: {label}{elapsed}"
         self.live.update(self._render())
@@ -155,22 +155,22 @@ def render_system(system: SystemInfo, result: CheckResult) -> RenderableType:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("Host", escape(system.hostname or "n/a"))
-    grid.add_row("OS", escape(" ".join(p for p in (system.os, system.kernel) if p) or "n/a"))
+    grid.add_row("Host", safe_text(system.hostname or "n/a"))
+    grid.add_row("OS", safe_text(" ".join(p for p in (system.os, system.kernel) if p) or "n/a"))
     target = result.target
     python = (
         f"{target.implementation} {target.version}  {target.executable}"
         if target
         else system.python_version
     )
-    grid.add_row("Python", escape(python))
+    grid.add_row("Python", safe_text(python))
     cores = f"{_na(cpu.physical_cores)} physical / {_na(cpu.logical_cores)} logical"
     freq = ""
     if cpu.frequency_current_mhz:
         freq = f", {cpu.frequency_current_mhz:.0f} MHz"
         if cpu.frequency_max_mhz:
             freq += f" (max {cpu.frequency_max_mhz:.0f})"
-    grid.add_row("CPU", escape(f"{cpu.model or 'unknown model'}  {cores}{freq}"))
+    grid.add_row("CPU", safe_text(f"{cpu.model or 'unknown model'}  {cores}{freq}"))
     if cpu.load_average:
         grid.add_row("Load", " ".join(f"{v:.2f}" for v in cpu.load_average))
     grid.add_row(
@@ -187,13 +187,13 @@ def render_system(system: SystemInfo, result: CheckResult) -> RenderableType:
             limits.append(f"{human_bytes(box_.memory_limit_bytes)} memory")
         runtime = box_.runtime or "container"
         text = runtime + (f", limited to {', '.join(limits)}" if limits else "")
-        grid.add_row("Container", escape(text))
+        grid.add_row("Container", safe_text(text))
     return Panel(grid, title="System", box=box.ROUNDED)
 
 
 def _gpu_row(gpu: GpuInfo) -> list[str | Text]:
     if gpu.state == "lost":
-        lost: list[str | Text] = [str(gpu.index), escape(gpu.name or "?")]
+        lost: list[str | Text] = [str(gpu.index), safe_text(gpu.name or "?")]
         return [*lost, Text("lost (fell off the bus)", style=ERROR), *[""] * 5]
     memory = (
         f"{human_bytes(gpu.memory_used_bytes)} / {human_bytes(gpu.memory_total_bytes)}"
@@ -214,7 +214,7 @@ def _gpu_row(gpu: GpuInfo) -> list[str | Text]:
     processes = "n/a" if gpu.processes is None else str(len(gpu.processes))
     return [
         str(gpu.index),
-        escape(gpu.name or "n/a"),
+        safe_text(gpu.name or "n/a"),
         memory,
         util,
         temp,
@@ -231,16 +231,16 @@ def render_gpus(nvml: NvmlReport) -> RenderableType:
         headline = "No NVIDIA GPU visible" if nvml.status == "no_driver" else "NVML failed"
         lines.append(headline, style="bold")
         if nvml.reason:
-            lines.append(f": {nvml.reason}")
+            lines.append(f": {inert(nvml.reason)}")
         for explanation in nvml.explanations:
-            lines.append(f"\n  • {explanation}")
+            lines.append(f"\n  • {inert(explanation)}")
         return Panel(lines, title="GPUs", box=box.ROUNDED)
     table = Table(box=box.SIMPLE_HEAD, expand=False)
     for column in ("#", "Name", "Memory used", "Util", "Temp", "Power", "PCIe", "Procs"):
         table.add_column(column)
     for gpu in nvml.gpus:
         table.add_row(*_gpu_row(gpu))
-    header = (
+    header = inert(
         f"driver {_na(nvml.driver_version)}, CUDA driver {_na(nvml.cuda_driver_version)}, "
         f"NVML {_na(nvml.nvml_version)}"
     )
@@ -267,11 +267,11 @@ def _computation(report: LibraryReport) -> Text:
         if text:
             text.append("  ")
         if device.computation_ok is True:
-            text.append(f"✓ {label}", style=SUCCESS)
+            text.append(f"✓ {inert(label)}", style=SUCCESS)
         elif device.computation_ok is False:
-            text.append(f"✗ {label}", style=ERROR)
+            text.append(f"✗ {inert(label)}", style=ERROR)
         else:
-            text.append(f"– {label}", style=MUTED)
+            text.append(f"– {inert(label)}", style=MUTED)
     return text
 
 
@@ -289,13 +289,13 @@ def render_libraries(libraries: list[LibraryReport]) -> RenderableType:
         label, style = library_status_words(report.status), library_status_style(report.status)
         note = report.error or ""
         table.add_row(
-            escape(report.display_name or report.name),
-            Text(label, style=style),
-            escape(report.version or ""),
-            escape(build_text(report, detailed=True)),
-            escape(_devices_seen(report)),
+            safe_text(report.display_name or report.name),
+            safe_text(label, style=style),
+            safe_text(report.version or ""),
+            safe_text(build_text(report, detailed=True)),
+            safe_text(_devices_seen(report)),
             _computation(report),
-            Text(note, style=MUTED if report.status == "ok" else ""),
+            safe_text(note, style=MUTED if report.status == "ok" else ""),
         )
     return Panel(table, title="Libraries", box=box.ROUNDED)
 
@@ -309,11 +309,11 @@ def render_findings(result: CheckResult) -> RenderableType:
     grid.add_column(ratio=1)
     for finding in sorted(result.findings, key=lambda f: severity_rank(f.severity)):
         body = Text()
-        body.append(finding.title, style="bold")
+        body.append(inert(finding.title), style="bold")
         body.append("\nevidence: ", style=MUTED)
-        body.append(finding.evidence)
+        body.append(inert(finding.evidence))
         body.append("\nfix: ", style=MUTED)
-        body.append(finding.fix)
+        body.append(inert(finding.fix))
         severity = Text(finding.severity.upper(), style=severity_style(finding.severity))
         grid.add_row(severity, body)
     return Panel(grid, title="Findings", box=box.ROUNDED)
@@ -324,7 +324,7 @@ def render_report(result: CheckResult) -> RenderableType:
     errors = sum(1 for f in result.findings if f.severity == "error")
     warnings = sum(1 for f in result.findings if f.severity == "warning")
     took = duration(result.elapsed_s)
-    footer = Text(
+    footer = safe_text(
         f"mltui {result.mltui_version} · checked in {took} at {result.created_at} · "
         f"{errors} error(s), {warnings} warning(s)",
         style=MUTED,

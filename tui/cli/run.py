@@ -26,6 +26,7 @@ from probes.runner import RunResult, SampleRef, list_samples, resolve_sample, ru
 from probes.target import resolve_target
 from tui.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from tui.presentation import WARNING, duration, run_status_style, terminal_theme
+from tui.safe_text import inert_lines, safe_assemble, safe_text
 
 EXIT_FAILED = EXIT_FINDINGS
 _DIM = "\x1b[2m"
@@ -39,12 +40,16 @@ class TerminalEcho:
     On a terminal a `\\r` update rewrites the line in place; elsewhere (a pipe, a log file, a
     terminal that says TERM=dumb and so takes no escape sequence) every update is a line of its
     own. The newline of the latest line is held back until the next line shows whether that one
-    replaces it.
+    replaces it. The child's text is made inert (`tui.safe_text`) unless `raw` is set, which
+    passes it through unchanged (its own colours included).
     """
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self, out: TextIO | None = None, err: TextIO | None = None, *, raw: bool = False
+    ) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.raw = raw
         self._dumb = os.environ.get("TERM") == "dumb"
         self._tty = self.out.isatty() and not self._dumb
         self._open: TextIO | None = None  # the stream whose last line has no newline yet
@@ -52,7 +57,9 @@ class TerminalEcho:
     def __call__(self, batch: LineBatch) -> None:
         stream = self.out if batch.stream == "stdout" else self.err
         dim = batch.stream == "stderr" and stream.isatty() and not self._dumb
-        texts = [_DIM + t + _RESET for t in batch.texts] if dim else batch.texts
+        texts = batch.texts if self.raw else inert_lines(batch.texts)
+        if dim:
+            texts = [_DIM + t + _RESET for t in texts]
         if not self._tty:
             # Off a terminal an update cannot rewrite a line: every line is printed, at once.
             stream.write("\n".join(texts) + "\n")
@@ -105,14 +112,15 @@ def _print_sample_list(console: Console) -> None:
     table.add_column("script")
     for ref in list_samples():
         script = ref.path if ref.exists else f"{ref.path} (missing)"
-        table.add_row(ref.name, ref.display_name, script)
+        table.add_row(safe_text(ref.name), safe_text(ref.display_name), safe_text(script))
     console.print(table)
 
 
 def summary_table(results: Sequence[RunResult], target: TargetPython) -> Table:
     """The end-of-run table: one row per sample."""
     table = Table(
-        title=f"Samples run in {target.executable} (Python {target.version})", title_justify="left"
+        title=safe_text(f"Samples run in {target.executable} (Python {target.version})"),
+        title_justify="left",
     )
     for column in ("sample", "status", "engine", "device", "elapsed", "exit", "detail"):
         table.add_column(column, no_wrap=column != "detail", overflow="fold")
@@ -122,13 +130,13 @@ def summary_table(results: Sequence[RunResult], target: TargetPython) -> Table:
         )
         device = result.used_device or result.device
         table.add_row(
-            result.name,
-            Text(result.status, style=run_status_style(result.status, strong=True)),
-            result.engine or "-",
-            device,
+            safe_text(result.name),
+            safe_text(result.status, style=run_status_style(result.status, strong=True)),
+            safe_text(result.engine or "-"),
+            safe_text(device),
             duration(result.elapsed_s),
-            exit_text,
-            result.summary,
+            safe_text(exit_text),
+            safe_text(result.summary),
         )
     return table
 
@@ -140,7 +148,7 @@ async def _run_all(
     console: Console,
     cancel: asyncio.Event,
 ) -> list[RunResult]:
-    echo = TerminalEcho()
+    echo = TerminalEcho(raw=bool(getattr(args, "raw", False)))
     loop = asyncio.get_running_loop()
     interrupts = 0
 
@@ -155,13 +163,13 @@ async def _run_all(
         installed = True
 
     def on_start(ref: SampleRef) -> None:
-        console.rule(Text(f"{ref.name}  ·  {ref.path}", style="bold"), align="left")
+        console.rule(safe_text(f"{ref.name}  ·  {ref.path}", style="bold"), align="left")
 
     def on_result(result: RunResult) -> None:
         echo.end()
         style = run_status_style(result.status, strong=True)
         console.print(
-            Text.assemble(
+            safe_assemble(
                 (f"{result.name}: {result.status}", style),
                 f"  ({duration(result.elapsed_s)}) {result.summary}",
             )
@@ -240,7 +248,10 @@ def environments_table(envs: Sequence[PythonEnvironment], width: int = 200) -> T
             cells = [env.libraries.get(spec.id) or "-" for spec in catalog.LIBRARIES]
         else:
             cells = [", ".join(f"{lib} {env.libraries[lib]}" for lib in env.installed) or "-"]
-        table.add_row(env.name, env.kind, env.version or "?", *cells, env.prefix)
+        table.add_row(
+            *(safe_text(cell) for cell in (env.name, env.kind, env.version or "?", *cells)),
+            safe_text(env.prefix),
+        )
     return table
 
 

@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 from probes.model import TargetPython
 from probes.target import TargetError
 from tui.presentation import ACCENT, ERROR, MUTED, SUCCESS, WARNING_STRONG
+from tui.safe_text import inert_line, safe_assemble, safe_join, safe_markup, safe_text
 from tui.services import Services
 
 
@@ -28,16 +29,16 @@ def environment_label(env: Any, current: TargetPython) -> Text:
     """
     python = str(getattr(env, "python", ""))
     label = Text()
-    label.append(f"{getattr(env, 'kind', '?'):<8}", style="bold")
-    label.append(f"{getattr(env, 'name', '') or '-'}  ")
-    label.append(f"Python {getattr(env, 'version', None) or '?'}", style=ACCENT)
+    label.append(f"{inert_line(getattr(env, 'kind', '?')):<8}", style="bold")
+    label.append(f"{inert_line(getattr(env, 'name', '') or '-')}  ")
+    label.append(f"Python {inert_line(getattr(env, 'version', None) or '?')}", style=ACCENT)
     if python == current.executable:
         label.append("  (current target)", style=WARNING_STRONG)
     libraries = getattr(env, "libraries", None) or {}
     installed = [name for name, version in libraries.items() if version]
     if installed:
-        label.append("  " + ", ".join(sorted(installed)), style=SUCCESS)
-    label.append("\n        " + python, style=MUTED)
+        label.append("  " + safe_join(sorted(installed)), style=SUCCESS)
+    label.append("\n        " + inert_line(python), style=MUTED)
     return label
 
 
@@ -56,7 +57,7 @@ class InterpreterScreen(ModalScreen[TargetPython | None]):
         """Environment list, path input, hint."""
         with Vertical(id="interpreter-frame", classes="dialog"):
             yield Static(
-                Text.assemble(
+                safe_assemble(
                     ("target now: ", "bold"),
                     self.current.executable,
                     f" (Python {self.current.version})",
@@ -96,7 +97,7 @@ class InterpreterScreen(ModalScreen[TargetPython | None]):
             options.add_option(Option(environment_label(env, self.current), id=str(position)))
         if error:
             options.add_option(
-                Option(Text(f"discovery failed: {error}", style=ERROR), disabled=True)
+                Option(safe_text(f"discovery failed: {error}", style=ERROR), disabled=True)
             )
         elif not self.environments:
             options.add_option(
@@ -121,7 +122,9 @@ class InterpreterScreen(ModalScreen[TargetPython | None]):
         try:
             target = self.services.resolve_target(path)
         except TargetError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="not usable", severity="error")
+            self.app.call_from_thread(
+                self.notify, safe_markup(exc), title="not usable", severity="error"
+            )
             return
         self.app.call_from_thread(self.dismiss, target)
 

@@ -23,6 +23,7 @@ from tui.presentation import (
     library_status_words,
     severity_style,
 )
+from tui.safe_text import inert, inert_line, safe_assemble, safe_markup, safe_text
 from tui.widgets.libraries_matrix import device_label
 
 
@@ -34,9 +35,11 @@ def report_renderable(
         return Text(f"This library has not been checked yet ({age}).", style=MUTED)
     parts: list[RenderableType] = []
     head = Text()
-    head.append(report.display_name or report.name, style="bold")
+    head.append(inert(report.display_name or report.name), style="bold")
     head.append("  installed: ")
-    head.append(library_status_words(report.status), style=library_status_style(report.status))
+    head.append(
+        inert(library_status_words(report.status)), style=library_status_style(report.status)
+    )
     head.append(f"  ({age})", style=MUTED)
     parts.append(head)
     facts = [
@@ -59,38 +62,38 @@ def report_renderable(
     fact_grid.add_column(style="bold", no_wrap=True)
     fact_grid.add_column(ratio=1)
     for key, value in facts:
-        fact_grid.add_row(key, str(value))
+        fact_grid.add_row(safe_text(key), safe_text(value))
     parts.append(fact_grid)
     parts.append(Text("\nDevices", style="bold underline"))
     if not report.devices:
         parts.append(Text("  none seen", style=MUTED))
     for device in report.devices:
-        line = Text("  " + device_label(device.kind, device.index))
+        line = safe_text("  " + device_label(device.kind, device.index))
         if device.name:
-            line.append(f"  {device.name}")
+            line.append(f"  {inert(device.name)}")
         if device.compute_capability:
-            line.append(f"  sm {device.compute_capability}")
+            line.append(f"  sm {inert(device.compute_capability)}")
         if device.computation_ok is True:
             line.append("  computation ok", style=SUCCESS)
         elif device.computation_ok is False:
             line.append("  computation FAILED", style=ERROR)
         if device.computation_detail:
-            line.append(f"  {device.computation_detail}", style=MUTED)
+            line.append(f"  {inert(device.computation_detail)}", style=MUTED)
         if device.error:
-            line.append(f"\n    {device.error}", style=ERROR)
+            line.append(f"\n    {inert(device.error)}", style=ERROR)
         parts.append(line)
     if report.error:
         parts.append(Text("\nError", style="bold underline"))
-        parts.append(Text(report.error, style=ERROR))
+        parts.append(safe_text(report.error, style=ERROR))
     if report.stderr_tail:
         parts.append(Text("\nLast lines on stderr", style="bold underline"))
-        parts.append(Text("\n".join(report.stderr_tail), style=MUTED))
+        parts.append(safe_text("\n".join(map(str, report.stderr_tail)), style=MUTED))
     parts.append(Text("\nFindings", style="bold underline"))
     if not findings:
         parts.append(Text("  nothing to report", style=MUTED))
     for finding in findings:
         parts.append(
-            Text.assemble(
+            safe_assemble(
                 (f"[{finding.severity}] ", severity_style(finding.severity)),
                 (finding.title, "bold"),
             )
@@ -98,8 +101,8 @@ def report_renderable(
         lines = Table.grid(padding=(0, 1, 0, 0))
         lines.add_column(width=11, no_wrap=True, style=MUTED)
         lines.add_column(ratio=1)
-        lines.add_row("   evidence", finding.evidence)
-        lines.add_row("   fix", Text(finding.fix, style=SUCCESS))
+        lines.add_row("   evidence", safe_text(finding.evidence))
+        lines.add_row("   fix", safe_text(finding.fix, style=SUCCESS))
         parts.append(lines)
     return Group(*parts)
 
@@ -132,5 +135,7 @@ class LibraryDetailScreen(ModalScreen[None]):
         name = (
             self.report.display_name if self.report and self.report.display_name else self.library
         )
-        self.query_one("#detail-frame").border_title = f"probe result: {name}"
+        self.query_one("#detail-frame").border_title = "probe result: " + safe_markup(
+            inert_line(name)
+        )
         self.query_one("#detail-scroll").focus()

@@ -20,6 +20,7 @@ from tui.presentation import (
     temperature_style,
     utilisation_style,
 )
+from tui.safe_text import inert_line, safe_join, safe_markup
 from tui.widgets.glyphs import bar, sparkline
 
 LABEL_WIDTH = 7
@@ -28,7 +29,7 @@ LABEL_WIDTH = 7
 def _missing(gpu: GpuInfo, field_name: str) -> str:
     """'n/a' with NVML's reason when it gave one (NotSupported, NoPermission, ...)."""
     reason = gpu.errors.get(field_name)
-    return f"n/a ({reason})" if reason else "n/a"
+    return f"n/a ({inert_line(reason)})" if reason else "n/a"
 
 
 def memory_percent(gpu: GpuInfo) -> float | None:
@@ -87,7 +88,7 @@ class GpuCard(Widget):
         self.set_class(self.gpu.state == "lost", "-lost")
 
     def _title(self) -> str:
-        return f"GPU {self.gpu.index}: {self.gpu.name or 'unknown GPU'}"
+        return safe_markup(f"GPU {self.gpu.index}: {inert_line(self.gpu.name or 'unknown GPU')}")
 
     def render(self) -> RenderableType:
         """The card's lines, sized to the card's width."""
@@ -241,7 +242,7 @@ class GpuCard(Widget):
             style = ERROR if any(r.lower() in slowing for r in reasons) else WARNING
             if reasons == ["idle"] or [r.lower() for r in reasons] == ["gpu idle"]:
                 style = MUTED
-            line.append(", ".join(reasons), style=style)
+            line.append(safe_join(reasons), style=style)
         return line
 
 

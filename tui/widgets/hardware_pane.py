@@ -36,6 +36,7 @@ from tui.presentation import (
     WARNING_STRONG,
     severity_style,
 )
+from tui.safe_text import inert, inert_line, safe_text
 from tui.services import NvmlReader, Services
 from tui.state import CheckState
 from tui.widgets.gpu_card import GpuCard, memory_percent
@@ -194,7 +195,7 @@ class HardwarePane(Widget):
             self._draw_gpus(reading.nvml)
             self.query_one(ProcessesTable).show(reading.nvml.gpus)
         elif reading.error:
-            self._set_gpu_message(Text(reading.error, style=ERROR), reading.error)
+            self._set_gpu_message(safe_text(reading.error, style=ERROR), reading.error)
         self._draw_status()
         self.readings_drawn += 1
         self.first_drawn.set()
@@ -283,12 +284,12 @@ class HardwarePane(Widget):
                 done = len(state.partial)
                 status.append(f", re-checking ({done} done)...", style=WARNING)
             if state.error:
-                status.append(f"  check failed: {state.error}", style=ERROR)
+                status.append(f"  check failed: {inert_line(state.error)}", style=ERROR)
         status.append(f"  | refresh {self.interval:g} s (+/-)", style=MUTED)
         self._update_static(self.query_one("#check-status", Static), status)
 
 
-def gpu_summary(report: NvmlReport) -> str:
+def gpu_summary(report: NvmlReport) -> Text:
     """'2 GPUs, driver 550.54, CUDA 12.4' for the cards' title."""
     count = len(report.gpus)
     parts = [f"{count} GPU{'s' if count != 1 else ''}"]
@@ -296,7 +297,7 @@ def gpu_summary(report: NvmlReport) -> str:
         parts.append(f"driver {report.driver_version}")
     if report.cuda_driver_version:
         parts.append(f"CUDA {report.cuda_driver_version}")
-    return ", ".join(parts)
+    return safe_text(inert_line(", ".join(parts)))
 
 
 def _sentence(words: str) -> str:
@@ -311,7 +312,7 @@ def bullet_list(lines: list[str], style: str = "") -> Table:
     grid.add_column(width=4, no_wrap=True)
     grid.add_column(ratio=1)
     for line in lines:
-        grid.add_row("  - ", Text(line, style=style))
+        grid.add_row("  - ", safe_text(line, style=style))
     return grid
 
 
@@ -324,13 +325,13 @@ def no_gpu_text(report: NvmlReport) -> RenderableType:
         if reason.lower().startswith("no nvidia driver"):
             reason = reason.partition(":")[2].strip()
         headline.append("No NVIDIA GPU driver", style=WARNING_STRONG)
-        headline.append(_sentence(f": {reason}") if reason else ".")
+        headline.append(inert(_sentence(f": {reason}")) if reason else ".")
         headline.append(
             "\nSo the libraries can use only the CPU here (or a GPU of another kind they support)."
         )
     elif report.status == "error":
         headline.append("NVML failed: ", style=ERROR_STRONG)
-        headline.append(_sentence(report.reason or "unknown error"))
+        headline.append(inert(_sentence(report.reason or "unknown error")))
     else:
         headline.append("The NVIDIA driver is loaded but reports no GPU.", style=WARNING_STRONG)
     if not report.explanations:
@@ -350,7 +351,7 @@ def findings_renderable(findings: list[Finding] | None) -> RenderableType:
     for finding in findings:
         grid.add_row(
             Text(f"  {finding.severity}", style=severity_style(finding.severity)),
-            Text(finding.title, style="bold"),
+            safe_text(finding.title, style="bold"),
         )
-        grid.add_row(Text("     fix", style=MUTED), Text(finding.fix, style=SUCCESS))
+        grid.add_row(Text("     fix", style=MUTED), safe_text(finding.fix, style=SUCCESS))
     return grid

@@ -15,6 +15,7 @@ from tui.presentation import (
     library_status_style,
     library_status_words,
 )
+from tui.safe_text import inert_line, safe_text
 
 COLUMNS = ("library", "installed", "version", "CUDA build", "devices", "computed on")
 
@@ -73,13 +74,13 @@ def matrix_row(report: LibraryReport) -> tuple[Text, ...]:
     computed = computation_summary(report)
     return (
         Text(short_name(report.name), style=library_status_style(report.status, strong=True)),
-        Text(
-            library_status_words(report.status, short=True),
+        safe_text(
+            inert_line(library_status_words(report.status, short=True)),
             style=library_status_style(report.status),
         ),
-        Text(report.version or "-"),
-        Text(build_text(report)),
-        Text(devices),
+        safe_text(inert_line(report.version or "-")),
+        safe_text(inert_line(build_text(report))),
+        safe_text(inert_line(devices)),
         Text(computed, style=ERROR if computed.startswith("FAILED") else ""),
     )
 

@@ -15,6 +15,7 @@ from textual.widgets import RichLog
 
 from probes.process import OutputLine
 from tui.presentation import ERROR, ERROR_STRONG, MUTED
+from tui.safe_text import inert, safe_text
 
 #: Lines the log keeps; older ones scroll away.
 MAX_LINES = 2000
@@ -74,7 +75,7 @@ class OutputLog(RichLog):
     def note(self, text: str, style: str = "bold") -> None:
         """Write a line of our own (start, end, verdict) after any queued output."""
         self.flush()
-        self.write(Text(text, style=style))
+        self.write(safe_text(text, style=style))
 
     def reset(self) -> None:
         """Forget everything shown and queued."""
@@ -96,10 +97,10 @@ class OutputLog(RichLog):
             line = self._queue.popleft()
             if line.stream == "stderr":
                 block.append("! ", style=ERROR_STRONG)
-                block.append(line.text, style=ERROR)
+                block.append(inert(line.text), style=ERROR)
             else:
                 block.append("  ")
-                block.append(line.text)
+                block.append(inert(line.text))
             if position < count - 1:
                 block.append("\n")
         if count:

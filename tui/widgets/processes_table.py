@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 
 from probes.model import GpuInfo
 from tui.presentation import MUTED, human_bytes
+from tui.safe_text import safe_text
 
 HIDDEN_PID = "host PID (not visible in this container)"
 
@@ -53,4 +54,4 @@ class ProcessesTable(DataTable[str | Text]):
             return
         for row in rows:
             style = "dim" if row[4] == HIDDEN_PID else ""
-            self.add_row(*row[:4], Text(row[4], style=style))
+            self.add_row(*(safe_text(cell) for cell in row[:4]), safe_text(row[4], style=style))

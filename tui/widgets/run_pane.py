@@ -26,6 +26,7 @@ from textual.widgets import DataTable, LoadingIndicator, Select, Static
 from probes.model import TargetPython
 from probes.runner import SampleRef
 from tui.presentation import ACCENT_STRONG, MUTED, RUN_STATUS_TONE, run_status_style
+from tui.safe_text import inert_line, safe_assemble, safe_join, safe_markup, safe_text
 from tui.services import Services
 from tui.widgets.output_log import OutputLog
 from tui.widgets.source_view import SourceView
@@ -106,7 +107,9 @@ class RunPane(Widget):
         try:
             samples = [*self.services.list_samples(), *self.services.extra_samples]
         except Exception as exc:  # shown in the table, the rest still works
-            self.app.call_from_thread(self.notify, f"cannot list samples: {exc}", severity="error")
+            self.app.call_from_thread(
+                self.notify, safe_markup(f"cannot list samples: {exc}"), severity="error"
+            )
             samples = list(self.services.extra_samples)
         self.app.call_from_thread(self._show_samples, samples)
 
@@ -116,7 +119,7 @@ class RunPane(Widget):
         table = self.query_one("#samples-table", DataTable)
         table.clear()
         for name in self.samples:
-            table.add_row(name, self._status_cell(name), key=name)
+            table.add_row(safe_text(inert_line(name)), self._status_cell(name), key=name)
         # A run may have started before the list arrived (from the palette): show its source.
         shown = self._current or self._highlighted()
         if shown is not None:
@@ -124,7 +127,9 @@ class RunPane(Widget):
 
     def _status_cell(self, name: str) -> Text:
         status = self.last_status.get(name, "-")
-        return Text(status, style=run_status_style(status, strong=status == "running"))
+        return safe_text(
+            inert_line(status), style=run_status_style(status, strong=status == "running")
+        )
 
     def _set_status(self, name: str, status: str) -> None:
         """Record a sample's last status and show it in its row (the cursor stays put)."""
@@ -188,7 +193,7 @@ class RunPane(Widget):
         """Run these samples one after another (cancelling any run under way)."""
         unknown = [n for n in names if n not in self.samples]
         if unknown:
-            self.notify(f"unknown sample: {', '.join(unknown)}", severity="error")
+            self.notify(safe_markup(f"unknown sample: {safe_join(unknown)}"), severity="error")
             return
         if names:
             self._run(list(names))
@@ -278,7 +283,7 @@ class RunPane(Widget):
         if self.running and self._current:
             elapsed = self.services.clock() - self._started_at
             self._show_status(
-                Text.assemble(
+                safe_assemble(
                     ("running ", ACCENT_STRONG),
                     self._current + self._queue_text,
                     f"  {elapsed:.1f} s",

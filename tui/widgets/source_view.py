@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui.presentation import ERROR, MUTED
+from tui.safe_text import inert, inert_line, safe_markup, safe_text
 
 
 class SourceView(VerticalScroll):
@@ -31,14 +32,16 @@ class SourceView(VerticalScroll):
             return
         self.path = path
         code = self.query_one("#source-code", Static)
-        self.border_title = path.name if path else "source"
+        self.border_title = safe_markup(inert_line(path.name)) if path else "source"
         if path is None:
             code.update(Text("no source for this sample", style=MUTED))
             return
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            code.update(Text(f"cannot read {path}: {exc.strerror or exc}", style=ERROR))
+            code.update(safe_text(f"cannot read {path}: {exc.strerror or exc}", style=ERROR))
             return
-        code.update(Syntax(text, "python", line_numbers=True, word_wrap=False, theme="ansi_dark"))
+        code.update(
+            Syntax(inert(text), "python", line_numbers=True, word_wrap=False, theme="ansi_dark")
+        )
         self.scroll_home(animate=False)

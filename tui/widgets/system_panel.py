@@ -15,6 +15,7 @@ from textual.widget import Widget
 
 from probes.model import SystemInfo
 from tui.presentation import MUTED, SUCCESS, human_bytes, memory_style, utilisation_style
+from tui.safe_text import inert_line, safe_text
 from tui.widgets.glyphs import bar, sparkline
 
 #: Above this many cores a bar each would not fit; they become one glyph each on a strip.
@@ -85,7 +86,7 @@ def system_lines(system: SystemInfo, width: int, *, ascii: bool) -> list[Text]:
     """The panel's lines for a content width: none longer than `width`, so none wraps."""
     cpu = system.cpu
     lines: list[Text] = []
-    name = Text(cpu.model or "unknown CPU", style="bold")
+    name = safe_text(inert_line(cpu.model or "unknown CPU"), style="bold")
     name.append(f"  {cpu.physical_cores or '?'} cores / {cpu.logical_cores or '?'} threads")
     details = []
     if cpu.frequency_current_mhz:
@@ -117,7 +118,7 @@ def system_lines(system: SystemInfo, width: int, *, ascii: bool) -> list[Text]:
         lines.append(_meter_line("swap   ", swap_pct, figures, bar_width, ascii=ascii))
     container = system.container
     if container.in_container:
-        limits = [f"container ({container.runtime or 'unknown runtime'})"]
+        limits = [f"container ({inert_line(container.runtime or 'unknown runtime')})"]
         if container.cpu_limit_cores is not None:
             limits.append(f"CPU limit {container.cpu_limit_cores:g} cores")
         if container.memory_limit_bytes is not None:

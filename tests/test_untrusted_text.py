@@ -1,0 +1,296 @@
+"""Each class of hostile text through each display path: shown inert and exactly, never parsed.
+
+The sequences × paths matrix of issue 9: a library's version, an error, a stderr tail, a sample's
+output, a path, package metadata and the cache replay (the dashboard started on a cached check)
+all reach the terminal only through `tui.safe_text`. JSON output keeps the exact strings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console, RenderableType
+
+from probes.envs import PythonEnvironment
+from probes.model import CheckResult, DeviceResult, Finding, LibraryReport, TargetPython, to_json
+from probes.process import LineBatch
+from probes.runner import RunResult, SampleRef
+from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
+from tui.app import MltuiApp
+from tui.presentation import terminal_theme
+from tui.safe_text import inert
+from tui.widgets.output_log import OutputLog
+
+#: One short vector per class of sequence (kept short so no table wraps it).
+VECTORS = {
+    "csi": "\x1b[31mRED\x1b[0m",
+    "osc-title": "\x1b]0;TITLE\x07",
+    "osc52-clipboard": "\x1b]52;c;Y2xp\x07",
+    "osc8-link": "\x1b]8;;http://x/\x1b\\L\x1b]8;;\x1b\\",
+    "dcs": "\x1bPq#0\x1b\\",
+    "c1-csi": "\x9b2J",
+    "lone-esc": "end\x1b",
+    "c0-bell-bs": "a\x07\x08b",
+    "markup-path": "/data/[old]/env",
+    "markup-device": "[/dev/nvidia0]",
+    "markup-bold": "[bold]x[/]",
+}
+IDS = list(VECTORS)
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _plain(renderable: RenderableType, width: int = 400) -> str:
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=width, force_terminal=False, color_system=None, theme=terminal_theme()
+    )
+    console.print(renderable)
+    return buffer.getvalue()
+
+
+def _assert_inert(shown: str, vector: str) -> None:
+    assert not _RAW_CONTROL.search(shown), repr(shown)
+    assert inert(vector) in shown, (inert(vector), shown)
+
+
+def hostile_check(v: str, target: TargetPython | None = None) -> CheckResult:
+    """A check whose every outside string carries the vector."""
+    base = canned_check(target)
+    torch = LibraryReport(
+        "torch",
+        f"PyTorch{v}",
+        "crashed",
+        f"2.4{v}",
+        location=f"/opt/{v}/torch",
+        build={"note": f"b{v}"},
+        devices=[DeviceResult(kind="cpu", name=f"cpu{v}", computation_ok=False, error=f"dev{v}")],
+        error=f"Segfault{v}",
+        stderr_tail=[f"tail{v}"],
+    )
+    base.libraries = [lib for lib in base.libraries if lib.name != "torch"] + [torch]
+    base.findings = [
+        Finding(
+            rule="probe_failed",
+            severity="error",
+            title=f"title{v}",
+            evidence=f"evidence{v}",
+            fix=f"fix{v}",
+            library="torch",
+        )
+    ]
+    base.system.hostname = f"host{v}"
+    return base
+
+
+# --------------------------------------------------------------------------- CLI paths
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_check_report(name: str) -> None:
+    from tui.cli.check import render_report
+
+    v = VECTORS[name]
+    target = TargetPython(executable=f"/py{v}/bin/python", version="3.11.0")
+    shown = _plain(render_report(hostile_check(v, target)))
+    # (the version column is cut at 14 cells by design: its absence of raw controls is checked)
+    for piece in ("Segfault", "title", "evidence", "fix", "host", "/py"):
+        _assert_inert(shown, piece + v)
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_run_summary_and_result_line(name: str) -> None:
+    from tui.cli.run import summary_table
+
+    v = VECTORS[name]
+    result = RunResult(
+        name=f"s{v}",
+        script=f"/x{v}.py",
+        target="/py",
+        device="cpu",
+        status="fail",
+        verdict={"engine": f"eng{v}", "device": f"dev{v}"},
+        summary=f"sum{v}",
+    )
+    target = TargetPython(executable=f"/py{v}", version="3.11.0")
+    shown = _plain(summary_table([result], target))
+    for piece in ("s", "eng", "dev", "sum", "/py"):
+        _assert_inert(shown, piece + v)
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_run_streamed_output_is_inert_unless_raw(name: str) -> None:
+    from tui.cli.run import TerminalEcho
+
+    v = VECTORS[name]
+    out, err = io.StringIO(), io.StringIO()
+    echo = TerminalEcho(out, err)
+    echo(LineBatch("stdout", [f"o{v}"]))
+    echo(LineBatch("stderr", [f"e{v}"]))
+    echo.end()
+    _assert_inert(out.getvalue(), "o" + v)
+    _assert_inert(err.getvalue(), "e" + v)
+    raw_out = io.StringIO()
+    raw = TerminalEcho(raw_out, io.StringIO(), raw=True)
+    raw(LineBatch("stdout", [f"o{v}"]))
+    raw.end()
+    assert raw_out.getvalue() == f"o{v}\n"
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_envs_table(name: str) -> None:
+    from tui.cli.run import environments_table
+
+    v = VECTORS[name]
+    env = PythonEnvironment(
+        python=f"/e{v}/bin/python",
+        kind="venv",
+        name=f"n{v}",
+        version=f"3.{v}",
+        prefix=f"/e{v}",
+        libraries={"torch": f"2{v}"},
+    )
+    for width in (80, 200):
+        shown = _plain(environments_table([env], width))
+        for piece in ("n", "3.", "/e", "2"):
+            _assert_inert(shown, piece + v)
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_json_keeps_the_exact_strings(name: str) -> None:
+    v = VECTORS[name]
+    data = json.loads(to_json(hostile_check(v)))
+    torch = next(lib for lib in data["libraries"] if lib["name"] == "torch")
+    assert torch["version"] == f"2.4{v}"
+    assert torch["error"] == f"Segfault{v}"
+    assert data["findings"][0]["evidence"] == f"evidence{v}"
+
+
+def test_run_raw_flag_reaches_the_real_command(tmp_path: Path) -> None:
+    """`mltui run SCRIPT` prints inert text; `--raw` gives the program's bytes unchanged."""
+    import subprocess
+
+    script = tmp_path / "colours.py"
+    script.write_text("print('\\x1b[31mred\\x1b[0m [bold]x[/] \\x1b]0;T\\x07')\n")
+    base = [sys.executable, "-m", "tui.cli", "run", str(script)]
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PATH": "/usr/bin:/bin"}
+    plain = subprocess.run(base, capture_output=True, text=True, env=env, timeout=60)
+    raw = subprocess.run([*base, "--raw"], capture_output=True, text=True, env=env, timeout=60)
+    assert "\\x1b[31mred\\x1b[0m [bold]x[/] \\x1b]0;T\\x07" in plain.stdout
+    assert "\x1b" not in plain.stdout
+    assert "\x1b[31mred\x1b[0m [bold]x[/] \x1b]0;T\x07" in raw.stdout
+
+
+# --------------------------------------------------------------------------- dashboard paths
+
+
+def _detail_text(check: CheckResult) -> str:
+    from tui.screens.library_detail import report_renderable
+
+    torch = next(lib for lib in check.libraries if lib.name == "torch")
+    return _plain(report_renderable(torch, check.findings, "5 min ago"))
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_detail_screen(name: str) -> None:
+    v = VECTORS[name]
+    shown = _detail_text(hostile_check(v))
+    for piece in ("PyTorch", "2.4", "/opt/", "b", "cpu", "dev", "Segfault", "tail", "title"):
+        _assert_inert(shown, piece + v)
+    for piece in ("evidence", "fix"):
+        _assert_inert(shown, piece + v)
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_findings_and_matrix_cells(name: str) -> None:
+    from tui.widgets.hardware_pane import findings_renderable
+    from tui.widgets.libraries_matrix import matrix_row
+
+    v = VECTORS[name]
+    check = hostile_check(v)
+    shown = _plain(findings_renderable(check.findings))
+    _assert_inert(shown, "title" + v)
+    _assert_inert(shown, "fix" + v)
+    torch = next(lib for lib in check.libraries if lib.name == "torch")
+    cells = " | ".join(cell.plain for cell in matrix_row(torch))
+    _assert_inert(cells, "2.4" + v)
+
+
+async def _dashboard_shows(
+    check: CheckResult, cached: CheckResult, expect: list[str], act: Callable[..., object]
+) -> None:
+    app = MltuiApp(
+        target=fixed_target(),
+        services=make_services(check=check, cached=cached, cached_age_s=60),
+        refresh=3600,
+    )
+    async with app.run_test(size=(220, 60)) as pilot:
+        await act(app, pilot)
+        await wait_for(pilot, lambda: all(inert(e) in screen_text(app) for e in expect))
+        assert not _RAW_CONTROL.search(screen_text(app))
+
+
+@pytest.mark.parametrize("name", ["csi", "osc52-clipboard", "c1-csi", "markup-bold"])
+async def test_cache_replay_and_detail_screen_in_the_dashboard(name: str) -> None:
+    """The dashboard started on a hostile cached check shows it inert (matrix, detail screen)."""
+    v = VECTORS[name]
+    hostile = hostile_check(v)
+
+    async def open_detail(app: MltuiApp, pilot: object) -> None:
+        await wait_for(pilot, lambda: inert(f"2.4{v}") in screen_text(app))
+        app.show_library("torch")
+
+    await _dashboard_shows(hostile, hostile, [f"Segfault{v}", f"tail{v}"], open_detail)
+
+
+@pytest.mark.parametrize("name", ["osc-title", "dcs", "lone-esc", "markup-path"])
+async def test_notification_of_a_new_interpreter(name: str) -> None:
+    from textual.content import Content
+
+    v = VECTORS[name]
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(220, 60)) as pilot:
+        app.set_target(TargetPython(executable=f"/py{v}/python", version="3.12.0"))
+        await wait_for(pilot, lambda: bool(list(app._notifications)))
+        # As a toast shows it: the message is parsed as markup (Toast.render).
+        shown = " ".join(Content.from_markup(n.message).plain for n in app._notifications)
+        _assert_inert(shown, f"now using /py{v}/python")
+
+
+@pytest.mark.parametrize("name", IDS)
+async def test_run_pane_output(name: str) -> None:
+    from textual.app import App, ComposeResult
+
+    from probes.process import OutputLine
+
+    v = VECTORS[name]
+
+    class LogApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield OutputLog(id="log")
+
+    app = LogApp()
+    async with app.run_test(size=(120, 20)) as pilot:
+        log = app.query_one(OutputLog)
+        log.add_lines([OutputLine("stdout", f"o{v}"), OutputLine("stderr", f"e{v}")])
+        log.note(f"note{v}")
+        await wait_for(pilot, lambda: inert(f"note{v}") in screen_text(app))
+        shown = screen_text(app)
+        for piece in ("o", "e", "note"):
+            _assert_inert(shown, piece + v)
+
+
+def test_sample_path_in_the_run_pane_title_is_inert(tmp_path: Path) -> None:
+    """A sample's file name becomes a border title (markup there): escaped and inert."""
+    from tui.safe_text import safe_markup
+
+    ref = SampleRef(name="x", path=str(tmp_path / "[bold]a\x1b[2J.py"))
+    title = safe_markup(Path(ref.path).name)
+    from rich.text import Text
+
+    assert Text.from_markup(title).plain == "[bold]a\\x1b[2J.py"
