@@ -159,6 +159,10 @@ class RankedLibrary:
     against: list[Reason] = field(default_factory=list)
     legacy: LegacyNote | None = None
     machine: list[MachineFlag] = field(default_factory=list)
+    #: Neutral notes from rules scored 0 (e.g. the GPU options for classic ML), each with its fact.
+    notes: list[Reason] = field(default_factory=list)
+    #: True for a library no longer developed: offered for existing code, never for new work.
+    for_existing_code: bool = False
 
     @property
     def flagged(self) -> bool:
@@ -429,9 +433,12 @@ def validate_chooser(root: Path, pages: list[LibraryPage]) -> list[ContentError]
     if errors or len(by_id) < len(GUIDE_LIBRARIES):
         return errors
     for answers in all_answers(spec):
-        if not _scores(spec, answers):
+        scores = _scores(spec, answers)
+        if not any(by_id[lib].maintained for lib in scores if lib in by_id):
             detail = ", ".join(f"{k}={v}" for k, v in answers.as_dict().items())
-            errors.append(ContentError(path, 1, f"no library is recommended for {detail}"))
+            errors.append(
+                ContentError(path, 1, f"no maintained library is recommended for {detail}")
+            )
             break
     return errors
 
@@ -488,22 +495,33 @@ def recommend(
     totals = _scores(spec, answers)
     ranked: list[RankedLibrary] = []
 
-    # Ties go to maintained libraries first, then the catalog's order.
-    def rank_key(lib: str) -> tuple[int, bool, int]:
-        return (-totals[lib], not pages[lib].maintained, order.get(lib, 99))
+    # Maintained libraries always rank above unmaintained ones (those are for existing code
+    # only); within each group the higher score wins, then the catalog's order.
+    def rank_key(lib: str) -> tuple[bool, int, int]:
+        return (not pages[lib].maintained, -totals[lib], order.get(lib, 99))
 
     for library in sorted(totals, key=rank_key):
         page = pages[library]
         matching = [r for r in spec.rules if r.library == library and r.matches(answers)]
         reasons = [_reason(r, page) for r in matching if r.score > 0]
         against = [_reason(r, page) for r in matching if r.score < 0]
+        notes = [_reason(r, page) for r in matching if r.score == 0]
         legacy = None
         if not page.maintained:
             names = tuple(get_library(s).display_name for s in page.successors)
             legacy = LegacyNote(
                 page.legacy_note or "no longer maintained", tuple(page.successors), names
             )
-        item = RankedLibrary(library, page.title, totals[library], reasons, against, legacy)
+        item = RankedLibrary(
+            library,
+            page.title,
+            totals[library],
+            reasons,
+            against,
+            legacy,
+            notes=notes,
+            for_existing_code=not page.maintained,
+        )
         if machine is not None:
             item.machine = machine_flags(library, answers, machine, page.install)
             for successor in legacy.successors if legacy else ():

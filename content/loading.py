@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from content.page import (
+    AS_OF_RE,
     CLAIM_RE,
     HEADING_RE,
     LEARNING_CURVES,
@@ -69,6 +70,8 @@ _LIBRARY_OPTIONAL: dict[str, str] = {
     "covers": "list",
     "successors": "list",
     "legacy_note": "str",
+    "in_article": "bool",
+    "gpu_alternatives": "list",
 }
 _INFO_KEYS: dict[str, str] = {"kind": "str", "id": "str", "title": "str"}
 _INFO_OPTIONAL: dict[str, str] = {"aliases": "list"}
@@ -188,7 +191,9 @@ def _parse_claims(path: Path, body: str, body_line: int) -> tuple[list[SinceThen
         if current is not None:
             text = " ".join(s.strip() for s in current)
             links = tuple(href for _, href in LINK_RE.findall(text))
-            claims.append(SinceThenClaim(current_verdict, text, current_start, links))
+            dated = AS_OF_RE.search(text)
+            as_of = f"{dated.group(1)}-{dated.group(2)}" if dated else None
+            claims.append(SinceThenClaim(current_verdict, text, current_start, links, as_of))
 
     for offset, raw in enumerate(body.splitlines()):
         heading = HEADING_RE.match(raw)
@@ -253,6 +258,8 @@ def _build_page(path: Path, data: dict[str, Any], body: str, body_line: int) -> 
         covers=list(data.get("covers", ())),
         successors=list(data.get("successors", ())),
         legacy_note=data.get("legacy_note"),
+        in_article=data.get("in_article", True),
+        gpu_alternatives=list(data.get("gpu_alternatives", ())),
         claims=claims,
     )
 
@@ -357,6 +364,10 @@ def _check_library_page(
             )
         elif not any(link.startswith(("http://", "https://")) for link in claim.links):
             errors.append(ContentError(path, claim.line, "claim has no source link (http/https)"))
+        elif claim.as_of is None:
+            errors.append(
+                ContentError(path, claim.line, "claim has no 'As of YYYY-MM' (when it was checked)")
+            )
     if found and len(claims) < MIN_CLAIMS:
         errors.append(
             ContentError(

@@ -56,7 +56,13 @@ FIELD_LABELS: dict[str, str] = {
     "gpu_backends": "GPU backends",
     "install": "Install",
     "legacy_note": "Since then",
+    "gpu_alternatives": "GPU options",
 }
+
+#: The month a dated claim was checked: "As of 2026-11".
+AS_OF_RE = re.compile(r"\bas of (\d{4})-(0[1-9]|1[0-2])\b", re.IGNORECASE)
+#: How many months a dated claim stays fresh before `mltui content check` asks to check it again.
+STALE_AFTER_MONTHS = 12
 
 #: A Markdown link [text](href), not an image.
 LINK_RE = re.compile(r"(?<!!)\[([^\]\n]*)\]\(([^)\s]+)\)")
@@ -83,6 +89,8 @@ class SinceThenClaim:
     text: str
     line: int
     links: tuple[str, ...]
+    #: The month the claim was last checked ("2026-11"), from its "As of YYYY-MM" words.
+    as_of: str | None = None
 
 
 @dataclass
@@ -122,6 +130,10 @@ class LibraryPage(Page):
     covers: list[str] = field(default_factory=list)
     successors: list[str] = field(default_factory=list)
     legacy_note: str | None = None
+    #: False for a library the source article does not cover (its facts are mltui's own).
+    in_article: bool = True
+    #: Other libraries that do this library's job on a GPU (cuML, XGBoost... for scikit-learn).
+    gpu_alternatives: list[str] = field(default_factory=list)
     claims: list[SinceThenClaim] = field(default_factory=list)
 
     def fact(self, path: str) -> str:

@@ -33,8 +33,10 @@ def _sample_block(page: LibraryPage, samples_dir: Path) -> str:
 
 def _library_header(page: LibraryPage) -> list[str]:
     released = f"{page.latest_release} ({page.latest_release_date}; checked {page.facts_checked})"
+    # Whose judgement the facts are: the article's, or mltui's for a library it does not cover.
+    whose = "the article" if page.in_article else "mltui, not in the article"
     rows = [
-        ("Ideal for (article)", page.ideal_for),
+        (f"Ideal for ({'article' if page.in_article else 'mltui'})", page.ideal_for),
         (FIELD_LABELS["best_application"], page.best_application),
         (
             FIELD_LABELS["external_hardware"],
@@ -48,13 +50,15 @@ def _library_header(page: LibraryPage) -> list[str]:
         (FIELD_LABELS["gpu_backends"], ", ".join(page.gpu_backends) or "none"),
         (FIELD_LABELS["install"], f"`{page.install}`"),
     ]
+    if page.gpu_alternatives:
+        rows.append((FIELD_LABELS["gpu_alternatives"], "; ".join(page.gpu_alternatives)))
     out = [f"# {page.title}", "", "## At a glance", "", "| Fact | Value |", "|---|---|"]
     out += [f"| {label} | {value} |" for label, value in rows]
     if page.legacy_note:
         out += ["", f"> **Since then:** {page.legacy_note}"]
-    out += ["", "## Strengths (the article)", ""]
+    out += ["", f"## Strengths ({whose})", ""]
     out += [f"- {s}" for s in page.strengths]
-    out += ["", "## Weaknesses (the article)", ""]
+    out += ["", f"## Weaknesses ({whose})", ""]
     out += [f"- {w}" for w in page.weaknesses]
     out.append("")
     return out

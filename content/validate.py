@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from content.chooser import validate_chooser
 from content.loading import collect, content_root
-from content.page import ContentError
+from content.page import STALE_AFTER_MONTHS, ContentError
 
 
 def validate_content(root: Path | str | None = None) -> list[ContentError]:
@@ -19,3 +20,29 @@ def validate_content(root: Path | str | None = None) -> list[ContentError]:
     bundle, errors = collect(base)
     errors += validate_chooser(base, bundle.library_pages)
     return errors
+
+
+def stale_claims(root: Path | str | None = None, today: date | None = None) -> list[ContentError]:
+    """Dated claims ("As of YYYY-MM") more than STALE_AFTER_MONTHS months before `today`
+    (default: the real today), each `file:line: ...` saying when it was checked.
+
+    These are warnings: the guide still loads, but the claim needs checking again.
+    """
+    now = today or date.today()
+    bundle, _ = collect(content_root(root), check_samples=False)
+    warnings: list[ContentError] = []
+    for page in bundle.library_pages:
+        for claim in page.claims:
+            if claim.as_of is None:
+                continue
+            year, month = (int(part) for part in claim.as_of.split("-"))
+            age = (now.year - year) * 12 + (now.month - month)
+            if age > STALE_AFTER_MONTHS:
+                warnings.append(
+                    ContentError(
+                        page.path,
+                        claim.line,
+                        f"claim checked as of {claim.as_of}, {age} months ago: check it again",
+                    )
+                )
+    return warnings

@@ -1,8 +1,9 @@
 """The libraries mltui knows: their ids, names, distributions, probe scripts and samples.
 
 One table that the probes, the runner, the knowledge pages and the dashboard all key on.
-The five libraries of the source article are `GUIDE_LIBRARIES`; PyTensor (Theano's successor) and
-OpenCV's DNN module (how a Caffe model runs without pycaffe) are probed beside them.
+The libraries the guide has a page for are `GUIDE_LIBRARIES`: the article's five, and JAX.
+PyTensor (Theano's successor) and OpenCV's DNN module (how a Caffe model runs without pycaffe)
+are probed beside them.
 """
 
 from __future__ import annotations
@@ -93,6 +94,13 @@ LIBRARIES: tuple[LibrarySpec, ...] = (
         ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly", "tensorflow-macos"),
         aliases=("tf",),
         sample="tensorflow_add.py",
+    ),
+    LibrarySpec(
+        "jax",
+        "JAX",
+        "jax",
+        ("jax",),
+        sample="jax_rowsum.py",
     ),
 )
 

@@ -44,7 +44,7 @@ CONDA_PACKAGES = {
     "pytorch": "torch", "pytorch-cpu": "torch", "pytorch-gpu": "torch",
     "py-opencv": "cv2", "opencv": "cv2", "caffe": "caffe", "caffe-gpu": "caffe",
     "tensorflow": "tensorflow", "tensorflow-base": "tensorflow", "tensorflow-cpu": "tensorflow",
-    "tensorflow-gpu": "tensorflow", "scikit-learn": "sklearn", "theano": "theano",
+    "tensorflow-gpu": "tensorflow", "scikit-learn": "sklearn", "theano": "theano", "jax": "jax",
     "pytensor": "pytensor",
 }  # fmt: skip
 #: Shown for a library found as a package folder without any metadata (a source build).

@@ -21,7 +21,6 @@ from content.chooser import (
     validate_chooser,
 )
 from content.knowledge import CONTENT_ROOT, LibraryPage, load_pages
-from probes.catalog import GUIDE_LIBRARIES
 from probes.model import CheckResult, DeviceResult, GpuInfo, LibraryReport, NvmlReport
 
 
@@ -46,20 +45,61 @@ def test_all_answers_is_the_full_cartesian_product() -> None:
 
 
 def test_every_combination_gets_a_reasoned_answer(every_recommendation: list) -> None:
+    """Properties that hold for all 72 combinations of answers, not for chosen examples."""
     pages = {p.id: p for p in load_pages()}
+    assert len(every_recommendation) == 72
     for rec in every_recommendation:
-        assert rec.ranked, rec.answers
-        scores = [item.score for item in rec.ranked]
-        assert all(s > 0 for s in scores) and scores == sorted(scores, reverse=True)
+        answers = rec.answers
+        ids = [item.library for item in rec.ranked]
+        assert rec.ranked, answers
+        # Maintained libraries first (by score), the unmaintained after them, for existing code.
+        maintained = [item for item in rec.ranked if pages[item.library].maintained]
+        legacy = [item for item in rec.ranked if not pages[item.library].maintained]
+        assert rec.ranked == maintained + legacy, answers
+        assert maintained, answers
+        for group in (maintained, legacy):
+            scores = [item.score for item in group]
+            assert scores == sorted(scores, reverse=True), answers
+        assert all(item.for_existing_code for item in legacy)
+        assert not any(item.for_existing_code for item in maintained)
+        # Classic ML: scikit-learn first; deep learning: never scikit-learn.
+        if answers.kind == "classic":
+            assert ids[0] == "sklearn", (answers, ids)
+            sklearn = rec.ranked[0]
+            gpu_note = [r for r in sklearn.notes if r.fact_field == "gpu_alternatives"]
+            if answers.hardware in ("gpu", "scale"):
+                assert gpu_note and "cuML" in gpu_note[0].text and "XGBoost" in gpu_note[0].text
+                assert "cuML" in gpu_note[0].fact_text and "XGBoost" in gpu_note[0].fact_text
+            else:
+                assert not gpu_note
+        else:
+            assert "sklearn" not in ids, answers
         for item in rec.ranked:
-            assert item.reasons, (rec.answers, item.library)
+            assert item.score > 0 and item.reasons, (answers, item.library)
             assert sum(r.score for r in item.reasons + item.against) == item.score
+            cited = item.reasons + item.against + item.notes
+            # Each reason rests on its own fact: no two of a library's reasons share one.
+            facts = [r.fact_field for r in cited]
+            assert len(facts) == len(set(facts)), (answers, item.library, facts)
             page = pages[item.library]
-            for reason in item.reasons + item.against:
+            for reason in cited:
                 # The quoted fact is the page's own front matter, word for word.
                 assert reason.page == item.library
                 assert reason.fact_text == page.fact(reason.fact_field)
                 assert reason.fact_text.strip()
+
+
+def test_reasons_cite_the_facts_they_rest_on() -> None:
+    """The mismatches found in review stay fixed: each of these reasons and its fact agree."""
+    spec = load_chooser()
+    cited = {(r.library, r.reason.split(",")[0]): r.fact for r in spec.rules}
+    assert cited[("torch", "PyTorch mixes high- and low-level APIs")] == "strengths.3"
+    assert "high- and low-level" in next(p for p in load_pages() if p.id == "torch").fact(
+        "strengths.3"
+    )
+    theano_deep = [r for r in spec.rules if r.library == "theano" and ("kind", ("deep",)) in r.when]
+    assert [r.fact for r in theano_deep] == ["ml_or_dl"]
+    assert "Keras" not in theano_deep[0].reason
 
 
 def test_legacy_libraries_come_with_caveat_and_successor(every_recommendation: list) -> None:
@@ -77,10 +117,13 @@ def test_legacy_libraries_come_with_caveat_and_successor(every_recommendation: l
     assert seen == {"theano", "caffe"}
 
 
-def test_every_guide_library_tops_some_combination(every_recommendation: list) -> None:
+def test_every_maintained_guide_library_tops_some_combination(
+    every_recommendation: list,
+) -> None:
     winners = {rec.ranked[0].library for rec in every_recommendation}
-    assert winners == {s.id for s in GUIDE_LIBRARIES}
-    # Caffe is offered for every deep-learning image job.
+    maintained = {p.id for p in load_pages() if p.maintained}
+    assert winners == maintained == {"sklearn", "torch", "tensorflow", "jax"}
+    # Caffe is still offered, for existing code, for every deep-learning image job.
     image = [
         r
         for r in every_recommendation
@@ -226,6 +269,22 @@ def test_validator_reports_a_combination_without_answer(tmp_path: Path) -> None:
     pages = [p for p in load_pages() if isinstance(p, LibraryPage)]
     errors = [str(e) for e in validate_chooser(root, pages)]
     assert errors == [
-        f"{root / 'chooser.toml'}:1: no library is recommended for "
+        f"{root / 'chooser.toml'}:1: no maintained library is recommended for "
         "level=intermediate, kind=classic, application=numerical, hardware=none"
     ]
+
+
+def test_validator_wants_a_maintained_library_for_every_combination(tmp_path: Path) -> None:
+    """Rules that recommend only an unmaintained library somewhere are refused."""
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT / "pages", root / "pages")
+    text = (CONTENT_ROOT / "chooser.toml").read_text(encoding="utf-8")
+    questions = text[: text.index("[[rule]]")]
+    only_theano = (
+        '[[rule]]\nwhen = { level = ["beginner", "intermediate", "advanced"] }\n'
+        'library = "theano"\nscore = 1\nreason = "x"\nfact = "ideal_for"\n'
+    )
+    (root / "chooser.toml").write_text(questions + only_theano, encoding="utf-8")
+    pages = [p for p in load_pages() if isinstance(p, LibraryPage)]
+    errors = [str(e) for e in validate_chooser(root, pages)]
+    assert len(errors) == 1 and "no maintained library is recommended for" in errors[0]

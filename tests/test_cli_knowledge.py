@@ -62,7 +62,14 @@ def test_compare_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["compare", "--json"], capsys)
     data = json.loads(out)
     assert code == 0
-    assert [r["id"] for r in data["rows"]] == ["sklearn", "theano", "caffe", "torch", "tensorflow"]
+    assert [r["id"] for r in data["rows"]] == [
+        "sklearn",
+        "theano",
+        "caffe",
+        "torch",
+        "tensorflow",
+        "jax",
+    ]
     assert data["rows"][0]["library"] == "scikit-learn"
     assert sum(c["article"] for c in data["columns"]) == 6 and len(data["columns"]) == 10
     theano = data["rows"][1]
@@ -158,12 +165,65 @@ def test_choose_uses_the_cached_check(capsys: pytest.CaptureFixture[str]) -> Non
     assert codes["torch"] == {"ok", "gpu_ok"}
     assert codes["tensorflow"] == {"ok", "gpu_not_seen"}
     assert "not_installed" in codes["caffe"]
+    # JAX is recommended but the saved check (as after `check --only`) lacks it: it is probed
+    # now, for real, in the target interpreter, instead of being called "not checked".
+    assert "jax" in codes and "not_checked" not in codes["jax"]
+    assert "ok" in codes["jax"]
+    assert "probed jax" in data["machine_note"]
+    jax = next(r for r in data["ranked"] if r["library"] == "jax")
+    assert any("JAX 0." in f["message"] for f in jax["machine"])
 
 
 def test_content_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["content", "check"], capsys)
+    code, out, _ = run(["content", "check", "--today", "2026-11-27"], capsys)
     pages = len(list((CONTENT_ROOT / "pages").glob("*.md")))
     assert (code, out) == (0, f"ok: {pages} pages\n")
+
+
+def _content_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT / "pages", root / "pages")
+    shutil.copytree(CONTENT_ROOT / "samples", root / "samples")
+    for name in ("comparison.toml", "chooser.toml"):
+        shutil.copy(CONTENT_ROOT / name, root / name)
+    return root
+
+
+def test_content_check_warns_about_claims_over_a_year_old(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Today is injectable; a claim 13 months old warns, 12 months old does not."""
+    root = _content_copy(tmp_path)
+    page = root / "pages" / "jax.md"
+    text = page.read_text(encoding="utf-8")
+    page.write_text(text.replace("As of 2026-11: JAX 0.7.0", "As of 2025-10: JAX 0.7.0", 1))
+    line = 1 + next(i for i, s in enumerate(page.read_text().splitlines()) if "2025-10" in s)
+    base = ["content", "check", "--root", str(root)]
+    code, out, _ = run([*base, "--today", "2026-10-31"], capsys)
+    assert code == 0 and "warning" not in out  # 12 months: still fresh
+    code, out, _ = run([*base, "--today", "2026-11-27"], capsys)
+    assert code == 0
+    warnings = [s for s in out.splitlines() if s.startswith("warning: ")]
+    assert warnings == [
+        f"warning: {page}:{line}: claim checked as of 2025-10, 13 months ago: check it again"
+    ]
+    assert out.splitlines()[-1].startswith("ok: ")
+    # A year on, every claim of the bundled guide asks to be checked again.
+    code, out, _ = run([*base, "--today", "2027-12-01"], capsys)
+    assert code == 0 and out.count("warning: ") >= 6 * 3
+    code, out, err = run([*base, "--today", "27/11/2026"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "YYYY-MM-DD" in err
+
+
+def test_content_check_wants_an_as_of_month_on_each_claim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _content_copy(tmp_path)
+    page = root / "pages" / "theano.md"
+    page.write_text(page.read_text().replace("As of 2026-11: ", "", 1))
+    code, out, _ = run(["content", "check", "--root", str(root)], capsys)
+    assert code == 1
+    assert f"{page}:" in out and "no 'As of YYYY-MM'" in out
 
 
 def test_content_check_broken_copy_in_a_real_process(tmp_path: Path) -> None:

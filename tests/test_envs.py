@@ -191,6 +191,7 @@ def test_libraries_come_from_package_metadata(machine: dict[str, Any]) -> None:
         "cv2": "4.9.0.80",
         "torch": "2.1.0",
         "tensorflow": "2.15.0",
+        "jax": None,
     }
     assert found[os.path.realpath(machine["base"])].installed == ["pytensor"]
     # conda's pytorch package without pip metadata still counts.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Select, Tree
 
 from content.chooser import Recommendation
+from probes.catalog import GUIDE_LIBRARIES
 from tests.conftest import fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.screens.library_detail import LibraryDetailScreen
@@ -19,7 +20,7 @@ async def open_knowledge(app: MltuiApp, pilot: object) -> KnowledgePane:
     """Switch to the Knowledge pane and wait for its pages."""
     await pilot.press("3")  # type: ignore[attr-defined]
     pane = app.query_one(KnowledgePane)
-    await wait_for(pilot, lambda: len(pane.pages) == 5)
+    await wait_for(pilot, lambda: len(pane.pages) == len(GUIDE_LIBRARIES))
     return pane
 
 
@@ -50,7 +51,7 @@ async def test_comparison_table_sorts_by_column_and_reverses() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await open_knowledge(app, pilot)
         table = app.query_one(ComparisonTable)
-        await wait_for(pilot, lambda: table.row_count == 5)
+        await wait_for(pilot, lambda: table.row_count == len(GUIDE_LIBRARIES))
         table.focus()
         libraries = lambda: [table.get_row_at(i)[0] for i in range(table.row_count)]  # noqa: E731
         await pilot.press("s")  # sort by the cursor's column: library

@@ -1,9 +1,9 @@
 """Probe one ML library in this interpreter: is it installed, how was it built, what devices does it
 see, and does a tiny real computation give the right answer on each of them.
 
-Run as `python probe_library.py <id>` with id one of sklearn, theano, pytensor, caffe, cv2, torch,
-tensorflow. Standalone on purpose (stdlib + the library under test, Python >= 3.8 syntax, no mltui
-import): mltui runs it in the *target* interpreter, in its own process group, with a timeout.
+Run as `python probe_library.py <id>`, id one of those the @library decorators below register.
+Standalone on purpose (stdlib + the library under test, Python >= 3.8 syntax, no mltui import):
+mltui runs it in the *target* interpreter, in its own process group, with a timeout.
 
 Output, on stdout, is JSON lines only:
   {"event": "phase", "phase": "import", "t": 0.01}       as each phase starts
@@ -32,29 +32,20 @@ LEFT = [[1.0, 2.0], [3.0, 4.0]]
 RIGHT = [[5.0, 6.0], [7.0, 8.0]]
 PRODUCT = [[19.0, 22.0], [43.0, 50.0]]
 
-LIBRARIES = {
-    # id: (display name, import name, distributions)
-    "sklearn": ("scikit-learn", "sklearn", ("scikit-learn",)),
-    "theano": ("Theano", "theano", ("Theano", "theano")),
-    "pytensor": ("PyTensor", "pytensor", ("pytensor",)),
-    "caffe": ("Caffe", "caffe", ("caffe",)),
-    "cv2": (
-        "OpenCV DNN",
-        "cv2",
-        (
-            "opencv-python-headless",
-            "opencv-python",
-            "opencv-contrib-python",
-            "opencv-contrib-python-headless",
-        ),
-    ),
-    "torch": ("PyTorch", "torch", ("torch",)),
-    "tensorflow": (
-        "TensorFlow",
-        "tensorflow",
-        ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly", "tensorflow-macos"),
-    ),
-}
+#: id -> (display name, import name, distributions, probe function); each library's entry is made
+#: by the @library decorator on its probe function, so this script names every library once.
+LIBRARIES = {}
+
+
+def library(lib_id, display_name, import_name, distributions):
+    """Register the decorated function as the probe of `lib_id` (and its names)."""
+
+    def register(function):
+        LIBRARIES[lib_id] = (display_name, import_name, tuple(distributions), function)
+        return function
+
+    return register
+
 
 STARTED = time.monotonic()
 
@@ -78,7 +69,7 @@ class Probe(object):
     """Collects one library's report while its phases run."""
 
     def __init__(self, lib_id, emitter):
-        display, import_name, distributions = LIBRARIES[lib_id]
+        display, import_name, distributions, _ = LIBRARIES[lib_id]
         self.emitter = emitter
         self.import_name = import_name
         self.distributions = distributions
@@ -272,6 +263,7 @@ def gpu_uuid(raw):
 # ------------------------------------------------------------------------------ per library
 
 
+@library("sklearn", "scikit-learn", "sklearn", ["scikit-learn"])
 def probe_sklearn(probe):
     probe.phase("import")
     import sklearn
@@ -298,6 +290,7 @@ def probe_sklearn(probe):
     run_computation(cpu, "LinearRegression fit of y=2x+1", fit_line, expected=[[2.0, 1.0], [19.0]])
 
 
+@library("torch", "PyTorch", "torch", ["torch"])
 def probe_torch(probe):
     probe.phase("import")
     import torch
@@ -368,6 +361,12 @@ def probe_torch(probe):
         run_computation(entry, "2x2 matmul on %s" % device, matmul)
 
 
+@library(
+    "tensorflow",
+    "TensorFlow",
+    "tensorflow",
+    ["tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly", "tensorflow-macos"],
+)
 def probe_tensorflow(probe):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     probe.phase("import")
@@ -386,7 +385,7 @@ def probe_tensorflow(probe):
     build["cudnn_version"] = info.get("cudnn_version")
     build["is_rocm_build"] = bool(info.get("is_rocm_build", False))
     build["cuda_compute_capabilities"] = list(info.get("cuda_compute_capabilities") or [])
-    build["distribution"] = distribution_version(LIBRARIES["tensorflow"][2])[0]
+    build["distribution"] = distribution_version(probe.distributions)[0]
     try:
         gpus = tf.config.list_physical_devices("GPU")
     except Exception as exc:
@@ -466,7 +465,7 @@ def drop_modules(prefix):
             del sys.modules[name]
 
 
-def c_failure_file(base_flags):
+def c_failure_file(base_flags, import_name, distributions):
     """Where this interpreter's failed Theano C build is remembered, or None (no cache dir).
 
     The name hashes everything the build's outcome depends on: this interpreter and its version,
@@ -477,8 +476,8 @@ def c_failure_file(base_flags):
     if not folder:
         return None
     parts = [os.path.realpath(sys.executable), sys.version, base_flags]
-    parts.append(str(distribution_version(LIBRARIES["theano"][2])))
-    spec = importlib.util.find_spec("theano")
+    parts.append(str(distribution_version(distributions)))
+    spec = importlib.util.find_spec(import_name)
     compiler = shutil.which("g++")
     for path in (spec.origin if spec else None, compiler):
         try:
@@ -516,6 +515,7 @@ def remember_c_failure(path, error):
         pass
 
 
+@library("theano", "Theano", "theano", ["Theano", "theano"])
 def probe_theano(probe):
     user_flags = os.environ.get("THEANO_FLAGS", "")
     # Theano's BLAS detection runs numpy.distutils, which is gone or broken with numpy 2.x and a
@@ -523,7 +523,7 @@ def probe_theano(probe):
     base = theano_flags(user_flags, ["blas.ldflags="])
     # The C build failing costs ~0.8 s CPU (g++ and a first import) on every check; its outcome
     # depends only on what c_failure_file() hashes, so a failure is remembered per interpreter.
-    failure_file = c_failure_file(base)
+    failure_file = c_failure_file(base, probe.import_name, probe.distributions)
     known_failure = read_c_failure(failure_file)
     # A compile failure leaves a copy of the C code in a temporary file; keep it in our own dir.
     scratch = tempfile.mkdtemp(prefix="mltui-theano-")
@@ -551,7 +551,7 @@ def probe_theano(probe):
                 # C code no longer builds. Fall back to pure-Python mode to go on probing.
                 c_backend = False
                 c_error = first_compiler_error(str(exc)) or last_line(exc)
-                drop_modules("theano")
+                drop_modules(probe.import_name)
                 os.environ["THEANO_FLAGS"] = theano_flags(base, ["cxx="])
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -610,6 +610,7 @@ def probe_theano(probe):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@library("pytensor", "PyTensor", "pytensor", ["pytensor"])
 def probe_pytensor(probe):
     probe.phase("import")
     import numpy
@@ -665,6 +666,17 @@ RELU_INPUT = [[-1.0, 2.0], [3.0, -4.0]]
 RELU_OUTPUT = [[0.0, 2.0], [3.0, 0.0]]
 
 
+@library(
+    "cv2",
+    "OpenCV DNN",
+    "cv2",
+    [
+        "opencv-python-headless",
+        "opencv-python",
+        "opencv-contrib-python",
+        "opencv-contrib-python-headless",
+    ],
+)
 def probe_cv2(probe):
     probe.phase("import")
     import cv2
@@ -724,6 +736,7 @@ def probe_cv2(probe):
             run_computation(entry, "2x2 cv2.gemm", gemm)
 
 
+@library("caffe", "Caffe", "caffe", ["caffe"])
 def probe_caffe(probe):
     probe.phase("import")
     import caffe
@@ -751,15 +764,85 @@ def probe_caffe(probe):
     run_computation(cpu, "ReLU net (pycaffe, CPU)", relu_net, RELU_OUTPUT)
 
 
-PROBES = {
-    "sklearn": probe_sklearn,
-    "theano": probe_theano,
-    "pytensor": probe_pytensor,
-    "caffe": probe_caffe,
-    "cv2": probe_cv2,
-    "torch": probe_torch,
-    "tensorflow": probe_tensorflow,
-}
+@library("jax", "JAX", "jax", ["jax"])
+def probe_jax(probe):
+    # JAX takes most of a GPU's memory when it first touches it; a probe needs a few kilobytes.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    probe.phase("import")
+    import jax
+    import jax.numpy as jnp
+
+    probe.report["version"] = str(jax.__version__)
+    probe.phase("devices")
+    build = probe.report["build"]
+    try:
+        import jaxlib
+
+        build["jaxlib_version"] = str(jaxlib.__version__)
+    except Exception:
+        build["jaxlib_version"] = None
+    try:
+        build["default_backend"] = str(jax.default_backend())
+    except Exception as exc:
+        build["default_backend"] = None
+        build["backend_error"] = last_line(exc)
+    # jax.devices() lists only the default backend's devices: ask each platform in turn.
+    listed = []
+    backends = {}
+    for platform in ("cpu", "gpu", "tpu"):
+        try:
+            found = list(jax.devices(platform))
+        except Exception as exc:
+            # "Unknown backend" (no plugin for it) and a missing libtpu mean the platform is not
+            # here; anything else (a CUDA plugin that fails to start, say) is worth reporting.
+            text = str(exc)
+            absent = "nknown backend" in text or (platform == "tpu" and "libtpu" in text)
+            if platform == "cpu" or not absent:
+                build["%s_error" % platform] = last_line(exc)
+            found = []
+        backends[platform] = len(found)
+        listed.extend(found)
+    build["devices_listed"] = backends
+
+    targets = []
+    for device in listed:
+        platform = str(getattr(device, "platform", "cpu"))
+        if platform == "cpu":
+            if any(entry["kind"] == "cpu" for entry, _ in targets):
+                continue  # one CPU entry, as for the other libraries
+            targets.append((probe.device("cpu", name="CPU"), device))
+            continue
+        version = ""
+        with contextlib.suppress(Exception):
+            version = str(device.client.platform_version).lower()
+        kind = "tpu" if platform == "tpu" else ("rocm" if "rocm" in version else "cuda")
+        entry = probe.device(kind, int(getattr(device, "id", len(targets))))
+        entry["name"] = str(getattr(device, "device_kind", "") or "") or None
+        capability = getattr(device, "compute_capability", None)
+        if capability:
+            entry["compute_capability"] = str(capability)
+        try:
+            stats = device.memory_stats() or {}
+            if stats.get("bytes_limit"):
+                entry["memory_total_bytes"] = int(stats["bytes_limit"])
+        except Exception:
+            pass
+        targets.append((entry, device))
+
+    probe.phase("compute")
+    for entry, device in targets:
+
+        def matmul(device=device):
+            left = jax.device_put(jnp.asarray(LEFT), device)
+            right = jax.device_put(jnp.asarray(RIGHT), device)
+            product = jax.jit(jnp.matmul)(left, right).block_until_ready()
+            placed = set(product.devices())
+            if placed != {device}:
+                raise RuntimeError("ran on %s instead of %s" % (sorted(map(str, placed)), device))
+            return product.tolist()
+
+        run_computation(entry, "jit 2x2 matmul on %s" % device, matmul)
 
 
 def main(argv):
@@ -795,7 +878,7 @@ def main(argv):
         return 0
 
     try:
-        PROBES[report["name"]](probe)
+        LIBRARIES[report["name"]][3](probe)
         report["status"] = "ok"
     except (Exception, SystemExit) as exc:
         if report["phase_timings"].get("import") is None and probe._phase == "import":

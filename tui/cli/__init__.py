@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print as JSON")
 
     info = sub.add_parser("info", help="a library's page from the guide")
-    info.add_argument("library", help="sklearn, theano, caffe, torch or tensorflow")
+    info.add_argument("library", help="sklearn, theano, caffe, torch, tensorflow or jax")
 
     choose = sub.add_parser("choose", help="which library fits me? (the guide's four questions)")
     choose.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     content_sub = content.add_subparsers(dest="content_command", metavar="ACTION")
     content_check = content_sub.add_parser("check", help="validate the knowledge pages")
     content_check.add_argument("--root", help="content folder to check (default: the bundled)")
+    content_check.add_argument(
+        "--today", help="date that dated claims are aged against, YYYY-MM-DD (default: today)"
+    )
     return parser
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +40,20 @@ from content.knowledge import (
     render_page_markdown,
     validate_content,
 )
+from content.validate import stale_claims
+from probes.model import TargetPython
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
 from tui.presentation import (
     ACCENT,
     ERROR,
     MUTED,
-    SEVERITY_MARK,
     SUCCESS,
     WARNING,
     WARNING_STRONG,
     severity_style,
     terminal_theme,
 )
+from tui.safe_text import safe_text
 
 
 def _console() -> Console:
@@ -165,10 +168,11 @@ def _read_answers(args: argparse.Namespace, spec: ChooserSpec) -> Answers:
 def _machine_state(
     args: argparse.Namespace, libraries: list[str]
 ) -> tuple[MachineState | None, str]:
-    """This machine's state: the cached check if any, else a probe of `libraries` only."""
+    """This machine's state for `libraries`: the cached check, with any library it lacks (a
+    `check --only` run skips some) probed now in the target interpreter; no cache: a probe of
+    `libraries` only."""
     if getattr(args, "no_probe", False):
         return None, "machine not checked (--no-probe)"
-    from probes.catalog import get_library
     from probes.target import resolve_target
 
     target = resolve_target(getattr(args, "python", None))
@@ -178,12 +182,40 @@ def _machine_state(
         cached = load_check(target)
     except ImportError:
         cached = None
+    cached_state = None
+    missing = list(libraries)
     if cached is not None:
         minutes = int(cached.age_s // 60)
         source = (
             f"cached check of {target.executable}, {minutes} min old (mltui check refreshes it)"
         )
-        return MachineState.from_check(cached.result, source), source
+        cached_state = MachineState.from_check(cached.result, source)
+        missing = [lib for lib in libraries if lib not in cached_state.libraries]
+        if not missing:
+            return cached_state, source
+    probed, why_not = _probe_libraries(args, target, missing)
+    if probed is None:
+        if cached_state is not None:
+            return cached_state, f"{cached_state.source}; {why_not}"
+        return None, why_not
+    if cached_state is None:
+        return probed, probed.source
+    merged = MachineState(
+        {**cached_state.libraries, **probed.libraries},
+        cached_state.nvml_gpu_count,
+        cached_state.nvml_status,
+        cached_state.nvml_reason,
+        f"{cached_state.source}; {probed.source}",
+    )
+    return merged, merged.source
+
+
+def _probe_libraries(
+    args: argparse.Namespace, target: TargetPython, libraries: list[str]
+) -> tuple[MachineState | None, str]:
+    """Probe `libraries` now, through the check orchestration, in the target interpreter."""
+    from probes.catalog import get_library
+
     try:
         from probes.check import run_check_sync
     except ImportError:
@@ -222,17 +254,27 @@ def _print_recommendation(rec: Recommendation, spec: ChooserSpec) -> None:
             parts.append(
                 Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style=MUTED)
             )
+        for reason in item.notes:
+            parts.append(Text.assemble(("note: ", ACCENT), reason.text))
+            parts.append(
+                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style=MUTED)
+            )
         if item.legacy:
             successors = ", ".join(item.legacy.successor_names)
             parts.append(Text.assemble(("Since then: ", WARNING_STRONG), item.legacy.text))
             parts.append(Text(f"    maintained successor(s): {successors}", style=WARNING))
         for flag in item.machine:
-            mark = SEVERITY_MARK[flag.severity]
+            # Not a +/- line: what this machine says is set apart from the reasons for and against.
             parts.append(
-                Text(f"{mark} this machine: {flag.message}", style=severity_style(flag.severity))
+                # The message quotes probe output (versions, errors): shown inert.
+                safe_text(
+                    f"this machine ({flag.severity}): {flag.message}",
+                    style=severity_style(flag.severity),
+                )
             )
         border = WARNING if item.flagged or item.legacy else SUCCESS
-        title = f"{rank}. {item.display_name}  (score {item.score})"
+        use = "  for existing code only" if item.for_existing_code else ""
+        title = f"{rank}. {item.display_name}{use}  (score {item.score})"
         console.print(Panel(Group(*parts), title=title, title_align="left", border_style=border))
     note = rec.machine_note or ""
     console.print(Text(note, style=MUTED))
@@ -265,11 +307,20 @@ def cmd_content(args: argparse.Namespace) -> int:
     if args.content_command != "check":
         raise _usage_error(f"unknown content action {args.content_command!r}; use: check")
     root = Path(args.root) if getattr(args, "root", None) else None
+    today = None
+    if getattr(args, "today", None):
+        try:
+            today = date.fromisoformat(args.today)
+        except ValueError:
+            raise _usage_error(f"content check: --today {args.today!r} is not YYYY-MM-DD") from None
     errors = validate_content(root)
     if errors:
         for error in errors:
             print(error)
         return EXIT_FINDINGS
+    # Old dated claims are warnings: the guide is valid, but says where it needs checking again.
+    for warning in stale_claims(root, today):
+        print(f"warning: {warning}")
     base = content_root(root)
     count = len(list((base / "pages").glob("*.md")))
     print(f"ok: {count} pages")

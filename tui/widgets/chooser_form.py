@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Select, Static
 
 from tui.presentation import ERROR, MUTED, SUCCESS_STRONG, WARNING, severity_style
+from tui.safe_text import safe_text
 from tui.state import CheckState
 
 
@@ -128,17 +129,21 @@ def recommendation_renderable(recommendation: object) -> RenderableType:
     ranked = [item for item in recommendation.ranked if item.score > 0] or recommendation.ranked
     for place, item in enumerate(ranked[:3], 1):
         head = Text(f"{place}. {item.display_name}", style=SUCCESS_STRONG if place == 1 else "bold")
+        if item.for_existing_code:
+            head.append("  for existing code", style=WARNING)
         head.append(f"  (score {item.score})", style=MUTED)
         parts.append(head)
         for reason in item.reasons:
             parts.append(Text(f"   + {reason.text}"))
         for reason in item.against:
             parts.append(Text(f"   - {reason.text}", style=WARNING))
+        for reason in item.notes:
+            parts.append(Text(f"   note: {reason.text}", style="italic"))
         if item.legacy is not None:
             parts.append(Text(f"   ! {item.legacy.text}", style=WARNING))
         for flag in item.machine:
             parts.append(
-                Text(f"   > {flag.message}", style=severity_style(flag.severity, strong=False))
+                safe_text(f"   > {flag.message}", style=severity_style(flag.severity, strong=False))
             )
     if not recommendation.machine_checked:
         parts.append(

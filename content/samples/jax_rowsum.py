@@ -1,0 +1,149 @@
+"""JAX sample: add up the rows of a 2x3 matrix with a jit-compiled function, on every device.
+
+Usage: python jax_rowsum.py [--device auto|cpu|cuda[:N]|tpu[:N]]
+Last stdout line: a JSON verdict. Exit 0 pass, 1 fail, 2 no such device, 3 no JAX.
+"""
+
+# ---------------------------------------------------------------- the lesson
+ROWS = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+
+
+def lesson(device):
+    """Sum the rows on one device; return the sum."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit  # traced once, compiled by XLA
+    def row_sum(matrix):
+        return matrix.sum(axis=0)
+
+    matrix = jax.device_put(jnp.array(ROWS), device)
+    total = row_sum(matrix)  # runs where matrix is
+    print("  %s: %s" % (device, total))
+    return total.tolist()
+
+
+# ------------------------------------------------------------------------------------------------
+# Below: the harness every mltui sample has (command line, choice of device, the verdict line).
+# It is not part of the lesson; the lesson above is all the JAX there is.
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+
+SAMPLE = "jax_rowsum"
+LIBRARY = "jax"
+EXPECTED_SUM = [5.0, 7.0, 9.0]
+EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+
+
+def finish(verdict, version, device, checked, detail, code):
+    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
+    record = {
+        "verdict": verdict,
+        "sample": SAMPLE,
+        "library": LIBRARY,
+        "version": version,
+        "device": device,
+        "checked": checked,
+        "detail": detail,
+    }
+    sys.stdout.flush()
+    print(json.dumps(record), flush=True)
+    sys.exit(code)
+
+
+def device_spec(text):
+    """argparse type: auto, cpu, cuda[:N] or tpu[:N], normalised (cuda -> cuda:0)."""
+    value = text.strip().lower()
+    if value in ("cuda", "tpu"):
+        return value + ":0"
+    if value in ("auto", "cpu") or re.match(r"^(cuda|tpu):\d+$", value):
+        return value
+    raise argparse.ArgumentTypeError("expected auto, cpu, cuda[:N] or tpu[:N], not %r" % text)
+
+
+class SampleArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors still end with a JSON verdict line."""
+
+    def error(self, message):
+        """Report a bad command line in one line and a fail verdict."""
+        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
+        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
+
+
+def device_names(jax):
+    """name -> JAX device for everything JAX lists: cpu, cuda:N (or rocm:N), tpu:N."""
+    named = {"cpu": jax.devices("cpu")[0]}
+    for platform in ("gpu", "tpu"):
+        try:
+            found = jax.devices(platform)
+        except RuntimeError:  # no such platform in this installation
+            continue
+        for index, device in enumerate(found):
+            kind = "tpu" if platform == "tpu" else "cuda"
+            named["%s:%d" % (kind, index)] = device
+    return named
+
+
+def main(argv=None):
+    """Run the lesson on the devices asked for; exits through finish()."""
+    parser = SampleArgumentParser(description="JAX: sum the rows of a 2x3 matrix with jax.jit.")
+    parser.add_argument(
+        "--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N] or tpu[:N]"
+    )
+    args = parser.parse_args(argv)
+    try:
+        import jax
+    except ImportError as error:
+        print(
+            "JAX is not installed in %s (%s): pip install jax" % (sys.executable, error),
+            file=sys.stderr,
+        )
+        finish("fail", "", args.device, "import jax", "JAX not installed", EXIT_NO_LIBRARY)
+
+    version = jax.__version__
+    print("library: JAX %s (default backend: %s)" % (version, jax.default_backend()))
+    devices = device_names(jax)
+    print("devices JAX lists: %s" % ", ".join(devices))
+    if args.device == "auto":
+        wanted = list(devices)
+    elif args.device == "cpu":
+        wanted = ["cpu"]
+    elif args.device in devices:
+        wanted = ["cpu", args.device]
+    else:
+        message = "%s is unavailable: JAX lists no such device; available: %s" % (
+            args.device,
+            ", ".join(devices),
+        )
+        print(message, file=sys.stderr)
+        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+
+    results, all_correct = [], True
+    for name in wanted:
+        print("device: %s (%s)" % (name, devices[name].device_kind))
+        total = lesson(devices[name])
+        correct = total == EXPECTED_SUM
+        all_correct = all_correct and correct
+        print("  sum of the rows: %s" % ("correct" if correct else "WRONG, want %s" % EXPECTED_SUM))
+        results.append("%s %s%s" % (name, total, "" if correct else " WRONG"))
+    finish(
+        "pass" if all_correct else "fail",
+        version,
+        wanted[-1],
+        "jit-compiled sum(axis=0) of [[1,2,3],[4,5,6]] equals [5, 7, 9] on " + ", ".join(wanted),
+        "; ".join(results),
+        EXIT_PASS if all_correct else EXIT_FAIL,
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as crash:  # an unforeseen failure still ends with a verdict line
+        traceback.print_exc()
+        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
+        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
