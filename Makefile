@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/keypress.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/fleet_pane.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

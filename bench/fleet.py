@@ -83,6 +83,16 @@ def synthetic_texts(base: dict[str, Any], count: int) -> list[str]:
     return texts
 
 
+def parse_all(texts: list[str]) -> list[CheckResult]:
+    """Each report text as the launchers parse it."""
+    checks = []
+    for text in texts:
+        parsed = parse_check(text)
+        assert isinstance(parsed, CheckResult), parsed
+        checks.append(parsed)
+    return checks
+
+
 def rows_of(checks: list[CheckResult]) -> list[NodeResult]:
     """Node rows: 1 % unreachable, 2 % slow, the rest near 1000 units."""
     rows = []
@@ -114,11 +124,7 @@ def main() -> int:
     args = parser.parse_args()
     texts = synthetic_texts(local_check(), args.nodes)
     started = time.perf_counter()
-    checks = []
-    for text in texts:
-        parsed = parse_check(text)
-        assert isinstance(parsed, CheckResult), parsed
-        checks.append(parsed)
+    checks = parse_all(texts)
     parse_s = time.perf_counter() - started
     rows = rows_of(checks)
     load_before = load_average()

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,61 +31,17 @@ from probes.fleet.model import NodeResult, fleet_schema
 from probes.fleet.ray_launch import row_from_event
 from probes.fleet.slurm import SlurmNode, SlurmSelection, srun_argv
 from probes.fleet.ssh import parse_hosts, read_hosts, ssh_argv
-from probes.model import to_dict, to_json
-from probes.nvml import read_nvml
-from tests.fake_nvml import FakeNvml
+from probes.model import to_json
+from tests.fleet_reports import local_check_data, one_gpu_fewer, other_driver, recorded_node
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "probes" / "fleet" / "fleet.schema.json"
 
 
 @pytest.fixture(scope="session")
-def local_check_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def local_check_json() -> dict[str, Any]:
     """This machine's real `mltui check --json` (the quick libraries only)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MLTUI_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "check", "--json", "--only", "sklearn,caffe"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode in (0, 1), done.stderr
-    data: dict[str, Any] = json.loads(done.stdout)
-    return data
-
-
-def recorded_node(
-    base: dict[str, Any],
-    name: str,
-    change: Callable[[FakeNvml], None] | None = None,
-    fixture: str = "h100_sxm_x8",
-) -> NodeResult:
-    """A node row from this machine's check with the NVML readings of a recorded GPU machine."""
-    fake = FakeNvml.from_fixture(fixture)
-    if change is not None:
-        change(fake)
-    data = json.loads(json.dumps(base))
-    data["nvml"] = to_dict(read_nvml(fake))
-    data["system"]["hostname"] = name
-    row = node_from_output(name, json.dumps(data, indent=2), [], 0)
-    assert row.check is not None, row.reason
-    return row
-
-
-def other_driver(fake: FakeNvml) -> None:
-    fake.readings["system"]["nvmlSystemGetDriverVersion"] = "550.54.15"
-
-
-def one_gpu_fewer(fake: FakeNvml) -> None:
-    fake.readings["devices"].pop()
-    fake.readings["system"]["nvmlDeviceGetCount"] = len(fake.readings["devices"])
+    return local_check_data()
 
 
 # ------------------------------------------------------------------------------- node rows

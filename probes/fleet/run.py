@@ -88,8 +88,10 @@ async def run_fleet(
     """Check every node of `target`; each row goes to `on_node` as it arrives. Never raises
     for a launcher failure: that becomes the report's `error`."""
     started = time.monotonic()
-    fleet = aggregate or FleetAggregate(
-        launcher_of(target), target.describe(), expected_gpus=expected_gpus
+    fleet = (
+        aggregate
+        if aggregate is not None
+        else FleetAggregate(launcher_of(target), target.describe(), expected_gpus=expected_gpus)
     )
 
     def take(row: NodeResult) -> None:

@@ -68,18 +68,8 @@ def build_target(args: argparse.Namespace) -> FleetTarget:
     raise UsageError("fleet needs a launcher: --slurm, --ray [ADDRESS] or --hosts FILE")
 
 
-def _refuse(args: argparse.Namespace, names: tuple[str, ...], launcher: str) -> None:
-    for name in names:
-        if getattr(args, name, None):
-            raise UsageError(f"--{name} is a Slurm option; it does not go with {launcher}")
-
-
-def cmd_fleet(args: argparse.Namespace) -> int:
-    """Run `mltui fleet` with parsed arguments; returns the exit status."""
-    if getattr(args, "schema", False):
-        print(json.dumps(fleet_schema(), indent=2))
-        return EXIT_OK
-    target = build_target(args)
+def build_command(args: argparse.Namespace) -> NodeCommand:
+    """What each node runs, from the parsed arguments; UsageError when no node could run it."""
     if args.only:
         parse_library_list(args.only)  # an unknown name is a usage error here, not per node
     try:
@@ -92,6 +82,22 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         command.argv()
     except FleetError as exc:
         raise UsageError(str(exc)) from None
+    return command
+
+
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], launcher: str) -> None:
+    for name in names:
+        if getattr(args, name, None):
+            raise UsageError(f"--{name} is a Slurm option; it does not go with {launcher}")
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Run `mltui fleet` with parsed arguments; returns the exit status."""
+    if getattr(args, "schema", False):
+        print(json.dumps(fleet_schema(), indent=2))
+        return EXIT_OK
+    target = build_target(args)
+    command = build_command(args)
     as_json = bool(args.json)
     console = Console(highlight=False, theme=terminal_theme())
     expected = getattr(args, "gpus", None)

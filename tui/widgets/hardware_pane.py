@@ -112,15 +112,7 @@ class HardwarePane(Widget):
         """Status line, then everything in one scrolling column."""
         yield Static("", id="check-status")
         with VerticalScroll(id="hw-scroll"):
-            yield SystemPanel(ascii=self.ascii, id="system-panel")
-            yield Static("GPUs", id="gpu-summary", classes="section")
-            yield Container(Static("reading the GPUs...", id="gpu-message"), id="gpu-cards")
-            yield Static(LIBRARIES_HEADING, id="libraries-heading", classes="section")
-            yield LibrariesMatrix(id="libraries-matrix")
-            yield Static("Findings", id="findings-heading", classes="section")
-            yield Static(findings_renderable(None), id="findings")
-            yield Static("GPU processes", classes="section")
-            yield ProcessesTable(id="gpu-processes")
+            yield from check_sections(ascii=self.ascii)
 
     def on_mount(self) -> None:
         """Start polling at once: the first reading is the first thing a user wants."""
@@ -287,6 +279,24 @@ class HardwarePane(Widget):
                 status.append(f"  check failed: {inert_line(state.error)}", style=ERROR)
         status.append(f"  | refresh {self.interval:g} s (+/-)", style=MUTED)
         self._update_static(self.query_one("#check-status", Static), status)
+
+
+def check_sections(*, ascii: bool) -> list[Widget]:
+    """The sections that show a check, empty: system, GPU cards, libraries, findings, processes.
+
+    The Hardware pane shows this machine in them; the Fleet pane's node screen, a node's report.
+    """
+    return [
+        SystemPanel(ascii=ascii, id="system-panel"),
+        Static("GPUs", id="gpu-summary", classes="section"),
+        Container(Static("reading the GPUs...", id="gpu-message"), id="gpu-cards"),
+        Static(LIBRARIES_HEADING, id="libraries-heading", classes="section"),
+        LibrariesMatrix(id="libraries-matrix"),
+        Static("Findings", id="findings-heading", classes="section"),
+        Static(findings_renderable(None), id="findings"),
+        Static("GPU processes", classes="section"),
+        ProcessesTable(id="gpu-processes"),
+    ]
 
 
 def gpu_summary(report: NvmlReport) -> Text:

@@ -1,0 +1,212 @@
+"""The Fleet pane under Textual's Pilot: streamed rows, filters, sort, a node's whole check.
+
+The node reports are recorded ones (tests/fleet_reports.py: this machine's real check with the
+NVML readings of real GPU servers). One test runs a real fleet through the pane's own input line
+against the test sshd (tests/fleet_engines.py).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from probes.fleet.aggregate import FleetAggregate
+from probes.fleet.model import NodeResult
+from tests.conftest import screen_text, wait_for
+from tests.fleet_engines import SshEngine, sshd_running
+from tests.fleet_reports import local_check_data, one_gpu_fewer, other_driver, recorded_node
+from tui.presentation import dashboard_theme
+from tui.screens.fleet_node import NodeCheckScreen
+from tui.widgets.fleet_pane import FleetPane
+from tui.widgets.gpu_card import GpuCard
+from tui.widgets.libraries_matrix import LibrariesMatrix
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FleetHost(App[None]):
+    """The Fleet pane alone, with the dashboard's stylesheet."""
+
+    CSS_PATH = str(ROOT / "tui" / "app.tcss")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.console.push_theme(dashboard_theme(self.get_css_variables()))
+
+    def compose(self) -> ComposeResult:
+        yield FleetPane(id="fleet")
+
+
+def fleet_rows() -> list[NodeResult]:
+    base = local_check_data()
+    rows = [recorded_node(base, f"node{k}") for k in (1, 2, 4, 5)]
+    rows.insert(2, recorded_node(base, "node3", other_driver))
+    rows.append(recorded_node(base, "node6", one_gpu_fewer))
+    rows.append(
+        NodeResult(
+            "node7",
+            "unreachable",
+            "ssh: connect to host node7 port 22: Connection refused",
+            "check `ssh -o BatchMode=yes HOST true` works",
+        )
+    )
+    return rows
+
+
+def table_keys(pane: FleetPane) -> list[str]:
+    table = pane.table
+    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[NodeResult]:
+    return fleet_rows()
+
+
+async def test_rows_stream_in_without_rebuilding_the_table(rows: list[NodeResult]) -> None:
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.begin(FleetAggregate("ssh", "recorded nodes"))
+        table = pane.table
+        clears = 0
+        original_clear = table.clear
+
+        def counting_clear(*args: Any, **kwargs: Any) -> Any:
+            nonlocal clears
+            clears += 1
+            return original_clear(*args, **kwargs)
+
+        table.clear = counting_clear  # type: ignore[method-assign]
+        for count, row in enumerate(rows, 1):
+            pane.add_node(row)
+            assert table.row_count == count
+        await wait_for(pilot, lambda: bool(pane._skew))
+        assert clears == 0
+        assert set(pane._skew) == {"node3", "node6"}
+        skew_cell = table.get_cell("node3", "skew")
+        assert "driver" in str(skew_cell)
+        text = screen_text(app)
+        assert "node3: driver 550.54.15 where 5 nodes have 565.57.01" in text
+        assert "7 nodes, 6 ok, 1 failed, 2 skewed" in text
+        # A later report for a node updates its one row.
+        pane.add_node(recorded_node(local_check_data(), "node3"))
+        assert table.row_count == len(rows)
+        await wait_for(pilot, lambda: "node3" not in pane._skew)
+        assert "driver" not in str(table.get_cell("node3", "skew"))
+
+
+async def test_filters_and_sort(rows: list[NodeResult]) -> None:
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        for row in rows:
+            pane.add_node(row)
+        pane.refresh_skew()
+        pane.table.focus()
+        await pilot.press("f")
+        assert pane.filter == "problems"
+        assert sorted(table_keys(pane)) == ["node3", "node6", "node7"]
+        await pilot.press("f")
+        assert table_keys(pane) == ["node7"]
+        await pilot.press("f")
+        assert sorted(table_keys(pane)) == ["node3", "node6"]
+        await pilot.press("f")
+        assert pane.filter == "all"
+        assert len(table_keys(pane)) == 7
+        await pilot.press("s")  # by state: the failed node last
+        assert pane.sort_column == "state"
+        assert table_keys(pane)[-1] == "node7"
+        await pilot.press("r")
+        assert table_keys(pane)[0] == "node7"
+        await pilot.press("s")  # by skew: the skewed nodes first (reversed: last)
+        await pilot.press("r")
+        assert set(table_keys(pane)[:2]) == {"node3", "node6"}
+
+
+async def test_enter_on_a_node_shows_its_check_in_the_hardware_widgets(
+    rows: list[NodeResult],
+) -> None:
+    app = FleetHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(FleetPane)
+        for row in rows:
+            pane.add_node(row)
+        pane.table.focus()
+        pane.table.move_cursor(row=pane.table.get_row_index("node6"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NodeCheckScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: len(screen.query(GpuCard)) == 1)
+        matrix = screen.query_one(LibrariesMatrix)
+        assert matrix.row_count >= 2
+        text = screen_text(app)
+        assert "node node6" in text
+        assert "H100" in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NodeCheckScreen))
+        # A node without a report says why instead.
+        pane.table.move_cursor(row=pane.table.get_row_index("node7"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app._notifications) > 0)
+        (note,) = list(app._notifications)
+        assert "Connection refused" in note.message
+        assert not isinstance(app.screen, NodeCheckScreen)
+
+
+async def test_bad_launcher_words_are_one_line_in_the_status() -> None:
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        for words, expected in (
+            ("--ray --partition x", "--partition is a Slurm option"),
+            ("--hosts a, --perf", "--perf is not available"),
+            ("--bogus", "unrecognized arguments"),
+            ("", ""),
+        ):
+            pane.message = ""
+            pane.start(words)
+            await pilot.pause()
+            assert expected in pane.message
+        assert pane.fleet is None
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with sshd_running(tmp_path_factory.mktemp("sshd-pane")) as engine:
+        yield engine
+
+
+async def test_a_real_run_from_the_input_line(sshd: SshEngine) -> None:
+    node_mltui = f"env PYTHONPATH={ROOT} {sys.executable} -m tui.cli"
+    words = shlex.join(
+        [
+            "--hosts",
+            "node-a,node-b,closed-host",
+            "--ssh-config",
+            str(sshd.config),
+            "--remote-mltui",
+            node_mltui,
+            "--only",
+            "caffe",
+        ]
+    )
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        await pilot.click("#fleet-args")
+        pane.query_one("#fleet-args").value = words  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: pane.rows_taken == 3 and not pane.running, timeout=60)
+        assert pane.fleet is not None
+        states = {n.name: n.state for n in pane.fleet.nodes}
+        assert states == {"node-a": "ok", "node-b": "ok", "closed-host": "unreachable"}
+        assert pane.table.row_count == 3
+        assert isinstance(pane.table, DataTable)
+        assert "done in" in pane.message
