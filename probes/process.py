@@ -13,6 +13,14 @@ child ends by itself, anything it left running is ended the same way: nothing ou
 A descendant that left the group *and* lost its parent before it was seen (a daemon that
 double-forks at once) is found by a token unique to the run in its environment.
 
+Nothing outlives mltui either. The direct child is a small supervisor (`scripts/supervise.py`,
+run by mltui's own interpreter) that starts the command in its group and mirrors how it ended.
+Linux's parent-death signal is armed in the supervisor between fork and exec (it fires when the
+*thread* that forked exits: every spawn here happens on the event loop's thread, which outlives
+its runs), so when mltui dies, even by SIGKILL, the supervisor kills the run's token carriers and
+its whole group. While mltui lives, `kill_all_running()` ends every run at once: the entry
+points call it on SIGHUP, SIGTERM and SIGINT before they exit.
+
 Lines are handed on in batches (`LineBatch`, one per chunk read from a pipe) so a million-line
 flood does not pay a Python call, or even an object, per line; `on_line` is the simple per-line
 interface for callers that read little output.
@@ -23,9 +31,13 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import ctypes
+import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +61,13 @@ FAMILY_POLL_S = 0.5
 DRAIN_TIMEOUT_S = 5.0
 #: Set to a value unique to each run in the child's environment (its descendants inherit it).
 RUN_TOKEN_VARIABLE = "MLTUI_RUN_TOKEN"
+#: The direct child of every run: starts the command, takes its group down if mltui dies.
+SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "supervise.py")
+#: The supervisor reads the command from this variable (see scripts/supervise.py).
+SUPERVISED_ARGV_VARIABLE = "MLTUI_SUPERVISED_ARGV"
+#: Signal the kernel sends the supervisor when mltui dies (it then kills the group).
+PARENT_DEATH_SIGNAL = signal.SIGHUP
+_PR_SET_PDEATHSIG = 1
 
 
 class OutputLine(NamedTuple):
@@ -437,6 +456,114 @@ async def _terminate(
     await _wait_gone(exited, pgid, family, 5.0)
 
 
+#: Runs under way, by the pid of their direct child (its process group has the same id).
+_RUNNING: dict[int, _Family] = {}
+
+
+def kill_all_running() -> int:
+    """SIGKILL every run under way: each group, each remembered descendant, each token carrier.
+
+    Synchronous and quick, for a signal handler: mltui is about to exit. Returns how many runs
+    there were.
+    """
+    families = list(_RUNNING.values())
+    for family in families:
+        with contextlib.suppress(Exception):  # a vanished process must not stop the others
+            _signal_all(family.pid, family.refresh(by_token=True), signal.SIGKILL)
+    return len(families)
+
+
+def running_count() -> int:
+    """How many runs are under way now."""
+    return len(_RUNNING)
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux (looked up once, before any fork), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def parent_death_preexec(signum: int = PARENT_DEATH_SIGNAL) -> Callable[[], None] | None:
+    """A `preexec_fn` that arms the parent-death signal in the child (None off Linux).
+
+    It runs in the child between fork and exec: only a system call, nothing that allocates.
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+
+    return arm
+
+
+def _start_problem(argv: Sequence[str], env: dict[str, str]) -> str | None:
+    """Why argv[0] cannot be started, in the words of the OS, or None when it looks startable."""
+    program = argv[0] if argv else ""
+    if not program:
+        return "No such file or directory"
+    path = program if os.sep in program else shutil.which(program, path=env.get("PATH"))
+    if path is None or not os.path.exists(path):
+        return "No such file or directory"
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        return "Permission denied"
+    return None
+
+
+def supervised(
+    argv: Sequence[str], token: str, env: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The supervisor's command line and environment for running argv (see SUPERVISOR)."""
+    command = [sys.executable, "-I", "-S", SUPERVISOR, str(os.getpid()), token]
+    return command, {**env, SUPERVISED_ARGV_VARIABLE: json.dumps(list(argv))}
+
+
+def run_captured(
+    argv: Sequence[str], *, timeout: float, env: dict[str, str] | None = None
+) -> tuple[int | None, bytes, bytes]:
+    """Run a short command to its end and return (status, stdout, stderr); None on timeout.
+
+    For quick questions asked synchronously (an interpreter's identity): own session, stdin
+    closed, parent-death signal armed (SIGKILL), the group killed on timeout, and registered so
+    `kill_all_running()` reaches it. Raises OSError when it cannot be started.
+    """
+    token = uuid.uuid4().hex
+    environ = {**(os.environ if env is None else env), RUN_TOKEN_VARIABLE: token}
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+        start_new_session=True,
+        preexec_fn=parent_death_preexec(signal.SIGKILL),
+    )
+    family = _Family(proc.pid, token)
+    _RUNNING[proc.pid] = family
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        return None, b"", b""
+    finally:
+        kill_tree(proc.pid, proc.pid, family.refresh(by_token=True))
+        with contextlib.suppress(Exception):
+            proc.communicate(timeout=5)
+        _RUNNING.pop(proc.pid, None)
+
+
 async def stream_process(
     argv: Sequence[str],
     on_line: LineCallback | None,
@@ -470,16 +597,21 @@ async def stream_process(
     token = uuid.uuid4().hex
     env = {**(os.environ if env is None else env), RUN_TOKEN_VARIABLE: token}
     started = time.monotonic()
+    problem = _start_problem(argv, env)
+    if problem is not None:
+        return ProcessOutcome(None, time.monotonic() - started, start_error=problem)
+    command, env = supervised(argv, token, env)
     try:
         transport, _ = await loop.subprocess_exec(
             lambda: protocol,
-            *argv,
+            *command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=parent_death_preexec(),
         )
     except OSError as exc:
         return ProcessOutcome(
@@ -487,6 +619,7 @@ async def stream_process(
         )
     pid = transport.get_pid()  # start_new_session makes it the leader of its own group
     family = _Family(pid, token)
+    _RUNNING[pid] = family
     watcher = loop.create_task(family.watch(FAMILY_POLL_S))
     cancel_wait = loop.create_task(cancel.wait()) if cancel is not None else None
     timed_out = cancelled = False
@@ -506,6 +639,7 @@ async def stream_process(
         await asyncio.shield(_terminate(protocol.exited, pid, family, grace_s))
         raise
     finally:
+        _RUNNING.pop(pid, None)
         watcher.cancel()
         if cancel_wait is not None:
             cancel_wait.cancel()

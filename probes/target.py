@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from functools import lru_cache
 
 from probes.model import TargetPython
+from probes.process import run_captured
 
 #: Standalone scripts are written for this Python and newer.
 MIN_PYTHON = (3, 8)
@@ -74,20 +74,13 @@ def _resolve_cached(path: str, timeout: float) -> TargetPython:
     if not os.access(candidate, os.X_OK):
         raise TargetError(f"--python {path}: not executable")
     try:
-        done = subprocess.run(
-            [candidate, "-I", "-c", _IDENTIFY],
-            capture_output=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"--python {path}: did not answer within {timeout:.0f} s") from None
+        status, stdout, _ = run_captured([candidate, "-I", "-c", _IDENTIFY], timeout=timeout)
     except OSError as exc:
         raise TargetError(f"--python {path}: cannot run it ({exc.strerror or exc})") from None
+    if status is None:
+        raise TargetError(f"--python {path}: did not answer within {timeout:.0f} s")
     try:
-        info = json.loads(done.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+        info = json.loads(stdout.decode("utf-8", "replace").strip().splitlines()[-1])
         major, minor = info["info"]
     except (ValueError, IndexError, KeyError, TypeError):
         raise TargetError(f"--python {path}: not a Python interpreter") from None

@@ -167,7 +167,8 @@ async def test_child_gets_own_session_closed_stdin_and_the_given_env(
         import os, sys
         data = sys.stdin.read()  # must see EOF at once, not hang
         print("stdin", repr(data))
-        print("session", os.getsid(0) == os.getpid(), os.getpgrp() == os.getpid())
+        # A session and group of their own (led by mltui's supervisor), apart from mltui's.
+        print("session", os.getsid(0) != int(sys.argv[2]), os.getpgrp() == os.getsid(0))
         print("env", os.environ.get("MLTUI_PROBE_VAR"))
         print("cwd", os.getcwd())
         """,
@@ -175,8 +176,9 @@ async def test_child_gets_own_session_closed_stdin_and_the_given_env(
     collected = Collected()
     env = {**os.environ, "MLTUI_PROBE_VAR": "passed-through"}
     started = time.monotonic()
+    argv = [PY, script, token, str(os.getsid(0))]
     outcome = await stream_process(
-        [PY, script, token], None, on_lines=collected, timeout=30, env=env, cwd=str(tmp_path)
+        argv, None, on_lines=collected, timeout=30, env=env, cwd=str(tmp_path)
     )
     assert outcome.ok, outcome
     assert time.monotonic() - started < 20

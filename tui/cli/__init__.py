@@ -192,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mltui` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is not None:
+        # The dashboard installs its own (it must give the terminal back before it exits).
+        from tui.session_end import install_for_command
+
+        install_for_command()
     try:
         return _dispatch(parser, args)
     except (UsageError, TargetError, UnknownLibraryError) as exc:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import locale
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tui.exit_codes import UsageError
+
+if TYPE_CHECKING:
+    from tui.app import MltuiApp
 
 
 def wants_ascii(
@@ -34,6 +40,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise UsageError("the dashboard needs a terminal; for a report use: mltui check")
     from probes.target import resolve_target
     from tui.app import MltuiApp
+    from tui.session_end import after_dashboard, install_for_dashboard
 
     target = resolve_target(getattr(args, "python", None))
     app = MltuiApp(
@@ -43,5 +50,14 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         watch_tty=True,
         started_at=started,
     )
+    install_for_dashboard(functools.partial(_request_exit, app))
     app.run()
-    return app.return_code or 0
+    status = app.return_code or 0
+    after_dashboard(status)
+    return status
+
+
+def _request_exit(app: MltuiApp, status: int) -> None:
+    """Ask the app to quit with `status`, from a signal handler on the app's thread."""
+    loop = asyncio.get_running_loop()  # raises when the app's loop is not running yet
+    loop.call_soon_threadsafe(functools.partial(app.exit, return_code=status))
