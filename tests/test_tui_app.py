@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from textual.widgets import TabbedContent
+
 from probes.model import CheckResult, TargetPython
 from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
@@ -31,8 +33,8 @@ async def test_number_keys_switch_panes_and_hardware_is_first() -> None:
         assert app.active_pane == "hardware"
         for key, pane in (("2", "run"), ("3", "knowledge"), ("1", "hardware")):
             await pilot.press(key)
-            await pilot.pause()
-            assert app.active_pane == pane
+            await wait_for(pilot, lambda p=pane: app.active_pane == p)
+            assert app.query_one("#panes", TabbedContent).active == pane
         assert "1 Hardware" in screen_text(app)
 
 
@@ -62,10 +64,12 @@ async def test_footer_shows_the_pane_keys_whole_at_80_columns() -> None:
         }
         for key, keys in expected.items():
             await pilot.press(key)
-            await pilot.pause(0.3)
-            footer = screen_text(app).splitlines()[-1]
-            for words in keys:  # each whole: nothing is cut off at 80 columns
-                assert words in footer, (key, footer)
+
+            def footer() -> str:
+                return screen_text(app).splitlines()[-1]
+
+            # Each whole: nothing is cut off at 80 columns.
+            await wait_for(pilot, lambda k=keys: all(words in footer() for words in k), timeout=10)
 
 
 async def test_terminal_too_small_says_so_and_recovers() -> None:
@@ -114,14 +118,27 @@ async def test_switching_interpreter_rechecks_and_a_bad_path_is_a_notification(
         assert other in app.sub_title
 
 
+async def choose_in_palette(pilot: Any, words: str, *, expect: str) -> None:
+    """Open the command palette, type `words`, wait for `expect` to be the first hit, choose it."""
+    from textual.command import CommandList, CommandPalette
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+    await pilot.press(*words)
+
+    def first_hit() -> str:
+        options = app.screen.query_one(CommandList).options
+        return str(options[0].prompt) if options else ""
+
+    await wait_for(pilot, lambda: expect in first_hit(), timeout=10)
+    await pilot.press("enter")
+
+
 async def test_command_palette_reaches_a_pane() -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
-        await pilot.press(*"Go to Run")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await choose_in_palette(pilot, "Go to Run", expect="Go to Run")
         await wait_for(pilot, lambda: app.active_pane == "run")
 
 

@@ -1,27 +1,29 @@
-"""The mltui dashboard: Hardware, Run and Knowledge panes over the probes, runner and content.
+"""The mltui dashboard: its panes (tui/panes.py) over the probes, runner and content.
 
-The app owns the state every pane follows (the target interpreter and its check) and hands it
-down; panes send their wishes up as messages. Nothing slow happens before the first frame: the
-cached check, the re-check, NVML and the samples list all arrive from workers, and the Run and
-Knowledge panes (and their modules) are built only when first needed. Everything that acts on one
-of them goes through `with_pane` (or `pane`), which builds it first if need be.
+The app owns the state every pane follows — `target` (the interpreter), `check_state` (its
+check), `active_pane` and `refresh_interval` — as reactive attributes; each pane watches what it
+needs (`self.watch(self.app, ...)`, which also hands a pane built late the current value). Panes
+send their wishes up as messages; the app's verbs (`show_pane`, `open_page`, `run_sample`, ...)
+reach a pane only by a message (`tell_pane`), which builds a lazy pane first. Nothing slow happens
+before the first frame: the cached check, the re-check, NVML and the samples list all arrive from
+workers, and lazy panes (and their modules) are built only when first needed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, cast
 
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import var
 from textual.theme import Theme
 from textual.widget import Widget
@@ -36,23 +38,19 @@ from tui.commands import (
     PaneCommands,
     SampleCommands,
 )
+from tui.panes import PANES, PaneContext, PaneSpec
 from tui.presentation import dashboard_theme
 from tui.safe_text import inert_line, safe_markup
 from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.services import Services, default_services
 from tui.state import CheckState
 from tui.widgets.glyphs import use_ascii_chrome
-from tui.widgets.hardware_pane import HardwarePane
 
 if TYPE_CHECKING:
-    from tui.widgets.knowledge_pane import KnowledgePane
+    from tui.widgets.hardware_pane import HardwarePane
+    from tui.widgets.knowledge_pane import KnowledgePane, KnowledgeView
     from tui.widgets.libraries_matrix import LibrariesMatrix
-    from tui.widgets.run_pane import RunPane
 
-PANES = ("hardware", "run", "knowledge")
-#: Panes composed when first needed: before the first frame they cost it more than half its time
-#: (their modules, Markdown, tables, selects and the chooser's data).
-LAZY_PANES = ("run", "knowledge")
 #: How long the check's probes wait for the first hardware reading to be drawn.
 CHECK_WAITS_FOR_HARDWARE_S = 2.0
 #: How long quitting waits for a pane still being built (a widget torn down half-mounted fails).
@@ -74,27 +72,8 @@ class MltuiApp(App[None]):
         SampleCommands,
         InterpreterCommands,
     }
+    #: The app's own keys; each pane's key comes from its PaneSpec (tui/panes.py).
     BINDINGS = [
-        Binding(
-            "1",
-            "show_pane('hardware')",
-            "Hardware",
-            # The tabs already show 1 2 3; the footer keeps its room for the pane's own keys.
-            show=False,
-            id="pane-hardware",
-            tooltip="CPU, memory, GPUs and the libraries matrix",
-        ),
-        Binding(
-            "2", "show_pane('run')", "Run", show=False, id="pane-run", tooltip="Run the samples"
-        ),
-        Binding(
-            "3",
-            "show_pane('knowledge')",
-            "Knowledge",
-            show=False,
-            id="pane-knowledge",
-            tooltip="Compare the libraries, read their pages, choose one",
-        ),
         Binding("question_mark,f1", "help", "Help", id="help", tooltip="Keys and panes"),
         Binding(
             "i",
@@ -130,7 +109,14 @@ class MltuiApp(App[None]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave mltui"),
     ]
 
+    #: The interpreter every pane works with.
+    target: var[TargetPython] = var(cast(TargetPython, None), init=False)
+    #: The newest check of the target (cached or fresh), with a re-check's partial reports.
     check_state: var[CheckState | None] = var(None, always_update=True)
+    #: The id of the pane in front.
+    active_pane: var[str] = var("")
+    #: Seconds between two hardware readings.
+    refresh_interval: var[float] = var(1.0)
 
     def __init__(
         self,
@@ -141,6 +127,7 @@ class MltuiApp(App[None]):
         ascii: bool = False,
         watch_tty: bool = False,
         started_at: float | None = None,
+        panes: Sequence[PaneSpec] = PANES,
     ) -> None:
         super().__init__()
         self.services = services or default_services()
@@ -148,8 +135,9 @@ class MltuiApp(App[None]):
             from probes.target import current_target
 
             target = current_target()
-        self.target = target
-        self.refresh_s = refresh
+        self.set_reactive(MltuiApp.target, target)
+        self.set_reactive(MltuiApp.refresh_interval, refresh)
+        self.set_reactive(MltuiApp.active_pane, next(iter(p.id for p in panes)))
         self.ascii = ascii
         self.watch_tty = watch_tty
         self.started_at = started_at if started_at is not None else time.perf_counter()
@@ -158,13 +146,20 @@ class MltuiApp(App[None]):
         self._undo_ascii: Callable[[], None] | None = None
         #: Set once the first frame is painted; the re-check's probes wait for it.
         self._first_frame = asyncio.Event()
-        #: The lazy panes' main widgets once created, and whether each has finished mounting.
+        #: Set once the machine's first reading is drawn (the re-check waits for it too).
+        self._hardware_drawn = asyncio.Event()
+        #: The panes by id, in tab order; the first is shown first.
+        self.panes: dict[str, PaneSpec] = {spec.id: spec for spec in panes}
+        self._first_pane = next(iter(self.panes))
+        #: Each pane's widget once built, and whether it has finished mounting.
         self._pane_widgets: dict[str, Widget] = {}
         self._pane_mounted: dict[str, asyncio.Event] = {}
-        #: What waits for a lazy pane to be mounted, in the order asked.
-        self._waiting_acts: dict[str, list[Callable[[Any], Awaitable[None] | None]]] = {}
+        #: Messages for lazy panes not mounted yet, delivered in order once they are.
+        self._pane_mail: dict[str, list[Message]] = {}
         #: The pane last asked for (a key, a click, a command).
-        self._wanted_pane = "hardware"
+        self._wanted_pane = self._first_pane
+        for spec in self.panes.values():
+            self.bind(spec.key, f"show_pane({spec.id!r})", description=spec.title, show=False)
         if ascii:
             self.add_class("-ascii")
         #: mltui's style names (tui.presentation) on the current theme's colours.
@@ -173,22 +168,28 @@ class MltuiApp(App[None]):
     # ------------------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
-        """Header, the three panes as tabs, the footer with the keys."""
+        """Header, a tab per pane (the lazy ones empty until needed), the footer with the keys."""
         yield Header(icon="*" if self.ascii else None)
-        with TabbedContent(initial="hardware", id="panes"):
-            with TabPane("1 Hardware", id="hardware"):
-                yield HardwarePane(
-                    self.services, interval=self.refresh_s, ascii=self.ascii, id="hardware-pane"
-                )
-            # Filled by _ensure_pane when first needed.
-            yield TabPane("2 Run", id="run")
-            yield TabPane("3 Knowledge", id="knowledge")
+        context = self._pane_context()
+        with TabbedContent(initial=self._first_pane, id="panes"):
+            for spec in self.panes.values():
+                with TabPane(f"{spec.key} {spec.title}", id=spec.id):
+                    if not spec.lazy:
+                        widget = spec.build(context)
+                        self._pane_widgets[spec.id] = widget
+                        yield widget
         # The palette hint draws a block-glyph separator; ctrl+p still works without it.
         yield Footer(show_command_palette=not self.ascii)
+
+    def _pane_context(self) -> PaneContext:
+        return PaneContext(self.services, self.target, self.refresh_interval, self.ascii)
 
     def on_mount(self) -> None:
         """Show the target, start the check, and watch the terminal."""
         self.sub_title = self._target_words()
+        for pane_id in self._pane_widgets:
+            self._pane_mounted[pane_id] = asyncio.Event()
+            self._pane_mounted[pane_id].set()
         if self.ascii:
             self._undo_ascii = use_ascii_chrome()
         self.theme_changed_signal.subscribe(self, self._recolour)
@@ -235,58 +236,55 @@ class MltuiApp(App[None]):
 
     def action_show_pane(self, pane: str) -> None:
         """Bring a pane to the front; one not built yet is built first, then shown."""
-        if pane not in PANES:
+        if pane not in self.panes:
             return
         self._wanted_pane = pane
-        if pane in LAZY_PANES and self._mounted_pane(pane) is None:
+        if self._is_mounted_pane(pane):
+            self._bring_to_front(pane)
+        else:
+            self._build_pane(pane)  # shown once mounted, if still wanted then
 
-            def show(_widget: Widget) -> None:
-                # Another key may have asked for another pane while this one was being built.
-                if self._wanted_pane == pane:
-                    self.query_one("#panes", TabbedContent).active = pane
+    def show_pane(self, pane: str) -> None:
+        """Bring a pane to the front (the verb palette entries and other panes call)."""
+        self.action_show_pane(pane)
 
-            self._when_mounted(pane, show)
+    def tell_pane(self, pane: str, message: Message) -> None:
+        """Post `message` to a pane's widget: now if it is mounted, else once it is (in order)."""
+        widget = self._pane_widgets.get(pane)
+        if widget is not None and self._is_mounted_pane(pane):
+            widget.post_message(message)
             return
-        self.query_one("#panes", TabbedContent).active = pane
+        self._pane_mail.setdefault(pane, []).append(message)
+        self._build_pane(pane)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """Tell the hardware pane whether it is visible, and focus the shown pane's main widget."""
+        """Record the pane in front and give its main widget the keys (building it if need be)."""
         pane_id = event.pane.id or ""
         self._wanted_pane = pane_id
-        self.query_one(HardwarePane).shown = pane_id == "hardware"
-        focus_target = {
-            "hardware": "#hw-scroll",
-            "run": "#samples-table",
-            "knowledge": "#kn-index",
-        }.get(pane_id)
-        if not focus_target:
-            return
+        self.active_pane = pane_id
+        if self._is_mounted_pane(pane_id):
+            self._focus_pane(pane_id)
+        elif pane_id in self.panes:
+            self._build_pane(pane_id)  # a tab clicked before its pane was built
 
-        def focus(_widget: Widget | None = None) -> None:
-            # A tab clicked before its pane was built: the user may have moved on since.
-            if self.active_pane == pane_id:
-                self.query_one(focus_target).focus()
+    def _bring_to_front(self, pane_id: str) -> None:
+        self.query_one("#panes", TabbedContent).active = pane_id
+        self.active_pane = pane_id
 
-        if pane_id in LAZY_PANES and self._mounted_pane(pane_id) is None:
-            self._when_mounted(pane_id, focus)
-        else:
-            focus()
-
-    def _ensure_pane(self, pane_id: str) -> Widget:
-        """A lazy pane's main widget, mounting it into its tab the first time."""
+    def _focus_pane(self, pane_id: str) -> None:
         widget = self._pane_widgets.get(pane_id)
-        if widget is not None:
-            return widget
-        if pane_id == "run":
-            from tui.widgets.run_pane import RunPane
+        if widget is not None and self.active_pane == pane_id:
+            widget.query_one(self.panes[pane_id].focus).focus()
 
-            widget = RunPane(self.services, self.target, id="run-pane")
-        elif pane_id == "knowledge":
-            from tui.widgets.knowledge_pane import KnowledgePane
+    def _is_mounted_pane(self, pane_id: str) -> bool:
+        event = self._pane_mounted.get(pane_id)
+        return event is not None and event.is_set()
 
-            widget = KnowledgePane(id="knowledge-pane")
-        else:
-            raise ValueError(f"not a lazy pane: {pane_id!r}")
+    def _build_pane(self, pane_id: str) -> None:
+        """Build a pane into its tab the first time it is needed; then show it if still wanted."""
+        if pane_id in self._pane_widgets:
+            return
+        widget = self.panes[pane_id].build(self._pane_context())
         self._pane_widgets[pane_id] = widget
         mounted = self._pane_mounted.setdefault(pane_id, asyncio.Event())
         mounting = self.query_one(f"#{pane_id}", TabPane).mount(widget)
@@ -295,60 +293,17 @@ class MltuiApp(App[None]):
             await mounting
             if not (self.is_running and widget.is_attached):
                 return  # the app quit while the pane was being built
-            # From now on watch_check_state keeps it up to date; this is what it missed.
-            if self.check_state is not None:
-                self._show_state_in(pane_id, widget, self.check_state)
             mounted.set()
-            for act in self._waiting_acts.pop(pane_id, []):
-                self._call_act(act, widget)
+            for message in self._pane_mail.pop(pane_id, []):
+                widget.post_message(message)
+            # Another key may have asked for another pane while this one was being built.
+            if self._wanted_pane == pane_id:
+                if self.query_one("#panes", TabbedContent).active != pane_id:
+                    self._bring_to_front(pane_id)  # focused when its TabActivated arrives
+                else:
+                    self._focus_pane(pane_id)
 
         self.run_worker(after_mount(), group=f"mount-{pane_id}")
-        return widget
-
-    def _mounted_pane(self, pane_id: str) -> Widget | None:
-        """A lazy pane's main widget if it is mounted, else None."""
-        event = self._pane_mounted.get(pane_id)
-        return self._pane_widgets.get(pane_id) if event is not None and event.is_set() else None
-
-    def _when_mounted(self, pane_id: str, act: Callable[[Any], Awaitable[None] | None]) -> None:
-        """Call `act(widget)` now if the pane is mounted, else right after (in request order)."""
-        widget = self._mounted_pane(pane_id)
-        if widget is not None:
-            self._call_act(act, widget)
-            return
-        self._waiting_acts.setdefault(pane_id, []).append(act)
-        self._ensure_pane(pane_id)
-
-    def _call_act(self, act: Callable[[Any], Awaitable[None] | None], widget: Widget) -> None:
-        result = act(widget)
-        if inspect.isawaitable(result):
-            self.run_worker(result, group="pane-act")
-
-    @overload
-    def with_pane(
-        self, pane_id: Literal["run"], act: Callable[[RunPane], Awaitable[None] | None]
-    ) -> None: ...
-
-    @overload
-    def with_pane(
-        self,
-        pane_id: Literal["knowledge"],
-        act: Callable[[KnowledgePane], Awaitable[None] | None],
-    ) -> None: ...
-
-    def with_pane(self, pane_id: str, act: Callable[[Any], Awaitable[None] | None]) -> None:
-        """Call `act(pane)` with the Run or Knowledge pane: now if it is built, else once it is.
-
-        Those panes are built when first needed; anything acting on one goes through here (or
-        `pane`). `act` may be a coroutine function: it is then awaited in a worker.
-        """
-        self._when_mounted(pane_id, act)
-
-    async def pane(self, pane_id: str) -> Widget:
-        """The Run or Knowledge pane once mounted (building it if need be)."""
-        widget = self._ensure_pane(pane_id)
-        await self._pane_mounted[pane_id].wait()
-        return widget
 
     async def action_quit(self) -> None:
         """Leave mltui, once any pane being built is complete."""
@@ -357,11 +312,6 @@ class MltuiApp(App[None]):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*building), QUIT_WAITS_FOR_PANES_S)
         self.exit()
-
-    @property
-    def active_pane(self) -> str:
-        """The id of the pane in front."""
-        return str(self.query_one("#panes", TabbedContent).active)
 
     def action_help(self) -> None:
         """Show the help screen."""
@@ -373,9 +323,9 @@ class MltuiApp(App[None]):
 
     def action_refresh_interval(self, factor: float) -> None:
         """Multiply the hardware refresh interval, within bounds."""
-        pane = self.query_one(HardwarePane)
-        pane.interval = min(MAX_REFRESH_S, max(MIN_REFRESH_S, pane.interval * factor))
-        self.notify(f"hardware refresh every {pane.interval:g} s", timeout=2)
+        interval = min(MAX_REFRESH_S, max(MIN_REFRESH_S, self.refresh_interval * factor))
+        self.refresh_interval = interval
+        self.notify(f"hardware refresh every {interval:g} s", timeout=2)
 
     # ------------------------------------------------------------------------- check
 
@@ -404,9 +354,7 @@ class MltuiApp(App[None]):
         # a first screen). A reading that is slow to come (NVML) does not hold the check up long.
         await self._first_frame.wait()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                self.query_one(HardwarePane).first_drawn.wait(), CHECK_WAITS_FOR_HARDWARE_S
-            )
+            await asyncio.wait_for(self._hardware_drawn.wait(), CHECK_WAITS_FOR_HARDWARE_S)
         await self._refreshed()
         try:
             result = await self.services.run_check(target, on_library=self._library_probed)
@@ -424,22 +372,13 @@ class MltuiApp(App[None]):
             self.check_state = self.check_state.with_partial(report)
 
     def watch_check_state(self, state: CheckState | None) -> None:
-        """Every pane follows the newest check (a lazy pane not built yet gets it when it is)."""
-        if state is None:
-            return
-        self.query_one(HardwarePane).show_check(state)
-        for pane_id in LAZY_PANES:
-            widget = self._mounted_pane(pane_id)
-            if widget is not None:
-                self._show_state_in(pane_id, widget, state)
-        if state.result is not None:
+        """Mark the first frame with every library's result (the panes follow on their own)."""
+        if state is not None and state.result is not None:
             mark(self, "libraries")
 
-    def _show_state_in(self, pane_id: str, widget: Widget, state: CheckState) -> None:
-        if pane_id == "run":
-            widget.set_devices(state.devices())  # type: ignore[attr-defined]
-        elif pane_id == "knowledge":
-            widget.set_check(state)  # type: ignore[attr-defined]
+    def on_hardware_pane_first_drawn(self, _event: HardwarePane.FirstDrawn) -> None:
+        """The machine's first reading is on screen: the re-check may start."""
+        self._hardware_drawn.set()
 
     def show_library(self, library: str) -> None:
         """Show a library's whole probe result and its findings."""
@@ -471,36 +410,35 @@ class MltuiApp(App[None]):
 
     def run_library_sample(self, library: str) -> None:
         """Switch to the Run pane and run the sample of a library."""
+        from tui.widgets.run_pane import RunPane
 
-        async def run(run_pane: RunPane) -> None:
-            await run_pane.samples_loaded.wait()
-            name = run_pane.sample_for_library(library)
-            if name is None:
-                self.notify(safe_markup(f"{library} has no sample of its own"), severity="warning")
-                return
-            self.run_sample(name)
-
-        self.with_pane("run", run)
+        self.show_pane("run")
+        self.tell_pane("run", RunPane.RunLibrarySample(library))
 
     def run_sample(self, name: str) -> None:
         """Switch to the Run pane and run a sample by name (once the samples are listed)."""
-        self.action_show_pane("run")
+        self.run_samples([name])
 
-        async def run(run_pane: RunPane) -> None:
-            await run_pane.samples_loaded.wait()
-            run_pane.run_samples([name])
+    def run_samples(self, names: Sequence[str] | None) -> None:
+        """Switch to the Run pane and run these samples in turn (None: every sample)."""
+        from tui.widgets.run_pane import RunPane
 
-        self.with_pane("run", run)
+        self.show_pane("run")
+        self.tell_pane("run", RunPane.RunSamples(None if names is None else list(names)))
 
     def open_page(self, library: str, anchor: str | None = None) -> None:
         """Switch to the Knowledge pane and open a page (at a heading, when given)."""
-        self.action_show_pane("knowledge")
+        from tui.widgets.knowledge_pane import KnowledgePane
 
-        async def open_it(knowledge: KnowledgePane) -> None:
-            await knowledge.pages_loaded.wait()
-            knowledge.open_page(library, anchor)
+        self.show_pane("knowledge")
+        self.tell_pane("knowledge", KnowledgePane.OpenPage(library, anchor))
 
-        self.with_pane("knowledge", open_it)
+    def show_knowledge_view(self, view: KnowledgeView) -> None:
+        """Switch to the Knowledge pane's comparison, chooser or search."""
+        from tui.widgets.knowledge_pane import KnowledgePane
+
+        self.show_pane("knowledge")
+        self.tell_pane("knowledge", KnowledgePane.ShowView(view))
 
     # ------------------------------------------------------------------------- interpreter
 
@@ -515,13 +453,12 @@ class MltuiApp(App[None]):
         if target is None or target == self.target:
             return
         self.target = target
-        self.sub_title = self._target_words()
-        # A Run pane not built yet is built with the new target.
-        run_pane = self._pane_widgets.get("run")
-        if run_pane is not None:
-            run_pane.set_target(target)  # type: ignore[attr-defined]
         self.notify(safe_markup(f"now using {target.executable} (Python {target.version})"))
         self._run_check()
+
+    def watch_target(self, target: TargetPython) -> None:
+        """Name the target under the title."""
+        self.sub_title = self._target_words()
 
     @work(thread=True, exclusive=True, group="resolve-target", exit_on_error=False)
     def switch_target_path(self, path: str) -> None:

@@ -1,12 +1,17 @@
 """Command palette (ctrl+p) providers: jump to a pane or page, search the pages, run a sample,
-switch interpreter."""
+switch interpreter.
+
+The providers read what they list (panes, pages, samples, environments) from the app's registry,
+the content and the services, and their entries call the app's verbs (`show_pane`, `open_page`,
+`run_sample`, ...): none of them reaches into a pane, so opening the palette builds none.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -14,7 +19,8 @@ if TYPE_CHECKING:
     from content.knowledge import SearchHit
     from tui.app import MltuiApp
 
-Entry = tuple[str, Callable[[], Any], str]
+#: A palette entry: its title, what choosing it does, and a line of help.
+Entry = tuple[str, Callable[[], object], str]
 
 
 class _ListProvider(Provider):
@@ -53,14 +59,14 @@ class PaneCommands(_ListProvider):
     """Go to a pane."""
 
     async def make_entries(self) -> list[Entry]:
-        """One entry per pane."""
+        """One entry per pane of the app, and the re-check."""
         app = self.mltui
-        return [
-            ("Go to Hardware", partial(app.action_show_pane, "hardware"), "CPU, GPUs, libraries"),
-            ("Go to Run", partial(app.action_show_pane, "run"), "run the samples"),
-            ("Go to Knowledge", partial(app.action_show_pane, "knowledge"), "pages, comparison"),
-            ("Re-check libraries", app.action_recheck, "probe every library again"),
+        entries: list[Entry] = [
+            (f"Go to {spec.title}", partial(app.show_pane, spec.id), spec.description)
+            for spec in app.panes.values()
         ]
+        entries.append(("Re-check libraries", app.action_recheck, "probe every library again"))
+        return entries
 
 
 class PageCommands(_ListProvider):
@@ -68,33 +74,31 @@ class PageCommands(_ListProvider):
 
     async def make_entries(self) -> list[Entry]:
         """One entry per page."""
-        from tui.widgets.knowledge_pane import KnowledgePane
+        from content.knowledge import load_pages
 
         app = self.mltui
-        pane = cast(KnowledgePane, await app.pane("knowledge"))
-        await pane.pages_loaded.wait()
-
-        def show(view: str) -> None:
-            app.action_show_pane("knowledge")
-            if view == "search":
-                pane.action_search()
-            else:
-                pane.show_view(view, focus=True)
-
         entries: list[Entry] = [
-            ("Page: comparison of the libraries", partial(show, "comparison"), "sortable table"),
-            ("Page: which library? (chooser)", partial(show, "chooser"), "the four questions"),
             (
-                "Search the pages",
-                partial(show, "search"),
-                "full-text search",
+                "Page: comparison of the libraries",
+                partial(app.show_knowledge_view, "comparison"),
+                "sortable table",
             ),
+            (
+                "Page: which library? (chooser)",
+                partial(app.show_knowledge_view, "chooser"),
+                "the four questions",
+            ),
+            ("Search the pages", partial(app.show_knowledge_view, "search"), "full-text search"),
         ]
-        for library, page in pane.pages.items():
+        try:
+            pages = await asyncio.to_thread(load_pages)
+        except Exception:  # the Knowledge pane says what is wrong with the content
+            pages = []
+        for page in pages:
             entries.append(
                 (
                     f"Page: {page.title}",
-                    partial(app.open_page, library),
+                    partial(app.open_page, page.id),
                     "what the guide says, and what changed since",
                 )
             )
@@ -138,21 +142,20 @@ class SampleCommands(_ListProvider):
 
     async def make_entries(self) -> list[Entry]:
         """One entry per sample, and one to run them all."""
-        from tui.widgets.run_pane import RunPane
-
         app = self.mltui
-        pane = cast(RunPane, await app.pane("run"))
-        await pane.samples_loaded.wait()
+        try:
+            samples = await asyncio.to_thread(app.services.all_samples)
+        except Exception:  # the Run pane says why the samples cannot be listed
+            samples = []
         entries: list[Entry] = [
-            (f"Run sample: {name}", partial(app.run_sample, name), "in the current interpreter")
-            for name in pane.samples
+            (
+                f"Run sample: {sample.name}",
+                partial(app.run_sample, sample.name),
+                "in the current interpreter",
+            )
+            for sample in samples
         ]
-
-        def run_all() -> None:
-            app.action_show_pane("run")
-            pane.action_run_all()
-
-        entries.append(("Run all samples", run_all, "one after another"))
+        entries.append(("Run all samples", partial(app.run_samples, None), "one after another"))
         return entries
 
 
@@ -170,9 +173,6 @@ class InterpreterCommands(_ListProvider):
         except Exception:  # the palette still offers the picker
             environments = []
         for env in environments:
-            python = str(getattr(env, "python", ""))
-            label = (
-                f"Use Python {getattr(env, 'version', '?')}: {getattr(env, 'name', '') or python}"
-            )
-            entries.append((label, partial(app.switch_target_path, python), python))
+            label = f"Use Python {env.version or '?'}: {env.name or env.python}"
+            entries.append((label, partial(app.switch_target_path, env.python), env.python))
         return entries

@@ -8,11 +8,17 @@ bundle with a fake NVML, fixed system readings, a canned check or a frozen clock
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from probes.model import CheckResult, NvmlReport, SystemInfo, TargetPython
+from probes.model import CheckResult, LibraryReport, NvmlReport, SystemInfo, TargetPython
+
+if TYPE_CHECKING:
+    # Types only: the modules themselves are imported when first used, inside workers.
+    from probes.envs import PythonEnvironment
+    from probes.process import LineBatch
+    from probes.runner import RunResult, SampleRef
 
 
 class NvmlReader(Protocol):
@@ -35,7 +41,29 @@ class CachedCheck:
     age_s: float | None
 
 
-CheckRunner = Callable[..., Awaitable[CheckResult]]
+class CheckRunner(Protocol):
+    """Checks a target: every library probed, each report handed to `on_library` as it comes."""
+
+    async def __call__(
+        self, target: TargetPython, *, on_library: Callable[[LibraryReport], None] | None = ...
+    ) -> CheckResult:
+        """The complete check."""
+        ...
+
+
+class SampleRunner(Protocol):
+    """Runs a sample in a target, its output to `on_lines` batch by batch."""
+
+    async def __call__(
+        self,
+        target: TargetPython,
+        sample: SampleRef,
+        *,
+        device: str = ...,
+        on_lines: Callable[[LineBatch], None] | None = ...,
+    ) -> RunResult:
+        """The sample's outcome."""
+        ...
 
 
 def _read_system() -> SystemInfo:
@@ -50,10 +78,12 @@ def _open_nvml() -> NvmlReader:
     return NvmlSession()
 
 
-async def _run_check(target: TargetPython, **kwargs: Any) -> CheckResult:
+async def _run_check(
+    target: TargetPython, *, on_library: Callable[[LibraryReport], None] | None = None
+) -> CheckResult:
     from probes.check import run_check
 
-    return await run_check(target, **kwargs)
+    return await run_check(target, on_library=on_library)
 
 
 def _load_check(target: TargetPython) -> CachedCheck | None:
@@ -65,19 +95,25 @@ def _load_check(target: TargetPython) -> CachedCheck | None:
     return CachedCheck(cached.result, cached.age_s)
 
 
-def _list_samples() -> Sequence[Any]:
+def _list_samples() -> Sequence[SampleRef]:
     from probes.runner import list_samples
 
     return list(list_samples())
 
 
-async def _run_sample(target: TargetPython, sample: Any, **kwargs: Any) -> Any:
+async def _run_sample(
+    target: TargetPython,
+    sample: SampleRef,
+    *,
+    device: str = "auto",
+    on_lines: Callable[[LineBatch], None] | None = None,
+) -> RunResult:
     from probes.runner import run_sample
 
-    return await run_sample(target, sample, **kwargs)
+    return await run_sample(target, sample, device=device, on_lines=on_lines)
 
 
-def _discover_environments() -> Sequence[Any]:
+def _discover_environments() -> Sequence[PythonEnvironment]:
     from probes.envs import discover_environments
 
     return list(discover_environments())
@@ -97,14 +133,18 @@ class Services:
     open_nvml: Callable[[], NvmlReader] = _open_nvml
     run_check: CheckRunner = _run_check
     load_check: Callable[[TargetPython], CachedCheck | None] = _load_check
-    list_samples: Callable[[], Sequence[Any]] = _list_samples
-    run_sample: Callable[..., Awaitable[Any]] = _run_sample
-    discover_environments: Callable[[], Sequence[Any]] = _discover_environments
+    list_samples: Callable[[], Sequence[SampleRef]] = _list_samples
+    run_sample: SampleRunner = _run_sample
+    discover_environments: Callable[[], Sequence[PythonEnvironment]] = _discover_environments
     resolve_target: Callable[[str | None], TargetPython] = _resolve_target
     #: Seconds on a monotonic clock; tests freeze it so ages and timers stay put in snapshots.
     clock: Callable[[], float] = time.monotonic
     #: Extra samples (e.g. a test's script) listed after the bundled ones.
-    extra_samples: list[Any] = field(default_factory=list)
+    extra_samples: list[SampleRef] = field(default_factory=list)
+
+    def all_samples(self) -> list[SampleRef]:
+        """The bundled samples, then the extra ones (read from disk: call it in a worker)."""
+        return [*self.list_samples(), *self.extra_samples]
 
 
 def default_services() -> Services:

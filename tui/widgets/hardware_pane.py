@@ -2,12 +2,12 @@
 
 Readings come from a thread worker; the next one is scheduled only after the last was drawn, so
 polls never overlap however slow NVML is. While the pane is hidden readings still feed the history
-but nothing is drawn.
+but nothing is drawn. The pane follows the app's check, pane in front and refresh interval itself
+(`self.watch(self.app, ...)`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import deque
 from dataclasses import dataclass
@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Static, TabPane
 
 from probes.model import Finding, NvmlReport, SystemInfo
 from tui.bench_marks import mark
@@ -84,6 +84,9 @@ class HardwarePane(Widget):
             self.nvml = nvml
             self.error = error
 
+    class FirstDrawn(Message):
+        """The first reading is drawn (the app's re-check waits for it)."""
+
     def __init__(
         self,
         services: Services,
@@ -105,8 +108,6 @@ class HardwarePane(Widget):
         self._static_shown: dict[str, object] = {}
         #: How many readings have been drawn (tests wait on it).
         self.readings_drawn = 0
-        #: Set once the first reading is drawn (the app's check waits for it).
-        self.first_drawn = asyncio.Event()
 
     def compose(self) -> ComposeResult:
         """Status line, then everything in one scrolling column."""
@@ -117,6 +118,16 @@ class HardwarePane(Widget):
     def on_mount(self) -> None:
         """Start polling at once: the first reading is the first thing a user wants."""
         self._poll()
+        self.watch(self.app, "check_state", self._follow_check)
+        self.watch(self.app, "active_pane", self._follow_active_pane)
+        self.watch(self.app, "refresh_interval", self._follow_refresh_interval)
+
+    def _follow_active_pane(self, active: str) -> None:
+        """Draw only while this pane's tab is the one in front."""
+        self.shown = self.query_ancestor(TabPane).id == active
+
+    def _follow_refresh_interval(self, seconds: float) -> None:
+        self.interval = seconds
 
     def on_unmount(self) -> None:
         """Stop polling and let NVML go."""
@@ -190,7 +201,8 @@ class HardwarePane(Widget):
             self._set_gpu_message(safe_text(reading.error, style=ERROR), reading.error)
         self._draw_status()
         self.readings_drawn += 1
-        self.first_drawn.set()
+        if self.readings_drawn == 1:
+            self.post_message(self.FirstDrawn())
         if reading.system is not None:
             mark(self, "hardware")
 
@@ -240,8 +252,10 @@ class HardwarePane(Widget):
 
     # ------------------------------------------------------------------------- check results
 
-    def show_check(self, state: CheckState) -> None:
-        """Show the libraries of a check (cached, fresh or under way)."""
+    def _follow_check(self, state: CheckState | None) -> None:
+        """Show the libraries of the app's check (cached, fresh or under way)."""
+        if state is None:
+            return
         self._check = state
         self.query_one(LibrariesMatrix).show(state.reports(), checking=state.running)
         findings = state.result.findings if state.result is not None else None

@@ -3,12 +3,15 @@
 From a library page, `r` asks the app to run its sample and `p` to show its probe result; the
 pane only posts those wishes as messages, the app carries them out. Those keys (and `t`, the
 page's contents) are offered only while a page is open, which keeps the footer short at 80 columns.
+The app asks the pane to open a page or a view with the `OpenPage` and `ShowView` messages; the
+chooser follows the app's check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from typing import Literal
 
 from rich.text import Text
 from textual import on, work
@@ -25,6 +28,9 @@ from tui.presentation import MUTED
 from tui.state import CheckState
 from tui.widgets.chooser_form import ChooserForm
 from tui.widgets.comparison_table import ComparisonTable
+
+#: The views besides the library pages.
+KnowledgeView = Literal["comparison", "chooser", "search"]
 
 CREDIT = (
     'Source: "TensorFlow or PyTorch? A Guide to Python Machine Learning Libraries" '
@@ -62,6 +68,21 @@ class KnowledgePane(Widget):
             super().__init__()
             self.library = library
 
+    class OpenPage(Message, bubble=False):
+        """Asks the pane to open a library's page (at a heading's anchor), once pages are read."""
+
+        def __init__(self, library: str, anchor: str | None = None) -> None:
+            super().__init__()
+            self.library = library
+            self.anchor = anchor
+
+    class ShowView(Message, bubble=False):
+        """Asks the pane to show the comparison, the chooser or the search, with the keys in it."""
+
+        def __init__(self, view: KnowledgeView) -> None:
+            super().__init__()
+            self.view = view
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.pages: dict[str, LibraryPage] = {}
@@ -88,6 +109,7 @@ class KnowledgePane(Widget):
         """Read the pages and the comparison (files on disk) in a worker."""
         self.query_one("#kn-index").border_title = "pages"
         self._load()
+        self.watch(self.app, "check_state", self._follow_check)
 
     @work(thread=True, exclusive=True, group="knowledge-load", exit_on_error=False)
     def _load(self) -> None:
@@ -179,9 +201,23 @@ class KnowledgePane(Widget):
         if anchor:
             viewer.document.goto_anchor(anchor)
 
-    def set_check(self, state: CheckState) -> None:
+    def _follow_check(self, state: CheckState | None) -> None:
         """Let the chooser weigh its advice against what this machine can do."""
-        self.query_one(ChooserForm).set_check(state)
+        if state is not None:
+            self.query_one(ChooserForm).set_check(state)
+
+    async def on_knowledge_pane_open_page(self, message: OpenPage) -> None:
+        """Open the page the app asked for, once the pages are read."""
+        await self.pages_loaded.wait()
+        self.open_page(message.library, message.anchor)
+
+    async def on_knowledge_pane_show_view(self, message: ShowView) -> None:
+        """Show the view the app asked for, once the pages are read."""
+        await self.pages_loaded.wait()
+        if message.view == "search":
+            self.action_search()
+        else:
+            self.show_view(message.view, focus=True)
 
     # ------------------------------------------------------------------------- actions
 

@@ -1,7 +1,9 @@
 """The Run pane: the samples and their last status, the device to use, source beside live output.
 
 A run is an exclusive async worker: starting another, or cancelling, cancels the task, and the
-runner kills the sample's whole process tree. Output reaches the log in batches (OutputLog).
+runner kills the sample's whole process tree. Output reaches the log in batches (OutputLog). The
+pane follows the app's target and check (`self.watch(self.app, ...)`); the app asks it to run
+samples with the `RunSamples` and `RunLibrarySample` messages.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from probes.runner import SampleRef
 from tui.presentation import ACCENT_STRONG, MUTED, RUN_STATUS_TONE, run_status_style
 from tui.safe_text import inert_line, safe_assemble, safe_join, safe_markup, safe_text
 from tui.services import Services
+from tui.state import CheckState
 from tui.widgets.output_log import OutputLog
 from tui.widgets.source_view import SourceView
 
@@ -44,14 +47,19 @@ class RunPane(Widget):
 
     running: reactive[bool] = reactive(False)
 
-    class RunFinished(Message):
-        """A sample ended (passed, failed, timed out or was cancelled)."""
+    class RunSamples(Message, bubble=False):
+        """Asks the pane to run these samples in turn (None: every sample), once listed."""
 
-        def __init__(self, name: str, status: str, elapsed_s: float | None) -> None:
+        def __init__(self, names: list[str] | None) -> None:
             super().__init__()
-            self.name = name
-            self.status = status
-            self.elapsed_s = elapsed_s
+            self.names = names
+
+    class RunLibrarySample(Message, bubble=False):
+        """Asks the pane to run the sample of a library, once the samples are listed."""
+
+        def __init__(self, library: str) -> None:
+            super().__init__()
+            self.library = library
 
     def __init__(self, services: Services, target: TargetPython, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -101,11 +109,13 @@ class RunPane(Widget):
         # After the spinner's own mount, which switches its animation on.
         self.call_after_refresh(lambda: self._animate_busy(self.running))
         self._load_samples()
+        self.watch(self.app, "target", self._follow_target)
+        self.watch(self.app, "check_state", self._follow_check)
 
     @work(thread=True, exclusive=True, group="list-samples", exit_on_error=False)
     def _load_samples(self) -> None:
         try:
-            samples = [*self.services.list_samples(), *self.services.extra_samples]
+            samples = self.services.all_samples()
         except Exception as exc:  # shown in the table, the rest still works
             self.app.call_from_thread(
                 self.notify, safe_markup(f"cannot list samples: {exc}"), severity="error"
@@ -169,12 +179,18 @@ class RunPane(Widget):
 
     # ------------------------------------------------------------------------- public
 
-    def set_target(self, target: TargetPython) -> None:
-        """Run samples in another interpreter from now on (a run under way is cancelled)."""
-        self.action_cancel()
-        self.target = target
+    def _follow_target(self, target: TargetPython) -> None:
+        """Run samples in the app's interpreter from now on (a run under way is cancelled)."""
+        if target != self.target:
+            self.action_cancel()
+            self.target = target
 
-    def set_devices(self, devices: Sequence[str]) -> None:
+    def _follow_check(self, state: CheckState | None) -> None:
+        """Offer the devices the app's check found."""
+        if state is not None:
+            self._offer_devices(state.devices())
+
+    def _offer_devices(self, devices: Sequence[str]) -> None:
         """Offer 'auto' and these devices (those that exist) in the selector."""
         select: Select[str] = self.query_one("#device-select", Select)
         current = select.value
@@ -188,6 +204,22 @@ class RunPane(Widget):
             if sample.library == library:
                 return name
         return None
+
+    async def on_run_pane_run_samples(self, message: RunSamples) -> None:
+        """Run what the app asked for, once the samples are listed."""
+        await self.samples_loaded.wait()
+        self.run_samples(list(self.samples) if message.names is None else message.names)
+
+    async def on_run_pane_run_library_sample(self, message: RunLibrarySample) -> None:
+        """Run a library's sample, once the samples are listed; say so when it has none."""
+        await self.samples_loaded.wait()
+        name = self.sample_for_library(message.library)
+        if name is None:
+            self.notify(
+                safe_markup(f"{message.library} has no sample of its own"), severity="warning"
+            )
+            return
+        self.run_samples([name])
 
     def run_samples(self, names: Sequence[str]) -> None:
         """Run these samples one after another (cancelling any run under way)."""
@@ -242,9 +274,9 @@ class RunPane(Widget):
             result = await self.services.run_sample(
                 self.target, sample, device=device, on_lines=log.add_lines
             )
-            status = str(getattr(result, "status", "error"))
-            elapsed = getattr(result, "elapsed_s", None)
-            detail = _verdict_words(getattr(result, "verdict", None))
+            status = result.status
+            elapsed = result.elapsed_s
+            detail = _verdict_words(result.verdict)
         except asyncio.CancelledError:
             status = "cancelled"
             self._finish(name, status, self.services.clock() - self._started_at, "", log)
@@ -262,7 +294,6 @@ class RunPane(Widget):
             f"{name}: {status}{took}{'  ' + detail if detail else ''}",
             run_status_style(status, strong=True),
         )
-        self.post_message(self.RunFinished(name, status, elapsed))
 
     def watch_running(self, running: bool) -> None:
         """Show the busy indicator and tick the elapsed time only while a sample runs."""

@@ -1,0 +1,102 @@
+"""The pane registry: a pane declared once gets its tab, key, palette entry, lazy build, focus."""
+
+from __future__ import annotations
+
+from textual.widget import Widget
+from textual.widgets import Static
+
+from tests.conftest import fixed_target, make_services, screen_text, wait_for
+from tests.test_tui_app import choose_in_palette
+from tui.app import MltuiApp
+from tui.panes import PANES, PaneContext, PaneSpec
+from tui.state import CheckState
+
+
+class NotesPane(Widget):
+    """A trivial pane that follows the app's check the way the real panes do."""
+
+    DEFAULT_CSS = "NotesPane { height: 1fr; } #notes-body { height: 3; }"
+
+    def __init__(self, context: PaneContext) -> None:
+        super().__init__(id="notes-pane")
+        self.built_for = context.target
+        self.states: list[CheckState | None] = []
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static("nothing noted yet", id="notes-body")
+
+    def on_mount(self) -> None:
+        self.query_one("#notes-body").can_focus = True
+        self.watch(self.app, "check_state", self._follow_check)
+
+    def _follow_check(self, state: CheckState | None) -> None:
+        self.states.append(state)
+
+
+def notes_spec(built: list[NotesPane]) -> PaneSpec:
+    def build(context: PaneContext) -> Widget:
+        pane = NotesPane(context)
+        built.append(pane)
+        return pane
+
+    return PaneSpec("notes", "4", "Notes", "what a test wrote down", build, focus="#notes-body")
+
+
+def make_app_with_notes(built: list[NotesPane]) -> MltuiApp:
+    return MltuiApp(
+        target=fixed_target(),
+        services=make_services(),
+        refresh=3600,
+        panes=(*PANES, notes_spec(built)),
+    )
+
+
+async def test_a_registered_pane_gets_a_tab_and_is_built_only_when_its_key_is_pressed() -> None:
+    built: list[NotesPane] = []
+    app = make_app_with_notes(built)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.check_state and app.check_state.result is not None)
+        tabs = screen_text(app).splitlines()[1]
+        assert "4 Notes" in tabs
+        assert built == []  # lazy: nothing built before it is needed
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.active_pane == "notes")
+        assert len(built) == 1
+        pane = built[0]
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "notes-body")
+        assert "nothing noted yet" in screen_text(app)
+        # Built late, it was handed the app's current check at once, and follows the next one.
+        assert pane.states and pane.states[-1] is app.check_state
+        app.action_recheck()
+        await wait_for(pilot, lambda: len(pane.states) >= 3)
+        assert pane.built_for == app.target
+        await pilot.press("1", "4")
+        await wait_for(pilot, lambda: app.active_pane == "notes")
+        assert len(built) == 1  # built once
+
+
+async def test_a_registered_pane_is_in_the_command_palette() -> None:
+    built: list[NotesPane] = []
+    app = make_app_with_notes(built)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await choose_in_palette(pilot, "Go to Notes", expect="Go to Notes")
+        await wait_for(pilot, lambda: app.active_pane == "notes")
+        assert len(built) == 1
+
+
+async def test_the_registry_is_the_one_place_panes_are_named() -> None:
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        tabs = screen_text(app).splitlines()[1]
+        for spec in PANES:
+            assert f"{spec.key} {spec.title}" in tabs
+            await pilot.press(spec.key)
+            await wait_for(pilot, lambda s=spec: app.active_pane == s.id)
+            await wait_for(
+                pilot,
+                lambda s=spec: (
+                    app.focused is not None
+                    and app.focused is app.query_one(f"#{s.id}").query_one(s.focus)
+                ),
+            )

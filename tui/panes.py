@@ -1,0 +1,92 @@
+"""The dashboard's panes, each declared once: the app builds its tabs, keys and palette from here.
+
+A pane is a widget in a module of its own plus one `PaneSpec` in `PANES`. The app gives every
+pane a tab titled "<key> <title>", binds its key, offers "Go to <title>" in the command palette,
+builds it when first needed (`lazy`) or with the first frame, and focuses `focus` inside it when
+it is shown. A pane follows the app's state itself (`self.watch(self.app, "check_state", ...)`,
+`"target"`, `"active_pane"`); the app talks to a pane only by messages (`MltuiApp.tell_pane`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.widget import Widget
+
+from probes.model import TargetPython
+from tui.services import Services
+
+
+@dataclass(frozen=True)
+class PaneContext:
+    """What a pane is built with: the services, the target at build time, and display choices."""
+
+    services: Services
+    target: TargetPython
+    refresh_s: float
+    ascii: bool
+
+
+@dataclass(frozen=True)
+class PaneSpec:
+    """One pane of the dashboard."""
+
+    #: The tab's id (and the name `show_pane` takes).
+    id: str
+    #: The key that shows it.
+    key: str
+    #: The tab's title (after the key) and the palette's "Go to <title>".
+    title: str
+    #: One line on what it shows (the palette's help for it).
+    description: str
+    #: Makes the pane's widget; its module is imported inside, so a lazy pane costs nothing early.
+    build: Callable[[PaneContext], Widget]
+    #: Selector, inside the pane, of the widget that takes the keys when the pane is shown.
+    focus: str
+    #: Built when first shown or told something, instead of with the first frame.
+    lazy: bool = True
+
+
+def _hardware(context: PaneContext) -> Widget:
+    from tui.widgets.hardware_pane import HardwarePane
+
+    return HardwarePane(
+        context.services, interval=context.refresh_s, ascii=context.ascii, id="hardware-pane"
+    )
+
+
+def _run(context: PaneContext) -> Widget:
+    from tui.widgets.run_pane import RunPane
+
+    return RunPane(context.services, context.target, id="run-pane")
+
+
+def _knowledge(context: PaneContext) -> Widget:
+    from tui.widgets.knowledge_pane import KnowledgePane
+
+    return KnowledgePane(id="knowledge-pane")
+
+
+#: The panes in tab order. The Run and Knowledge panes are lazy: before the first frame they cost
+#: it more than half its time (their modules, Markdown, tables, selects and the chooser's data).
+PANES: tuple[PaneSpec, ...] = (
+    PaneSpec(
+        "hardware",
+        "1",
+        "Hardware",
+        "CPU, memory, GPUs and the libraries matrix",
+        _hardware,
+        focus="#hw-scroll",
+        lazy=False,
+    ),
+    PaneSpec("run", "2", "Run", "run the samples", _run, focus="#samples-table"),
+    PaneSpec(
+        "knowledge",
+        "3",
+        "Knowledge",
+        "compare the libraries, read their pages, choose one",
+        _knowledge,
+        focus="#kn-index",
+    ),
+)
