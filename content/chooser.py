@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from content.advice import install_advice
 from content.loading import content_root, load_knowledge, toml_error
 from content.page import FIELD_LABELS, ContentError, LibraryPage
 from probes.catalog import GUIDE_LIBRARIES, LIBRARIES, get_library
@@ -214,6 +215,8 @@ class MachineState:
     nvml_reason: str | None = None
     #: Where the state came from, e.g. "cached check, 3 min old".
     source: str = ""
+    #: The operating system the check saw ("Debian GNU/Linux 12 (bookworm)"), for install advice.
+    os_name: str = ""
 
     @classmethod
     def from_check(cls, result: CheckResult, source: str = "") -> MachineState:
@@ -231,7 +234,9 @@ class MachineState:
                 report.name, report.status, report.version, tuple(kinds), report.error
             )
         gpus = len(result.nvml.gpus) if result.nvml.status == "ok" else 0
-        return cls(libraries, gpus, result.nvml.status, result.nvml.reason, source)
+        return cls(
+            libraries, gpus, result.nvml.status, result.nvml.reason, source, result.system.os
+        )
 
 
 def machine_flags(
@@ -243,7 +248,8 @@ def machine_flags(
     if state is None:
         return [MachineFlag("info", "not_checked", f"{name} was not checked on this machine")]
     if not state.installed:
-        how = f"; install: {install}" if install else ""
+        advice = install_advice(library, install, machine.os_name)
+        how = f"; install: {advice}" if advice else ""
         return [MachineFlag("warning", "not_installed", f"{name} is not installed here{how}")]
     flags: list[MachineFlag] = []
     version = f" {state.version}" if state.version else ""

@@ -288,3 +288,38 @@ def test_validator_wants_a_maintained_library_for_every_combination(tmp_path: Pa
     pages = [p for p in load_pages() if isinstance(p, LibraryPage)]
     errors = [str(e) for e in validate_chooser(root, pages)]
     assert len(errors) == 1 and "no maintained library is recommended for" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("os_name", "expected", "absent"),
+    [
+        ("Debian GNU/Linux 12 (bookworm)", ["no Caffe package", "OpenCV 4", "container"], []),
+        ("Debian GNU/Linux 13 (trixie)", ["no Caffe package", "OpenCV 4", "container"], []),
+        ("Debian GNU/Linux 11 (bullseye)", ["apt install python3-caffe"], ["caffe-cpu"]),
+        ("Debian GNU/Linux 10 (buster)", ["apt install caffe-cpu"], ["container"]),
+        ("Ubuntu 20.04.6 LTS", ["apt install caffe-cpu"], ["container"]),
+        ("Ubuntu 24.04.1 LTS", ["no Caffe package", "OpenCV 4"], ["apt install caffe-cpu"]),
+        ("macOS 14.5", ["no Caffe package", "OpenCV 4", "container"], []),
+        ("", ["OpenCV 4", "older distributions"], []),  # OS unknown: the page's own line
+    ],
+)
+def test_caffe_advice_fits_the_machines_system(
+    os_name: str, expected: list[str], absent: list[str]
+) -> None:
+    """A Caffe that is not installed gets the install route that works on the checked system."""
+    from probes.model import SystemInfo
+
+    result = CheckResult(
+        nvml=NvmlReport(status="no_driver"),
+        libraries=[LibraryReport("caffe", status="not_installed")],
+        system=SystemInfo(os=os_name),
+    )
+    machine = MachineState.from_check(result, source="test")
+    assert machine.os_name == os_name
+    rec = recommend(Answers("intermediate", "deep", "image", "gpu"), machine)
+    caffe = next(item for item in rec.ranked if item.library == "caffe")
+    (flag,) = [f for f in caffe.machine if f.code == "not_installed"]
+    for text in expected:
+        assert text in flag.message, (os_name, flag.message)
+    for text in absent:
+        assert text not in flag.message, (os_name, flag.message)

@@ -128,6 +128,8 @@ ARTICLE_FACTS = {
         "RNN",
         "forward pass, backward pass",
         "Poor documentation",
+        "Makefile.config",
+        "PYTHONPATH",
     ],
     "torch": [
         "FAIR",
@@ -139,15 +141,24 @@ ARTICLE_FACTS = {
     ],
     "tensorflow": [
         "Google Brain",
-        "from Linux to",
+        "Linux",
         "Android",
         "only NVIDIA GPUs",
         "RNN",
-        "Google Cloud Machine Learning Engine",
-        "without rewriting",
+        "Google's cloud ML service",
+        "code left as it is",
         "voice recognition",
         "machine translation",
         "nodes of a TensorFlow graph",
+    ],
+    "guide": [
+        "fastest-growing",
+        "C and C++",
+        "FastText",
+        "NLTK",
+        "predictions and recommendations",
+        "Keras on Microsoft's CNTK",
+        "MXNet",
     ],
 }
 
@@ -400,3 +411,57 @@ def test_chooser_rule_citing_a_fact_the_page_lacks(tmp_path: Path) -> None:
         root, lambda r: edit(chooser, 'fact = "weaknesses.2"', 'fact = "weaknesses.9"')
     )
     assert errors == [f"{chooser}:{line}: page 'sklearn' has no fact 'weaknesses.9'"]
+
+
+ARTICLE = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "source" / "ml-libraries-guide.txt"
+)
+#: Word runs this long shared with the article count as copied sentences.
+COPY_RUN = 7
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+@pytest.mark.skipif(not ARTICLE.exists(), reason="the source article is not in this checkout")
+def test_page_bodies_do_not_copy_the_articles_sentences() -> None:
+    """No page body shares a run of COPY_RUN words with the article, outside quoted claims and
+    the article's title: the pages say the article's facts in their own words."""
+    article = _words(ARTICLE.read_text(encoding="utf-8"))
+    runs = {tuple(article[i : i + COPY_RUN]) for i in range(len(article) - COPY_RUN + 1)}
+    title = " ".join(_words(ARTICLE_TITLE))
+    copied = {}
+    for page in load_all_pages():
+        body = re.sub(r'"[^"\n]*"', " ", page.body)  # a quoted claim is a quotation
+        words = _words(body)
+        found = {
+            " ".join(words[i : i + COPY_RUN])
+            for i in range(len(words) - COPY_RUN + 1)
+            if tuple(words[i : i + COPY_RUN]) in runs
+        }
+        found = {run for run in found if run not in title}
+        if found:
+            copied[page.id] = sorted(found)
+    assert copied == {}
+
+
+def test_the_corrections_of_issue_12_stay_made() -> None:
+    """Each fact found wrong in review, with what replaced it."""
+    text = {p.id: re.sub(r"\s+", " ", p.body) for p in load_all_pages()}
+    assert "28 September 2017" in text["theano"] and "before 1.0.0" in text["theano"]
+    assert all(dep in text["sklearn"] for dep in ("joblib", "threadpoolctl", "narwhals"))
+    assert "ranks scikit-learn fifth" not in text["sklearn"]
+    assert "do not rank the libraries" in text["sklearn"]
+    assert "pull/25323" not in text["caffe"] and "pull/28678" in text["caffe"]
+    assert "Debian 12 (bookworm) and 13 (trixie) have no Caffe package" in text["caffe"]
+    caffe = get_page("caffe")
+    assert isinstance(caffe, LibraryPage) and "caffe-cpu" not in caffe.install.split("(")[0]
+    assert "macOS 14" in text["torch"] and '"xpu"' in text["torch"]
+    assert "torch.compile" in text["torch"]
+    assert "TF_USE_LEGACY_KERAS=1" in text["tensorflow"]
+    assert "LiteRT" in text["tensorflow"] and "ONNX" in text["tensorflow"]
+    sklearn = get_page("sklearn")
+    assert isinstance(sklearn, LibraryPage)
+    assert any("cuML" in g for g in sklearn.gpu_alternatives)
+    assert any("XGBoost" in g for g in sklearn.gpu_alternatives)

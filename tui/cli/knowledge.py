@@ -7,6 +7,7 @@ end as one line and a non-zero exit (via `tui.exit_codes.UsageError` or the prin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import asdict
@@ -200,12 +201,11 @@ def _machine_state(
         return None, why_not
     if cached_state is None:
         return probed, probed.source
-    merged = MachineState(
-        {**cached_state.libraries, **probed.libraries},
-        cached_state.nvml_gpu_count,
-        cached_state.nvml_status,
-        cached_state.nvml_reason,
-        f"{cached_state.source}; {probed.source}",
+    merged = dataclasses.replace(
+        cached_state,
+        libraries={**cached_state.libraries, **probed.libraries},
+        source=f"{cached_state.source}; {probed.source}",
+        os_name=cached_state.os_name or probed.os_name,
     )
     return merged, merged.source
 
