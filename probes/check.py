@@ -58,7 +58,9 @@ async def run_check(
         machine.cancel()
         raise
     system, nvml_report = await machine
-    findings = diagnose(nvml_report, libraries, system=system, environ=dict(os.environ))
+    findings = diagnose(
+        nvml_report, libraries, system=system, environ=dict(os.environ), target=target
+    )
     result = CheckResult(
         mltui_version=__version__,
         created_at=created_at,

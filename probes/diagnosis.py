@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from probes.model import Finding, GpuInfo, LibraryReport, NvmlReport, SystemInfo
+from probes.model import Finding, GpuInfo, LibraryReport, NvmlReport, SystemInfo, TargetPython
 from probes.nvml import FIELD_FUNCTIONS
 
 #: CUDA major version -> the oldest driver branch that runs it through minor-version compatibility.
@@ -23,6 +23,10 @@ MINOR_COMPAT_DRIVER = {11: 450, 12: 525, 13: 580}
 #: Library ids whose GPU use goes through CUDA and that report a CUDA build.
 CUDA_LIBRARIES = ("torch", "tensorflow")
 _RAN = ("ok", "degraded")
+#: Statuses of a library that was meant to be checked and did not run as it should.
+DID_NOT_RUN = ("crashed", "timeout", "bad_output", "import_error")
+#: The verdict when there is no finding at all (said by the CLI and the dashboard alike).
+ALL_CLEAR = "No problems found: every library checked ran and sees what the driver shows."
 
 
 @dataclass
@@ -31,6 +35,7 @@ class _Context:
     libraries: Sequence[LibraryReport]
     system: SystemInfo | None
     environ: Mapping[str, str]
+    target: TargetPython | None = None
     #: physical GPU indices CUDA can see after CUDA_VISIBLE_DEVICES (None: variable unset)
     visible: list[int] | None = None
     visible_problem: str | None = None
@@ -712,7 +717,97 @@ def _c_backend_fix(name: str, lib: LibraryReport) -> str:
     )
 
 
+# ------------------------------------------------------------------ did the check run at all
+
+
+_DID_NOT_RUN_WORDS = {
+    "crashed": "crashed",
+    "timeout": "timed out",
+    "bad_output": "printed something that is not a report",
+    "import_error": "fails to import",
+}
+
+
+def rule_library_did_not_run(ctx: _Context) -> list[Finding]:
+    """A library meant to be checked whose probe crashed, timed out, printed garbage, or whose
+    import fails: nothing is known about it, so it is an error, never an all-clear."""
+    findings = []
+    for lib in ctx.libraries:
+        if lib.status not in DID_NOT_RUN:
+            continue
+        evidence = str(lib.error or "the probe said nothing about why")
+        tail = [str(line).strip() for line in lib.stderr_tail if str(line).strip()][-3:]
+        if tail and tail[-1] not in evidence:
+            evidence += "; last lines on stderr: " + " | ".join(tail)
+        if lib.status == "import_error":
+            fix = (
+                f"Run `{_python(ctx)} -c 'import {lib.name}'` to see the whole error; reinstall "
+                "the library or the package it names."
+            )
+        elif lib.status == "timeout":
+            fix = (
+                "Run the check again with a longer --timeout; a first import can be slow (a cold "
+                "disk, a compile cache), a hang points at the driver or a lock."
+            )
+        else:
+            fix = (
+                f"Run `{_python(ctx)} -c 'import {lib.name}'` to see what happens; a crash in the "
+                "import points at a broken install or a library built for another CPU or CUDA."
+            )
+        findings.append(
+            Finding(
+                rule="library_did_not_run",
+                severity="error",
+                title=f"{_display(lib)} {_DID_NOT_RUN_WORDS[lib.status]}: it was not checked",
+                evidence=evidence,
+                fix=fix,
+                library=lib.name,
+            )
+        )
+    return findings
+
+
+def _python(ctx: _Context) -> str:
+    return ctx.target.executable if ctx.target is not None else "python"
+
+
+def rule_nothing_installed(ctx: _Context) -> list[Finding]:
+    """No library of the catalog is installed in the target: nothing was checked."""
+    if not ctx.libraries or any(lib.status != "not_installed" for lib in ctx.libraries):
+        return []
+    where = ctx.target.executable if ctx.target is not None else "the target interpreter"
+    names = ", ".join(_display(lib) for lib in ctx.libraries)
+    return [
+        Finding(
+            rule="no_library_installed",
+            severity="warning",
+            title=f"no ML library installed in {where}: nothing was checked",
+            evidence=f"None of {names} is installed for {where}.",
+            fix="Point mltui at the environment that has them (mltui --python PATH; `mltui envs` "
+            "lists the environments here), or install one there (pip install torch).",
+        )
+    ]
+
+
+def verdict(findings: Sequence[Finding]) -> str:
+    """One line for a whole check, the same in the CLI and the dashboard.
+
+    Never all-clear when a finding exists; a check where nothing ran carries the
+    `no_library_installed` warning, so it is not all-clear either.
+    """
+    if not findings:
+        return ALL_CLEAR
+    counts = []
+    for severity, word in (("error", "error"), ("warning", "warning"), ("info", "note")):
+        n = sum(1 for f in findings if f.severity == severity)
+        if n:
+            counts.append(f"{n} {word}{'s' if n != 1 else ''}")
+    return ", ".join(counts) + " found."
+
+
 RULES: tuple[Callable[[_Context], list[Finding]], ...] = (
+    rule_library_did_not_run,
+    rule_nothing_installed,
     rule_nvml_error,
     rule_lost_gpu,
     rule_cpu_only_build,
@@ -740,10 +835,11 @@ def diagnose(
     libraries: Sequence[LibraryReport],
     system: SystemInfo | None = None,
     environ: Mapping[str, str] | None = None,
+    target: TargetPython | None = None,
 ) -> list[Finding]:
     """Every finding from every rule, errors first. `environ` defaults to os.environ."""
     env = os.environ if environ is None else environ
-    ctx = _Context(nvml=nvml, libraries=libraries, system=system, environ=env)
+    ctx = _Context(nvml=nvml, libraries=libraries, system=system, environ=env, target=target)
     value = env.get("CUDA_VISIBLE_DEVICES")
     if value is not None:
         ctx.visible, ctx.visible_problem, ctx.mig_requested = resolve_visible_devices(

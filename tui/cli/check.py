@@ -24,6 +24,7 @@ from rich.text import Text
 from probes.cache import cache_dir, save_check
 from probes.catalog import LIBRARIES, LibrarySpec, parse_library_list
 from probes.check import run_check_sync
+from probes.diagnosis import ALL_CLEAR, verdict
 from probes.model import (
     CheckResult,
     GpuInfo,
@@ -303,7 +304,7 @@ def render_libraries(libraries: list[LibraryReport]) -> RenderableType:
 def render_findings(result: CheckResult) -> RenderableType:
     """Each finding with its severity, evidence and fix."""
     if not result.findings:
-        return Panel(Text("No problems found.", style=SUCCESS), title="Findings", box=box.ROUNDED)
+        return Panel(Text(ALL_CLEAR, style=SUCCESS), title="Findings", box=box.ROUNDED)
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(ratio=1)
@@ -316,17 +317,16 @@ def render_findings(result: CheckResult) -> RenderableType:
         body.append(inert(finding.fix))
         severity = Text(finding.severity.upper(), style=severity_style(finding.severity))
         grid.add_row(severity, body)
-    return Panel(grid, title="Findings", box=box.ROUNDED)
+    headline = Text(verdict(result.findings), style="bold")
+    return Panel(Group(headline, grid), title="Findings", box=box.ROUNDED)
 
 
 def render_report(result: CheckResult) -> RenderableType:
     """The whole `mltui check` report as one Rich renderable."""
-    errors = sum(1 for f in result.findings if f.severity == "error")
-    warnings = sum(1 for f in result.findings if f.severity == "warning")
     took = duration(result.elapsed_s)
     footer = safe_text(
         f"mltui {result.mltui_version} · checked in {took} at {result.created_at} · "
-        f"{errors} error(s), {warnings} warning(s)",
+        f"{verdict(result.findings)}",
         style=MUTED,
     )
     return Group(

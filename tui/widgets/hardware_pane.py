@@ -25,6 +25,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static, TabPane
 
+from probes.diagnosis import ALL_CLEAR, verdict
 from probes.model import Finding, NvmlReport, SystemInfo
 from tui.bench_marks import mark
 from tui.presentation import (
@@ -368,7 +369,7 @@ def findings_renderable(findings: list[Finding] | None) -> RenderableType:
     if findings is None:
         return Text("  the findings come with the first check", style=MUTED)
     if not findings:
-        return Text("  no problems found: each library sees what the driver shows", style=SUCCESS)
+        return Text("  " + ALL_CLEAR, style=SUCCESS)
     grid = Table.grid(padding=0)
     grid.add_column(width=10, no_wrap=True)
     grid.add_column(ratio=1)
@@ -378,4 +379,4 @@ def findings_renderable(findings: list[Finding] | None) -> RenderableType:
             safe_text(finding.title, style="bold"),
         )
         grid.add_row(Text("     fix", style=MUTED), safe_text(finding.fix, style=SUCCESS))
-    return grid
+    return Group(Text("  " + verdict(findings), style="bold"), grid)

@@ -66,7 +66,10 @@ class RunPane(Widget):
         self.services = services
         self.target = target
         self.samples: dict[str, SampleRef] = {}
-        self.last_status: dict[str, str] = {}
+        #: Each sample's last status, per interpreter (results belong to the one they ran in).
+        self._status_by_target: dict[str, dict[str, str]] = {}
+        #: The last statuses of the current interpreter's runs.
+        self.last_status: dict[str, str] = self._status_by_target.setdefault(target.executable, {})
         self._current: str | None = None
         self._started_at = 0.0
         self._queue_text = ""
@@ -141,9 +144,16 @@ class RunPane(Widget):
             inert_line(status), style=run_status_style(status, strong=status == "running")
         )
 
-    def _set_status(self, name: str, status: str) -> None:
-        """Record a sample's last status and show it in its row (the cursor stays put)."""
-        self.last_status[name] = status
+    def _set_status(self, name: str, status: str, statuses: dict[str, str] | None = None) -> None:
+        """Record a sample's last status and show it in its row (the cursor stays put).
+
+        `statuses` is the record of the interpreter the run belongs to (default: the current
+        one); a run of an interpreter no longer shown updates its record, not the table.
+        """
+        record = self.last_status if statuses is None else statuses
+        record[name] = status
+        if record is not self.last_status:
+            return
         table = self.query_one("#samples-table", DataTable)
         if name in table.rows:
             table.update_cell(name, "last", self._status_cell(name))
@@ -180,10 +190,20 @@ class RunPane(Widget):
     # ------------------------------------------------------------------------- public
 
     def _follow_target(self, target: TargetPython) -> None:
-        """Run samples in the app's interpreter from now on (a run under way is cancelled)."""
-        if target != self.target:
-            self.action_cancel()
-            self.target = target
+        """Run samples in the app's interpreter from now on (a run under way is cancelled).
+
+        Results belong to the interpreter they ran in: the list shows the new one's.
+        """
+        if target == self.target:
+            return
+        self.action_cancel()
+        self.target = target
+        self.last_status = self._status_by_target.setdefault(target.executable, {})
+        if self.is_mounted:
+            table = self.query_one("#samples-table", DataTable)
+            for name in self.samples:
+                if name in table.rows:
+                    table.update_cell(name, "last", self._status_cell(name))
 
     def _follow_check(self, state: CheckState | None) -> None:
         """Offer the devices the app's check found."""
@@ -264,9 +284,10 @@ class RunPane(Widget):
 
     async def _run_one(self, name: str, device: str, log: OutputLog) -> None:
         sample = self.samples[name]
+        statuses = self.last_status  # this run's results belong to this interpreter
         self._current = name
         self._started_at = self.services.clock()
-        self._set_status(name, "running")
+        self._set_status(name, "running", statuses)
         self._highlight(name)
         log.note(f"$ {name} --device {device}   ({self.target.executable})")
         status, elapsed, detail = "error", None, ""
@@ -279,16 +300,23 @@ class RunPane(Widget):
             detail = _verdict_words(result.verdict)
         except asyncio.CancelledError:
             status = "cancelled"
-            self._finish(name, status, self.services.clock() - self._started_at, "", log)
+            elapsed = self.services.clock() - self._started_at
+            self._finish(name, status, elapsed, "", log, statuses)
             raise
         except Exception as exc:  # one failed run must not end the app
             detail = str(exc)
-        self._finish(name, status, elapsed, detail, log)
+        self._finish(name, status, elapsed, detail, log, statuses)
 
     def _finish(
-        self, name: str, status: str, elapsed: float | None, detail: str, log: OutputLog
+        self,
+        name: str,
+        status: str,
+        elapsed: float | None,
+        detail: str,
+        log: OutputLog,
+        statuses: dict[str, str] | None = None,
     ) -> None:
-        self._set_status(name, status)
+        self._set_status(name, status, statuses)
         took = f" in {elapsed:.1f} s" if elapsed is not None else ""
         log.note(
             f"{name}: {status}{took}{'  ' + detail if detail else ''}",
