@@ -286,9 +286,21 @@ async def test_import_raising_is_import_error(tmp_path: Path) -> None:
 
 
 async def test_cancelling_a_probe_kills_it(tmp_path: Path) -> None:
-    script, marker = _fault_script(tmp_path, "import time\ntime.sleep(600)\n")
+    script, marker = _fault_script(
+        tmp_path,
+        """
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", sys.argv[0]])
+        time.sleep(600)
+        """,
+    )
     task = asyncio.ensure_future(probe_library(current_target(), SPEC, timeout=600, script=script))
-    await asyncio.sleep(1.0)
+    # Cancelled once the probe and its grandchild both run (not after a guessed pause).
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(_leftovers(marker)) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "the probe never started"
+        assert not task.done(), task
+        await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

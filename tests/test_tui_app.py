@@ -200,8 +200,8 @@ def test_the_app_never_imports_an_ml_library() -> None:
             app = MltuiApp(target=fixed_target(), services=make_services(), refresh=0.3)
             async with app.run_test(size=(120, 40)) as pilot:
                 await wait_for(pilot, lambda: app.query_one(HardwarePane).readings_drawn >= 2)
-                await pilot.press("enter")
-                await pilot.pause(0.2)
+                await pilot.press("l", "enter")  # a library's whole probe result
+                await wait_for(pilot, lambda: type(app.screen).__name__ == "LibraryDetailScreen")
                 await pilot.press("escape", "2")
                 run = app.query_one(RunPane)
                 await wait_for(pilot, lambda: run.samples)
@@ -209,10 +209,12 @@ def test_the_app_never_imports_an_ml_library() -> None:
                 knowledge = app.query_one(KnowledgePane)
                 await wait_for(pilot, lambda: knowledge.pages)
                 knowledge.open_page("torch")
+                await wait_for(pilot, lambda: knowledge.open_library == "torch")
                 knowledge.show_view("chooser")
-                await pilot.pause(0.5)
                 await pilot.press("ctrl+p")
-                await pilot.pause(0.5)
+                from textual.command import CommandList
+                await wait_for(pilot, lambda: app.screen.query(CommandList)
+                               and app.screen.query_one(CommandList).option_count > 5)
         asyncio.run(main())
         heavy = ("torch", "tensorflow", "theano", "pytensor", "caffe", "cv2", "sklearn", "jax")
         print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))

@@ -53,5 +53,5 @@ class ProcessesTable(DataTable[str | Text]):
             self.add_row("-", "-", "-", "-", Text("no process is using a GPU", style=MUTED))
             return
         for row in rows:
-            style = "dim" if row[4] == HIDDEN_PID else ""
+            style = MUTED if row[4] == HIDDEN_PID else ""
             self.add_row(*(safe_text(cell) for cell in row[:4]), safe_text(row[4], style=style))
