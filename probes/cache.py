@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probes.model import SCHEMA_VERSION, CheckResult, TargetPython, from_dict, to_dict
+from probes.perf_model import PERF_SCHEMA_VERSION, PerfReport
 
 #: Bump when the envelope below changes; the inner result carries its own schema_version.
 CACHE_FORMAT = 1
@@ -65,6 +66,11 @@ def check_path(target: TargetPython, environ: Mapping[str, str] | None = None) -
     return cache_dir(environ) / f"check-{interpreter_key(target)}.json"
 
 
+def perf_path(target: TargetPython, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the last `mltui perf` of this target interpreter is cached."""
+    return cache_dir(environ) / f"perf-{interpreter_key(target)}.json"
+
+
 def save_check(result: CheckResult) -> Path | None:
     """Write the check to its interpreter's cache file atomically; None if it cannot be written.
 
@@ -73,17 +79,36 @@ def save_check(result: CheckResult) -> Path | None:
     target = result.target or TargetPython(
         sys.executable, sys.version.split()[0], prefix=sys.prefix
     )
-    path = check_path(target)
+    return _save(check_path(target), target, to_dict(result))
+
+
+def save_perf(report: PerfReport, target: TargetPython) -> Path | None:
+    """Keep the last perf run of `target` (the check shows it as `perf`); None if unwritable."""
+    return _save(perf_path(target), target, to_dict(report))
+
+
+def load_perf(target: TargetPython) -> PerfReport | None:
+    """The last perf run of this interpreter, or None if there is none usable."""
+    loaded = _load(perf_path(target), target, PERF_SCHEMA_VERSION)
+    if loaded is None:
+        return None
+    try:
+        return from_dict(PerfReport, loaded[0])
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _save(path: Path, target: TargetPython, data: object) -> Path | None:
     envelope = {
         "cache_format": CACHE_FORMAT,
         "interpreter": interpreter_identity(target),
         "saved_at": time.time(),
-        "result": to_dict(result),
+        "result": data,
     }
     tmp_name: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".check-", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem[:5]}-", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(envelope, out)
         os.replace(tmp_name, path)
@@ -97,9 +122,8 @@ def save_check(result: CheckResult) -> Path | None:
     return path
 
 
-def load_check(target: TargetPython) -> CachedCheck | None:
-    """The cached check of this interpreter, or None if there is none usable."""
-    path = check_path(target)
+def _load(path: Path, target: TargetPython, version: int) -> tuple[dict[str, object], float] | None:
+    """(the saved data, when it was saved) from a cache file, or None if it is not usable."""
     try:
         envelope = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
@@ -110,14 +134,27 @@ def load_check(target: TargetPython) -> CachedCheck | None:
         return None  # a hash collision, or a file copied from elsewhere
     data = envelope.get("result")
     saved_at = envelope.get("saved_at")
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("schema_version") != version:
         return None
     if not isinstance(saved_at, (int, float)) or isinstance(saved_at, bool):
         return None
+    return data, float(saved_at)
+
+
+def load_check(target: TargetPython) -> CachedCheck | None:
+    """The cached check of this interpreter, or None if there is none usable.
+
+    Its `perf` is the last perf run of the interpreter when one is cached.
+    """
+    loaded = _load(check_path(target), target, SCHEMA_VERSION)
+    if loaded is None:
+        return None
+    data, saved_at = loaded
     try:
         result = from_dict(CheckResult, data)
     except (TypeError, ValueError, KeyError):
         return None
+    result.perf = load_perf(target) or result.perf
     return CachedCheck(
         result=result, saved_at=float(saved_at), age_s=max(0.0, time.time() - saved_at)
     )

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from probes import __version__
-from probes.cache import save_check
+from probes.cache import load_perf, save_check
 from probes.catalog import LibrarySpec
 from probes.diagnosis import diagnose
 from probes.libraries import PhaseCallback, probe_libraries
@@ -71,6 +71,10 @@ async def run_check(
         findings=findings,
         elapsed_s=round(time.monotonic() - started, 3),
     )
+    try:
+        result.perf = load_perf(target)
+    except (RuntimeError, KeyError, OSError):  # no home folder to find the cache in
+        result.perf = None
     if save:
         save_check(result)
     return result

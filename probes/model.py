@@ -14,6 +14,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
+from probes.perf_model import PERF_SCHEMA_VERSION, PerfReport
+
 #: Bump when a field is removed or changes meaning; adding an optional field keeps the version.
 SCHEMA_VERSION = 1
 
@@ -244,6 +246,8 @@ class CheckResult:
     libraries: list[LibraryReport] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     elapsed_s: float | None = None
+    #: The last `mltui perf` of this interpreter (saved beside the check), None before the first.
+    perf: PerfReport | None = None
 
     @property
     def has_errors(self) -> bool:
@@ -341,6 +345,16 @@ def json_schema() -> dict[str, Any]:
         schema_id=f"https://mltui.invalid/schema/check-v{SCHEMA_VERSION}.json",
         title="mltui check --json",
         version=SCHEMA_VERSION,
+    )
+
+
+def perf_json_schema() -> dict[str, Any]:
+    """The JSON Schema of `mltui perf --json`, derived from the dataclasses of probes.perf_model."""
+    return dataclass_schema(
+        PerfReport,
+        schema_id=f"https://mltui.invalid/schema/perf-v{PERF_SCHEMA_VERSION}.json",
+        title="mltui perf --json",
+        version=PERF_SCHEMA_VERSION,
     )
 
 

@@ -305,6 +305,24 @@ class NvmlSession:
                 report.explanations = self._explain(None)
             return report
 
+    def device_call(self, index: int, function: str, *args: Any) -> tuple[bool, Any]:
+        """Call one NVML device function on GPU `index`: (True, value) or (False, error name).
+
+        The cheap way to read a few fields often (the perf check's sampler), beside `read()`.
+        """
+        with self._lock:
+            failure = self._start()
+            if failure is not None:
+                return False, failure.reason or "NVML unavailable"
+            try:
+                handle = self._handle(index)
+                return True, getattr(self._nvml, function)(handle, *args)
+            except Exception as exc:
+                error = nvml_error_name(exc)
+                if error in _GPU_GONE:
+                    self._handles.pop(index, None)
+                return False, error
+
     def _handle(self, index: int) -> Any:
         handle = self._handles.get(index)
         if handle is None:

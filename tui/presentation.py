@@ -276,3 +276,46 @@ def build_text(report: LibraryReport, *, detailed: bool = False) -> str:
     if "c_backend" in build:
         return "C backend" if build.get("c_backend") else "pure Python"
     return "CPU library" if report.status in ("ok", "degraded") else "-"
+
+
+# ----------------------------------------------------------------------------- performance
+
+#: The tone of each `mltui perf` verdict.
+PERF_VERDICT_TONE: dict[str, Tone] = {
+    "healthy": "success",
+    "slow": "warning",
+    "failed": "error",
+    "skipped": "muted",
+}
+
+
+def perf_verdict_style(verdict: str, *, strong: bool = True) -> str:
+    """The style a perf verdict ('healthy', 'slow', 'failed', 'skipped') is shown in."""
+    return style(PERF_VERDICT_TONE.get(verdict, "muted"), strong=strong)
+
+
+def ratio_style(ratio: float | None) -> str:
+    """Style of a measured/peak ratio: success from 60 %, warning from 40 %, error below."""
+    if ratio is None:
+        return MUTED
+    if ratio >= 0.6:
+        return SUCCESS
+    if ratio >= 0.4:
+        return WARNING
+    return ERROR
+
+
+def human_rate(value: float | None, unit: str) -> str:
+    """A throughput with a decimal prefix: '989 TFLOP/s', '63.0 GB/s', '2.10 GFLOP/s'; 'n/a'.
+
+    `unit` is 'FLOP/s' or 'B/s' (bandwidths in decimal GB/s, as datasheets print them).
+    """
+    if value is None:
+        return "n/a"
+    base = "FLOP/s" if unit == "FLOP/s" else "B/s"
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            figure = value / scale
+            digits = 0 if figure >= 100 else 1 if figure >= 10 else 2
+            return f"{figure:.{digits}f} {prefix}{base}"
+    return f"{value:.0f} {base}"

@@ -93,6 +93,28 @@ def build_parser() -> argparse.ArgumentParser:
         "by default control sequences are shown as visible \\xNN text",
     )
 
+    perf = sub.add_parser(
+        "perf", help="measure each device's speed against its peak, and say why it falls short"
+    )
+    perf.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
+    perf.add_argument(
+        "--device",
+        metavar="DEVICES",
+        help="all (default), cpu, cuda, cuda:N or N, comma-separated",
+    )
+    perf.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="time budget of the whole run (default 60 s)",
+    )
+    perf.add_argument("--json", action="store_true", help="print the result as JSON")
+    perf.add_argument(
+        "--force", action="store_true", help="also measure GPUs that other processes are using"
+    )
+    perf.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
+
     envs = sub.add_parser("envs", help="list the Python environments on this machine")
     envs.add_argument("--json", action="store_true", help="print as JSON")
 
@@ -217,6 +239,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from tui.cli.run import cmd_run
 
         return cmd_run(args)
+    if command == "perf":
+        from tui.cli.perf import cmd_perf
+
+        return cmd_perf(args)
     if command == "envs":
         from tui.cli.run import cmd_envs
 

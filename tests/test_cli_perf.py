@@ -1,0 +1,155 @@
+"""`mltui perf` as a user runs it: the installed console script, in a subprocess, on this CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import jsonschema
+import psutil
+import pytest
+
+from probes.model import perf_json_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+MLTUI = ROOT / ".venv" / "bin" / "mltui"
+if not MLTUI.exists():  # an environment other than the repo's .venv
+    MLTUI = Path(sys.executable).parent / "mltui"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MARKER = "MLTUI_PERF_CLI_MARKER"
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    environ = dict(os.environ)
+    environ.update({"MLTUI_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "120"})
+    environ.update(extra)
+    return environ
+
+
+def _mltui(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(MLTUI), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(tmp_path, **env),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def _carrying(word: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["status", "environ"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and (
+                (proc.info["environ"] or {}).get(MARKER) == word
+            ):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.frameworks
+def test_json_validates_exit_status_follows_the_verdict_and_the_result_is_kept(
+    tmp_path: Path,
+) -> None:
+    done = _mltui("perf", "--device", "cpu", "--json", tmp_path=tmp_path)
+    data = json.loads(done.stdout)  # stdout is pure JSON
+    jsonschema.validate(data, perf_json_schema())
+    (cpu,) = data["devices"]
+    assert cpu["device"] == "cpu" and cpu["verdict"] in ("healthy", "slow")
+    assert done.returncode == 0  # a CPU below its estimated peak is a warning, not an error
+    libraries = {run["library"]: run["status"] for run in data["libraries"]}
+    assert libraries == {"numpy": "ok", "torch": "ok", "tensorflow": "ok", "jax": "ok"}
+    assert "Traceback" not in done.stderr
+    # The result joins the check's model: the next check of this interpreter carries it.
+    check = _mltui("check", "--json", "--only", "sklearn", tmp_path=tmp_path)
+    joined = json.loads(check.stdout)["perf"]
+    assert joined["created_at"] == data["created_at"]
+    assert joined["devices"][0]["measurements"] == cpu["measurements"]
+
+
+@pytest.mark.frameworks
+def test_human_output_shows_figures_peaks_comparison_and_verdict(tmp_path: Path) -> None:
+    done = _mltui("perf", "--device", "cpu", "--seconds", "60", tmp_path=tmp_path, NO_COLOR="1")
+    text = ANSI.sub("", done.stdout)
+    assert done.returncode == 0, done.stderr
+    for words in (
+        "FP32 GEMM",
+        "memory copy",
+        "the same matrix multiply in every library",
+        "peak gemm:fp32: estimated:",
+        "verdict:",
+        "libraries: numpy",
+    ):
+        assert words in text, words
+    assert re.search(r"~\d+ GFLOP/s", text)  # the estimated peak is marked
+    assert re.search(r"█*░* +\d+%", text)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--device", "cuda:3"), "no GPU 3"),
+        (("--device", "tpu"), "unknown device 'tpu'"),
+        (("--device", "cuda"), "no NVIDIA GPU"),
+        (("--seconds", "0"), "must be above zero"),
+        (("--seconds", "soon"), "not a number"),
+        (("--python", "/no/such/python"), "/no/such/python"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(
+    args: tuple[str, ...], words: str, tmp_path: Path
+) -> None:
+    done = _mltui("perf", *args, tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert words in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_schema_is_the_committed_one(tmp_path: Path) -> None:
+    done = _mltui("perf", "--schema", tmp_path=tmp_path)
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == perf_json_schema()
+    committed = json.loads((ROOT / "probes" / "perf.schema.json").read_text())
+    assert json.loads(done.stdout) == committed
+
+
+@pytest.mark.frameworks
+def test_ctrl_c_mid_run_exits_130_and_leaves_nothing(tmp_path: Path) -> None:
+    word = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [str(MLTUI), "perf", "--device", "cpu", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_env(tmp_path, **{MARKER: word}),
+    )
+    try:
+        # Wait until a load process runs (more than mltui itself carries the marker).
+        deadline = time.monotonic() + 60
+        while len(_carrying(word)) < 2:
+            assert time.monotonic() < deadline, "no load process started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    deadline = time.monotonic() + 5
+    while _carrying(word) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _carrying(word) == []

@@ -1,0 +1,261 @@
+"""`mltui perf`: measure each device, compare with its peak and its siblings, say why it is slow.
+
+Exit status follows `mltui check`'s rules: 0 when nothing is an error, 1 when a device failed or a
+GPU is slow (a CPU below its *estimated* peak is only a warning), 2 on bad usage, 130 when
+interrupted (the load processes are killed first). Live progress goes to stderr when it is a
+terminal, so `--json` on stdout is pure JSON. No Textual here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from probes.cache import cache_dir, save_perf
+from probes.model import perf_json_schema, to_json
+from probes.perf import PerfOptions, PerfUsageError, run_perf_sync
+from probes.perf_model import DevicePerf, LibraryRun, Measurement, PerfReport
+from probes.target import resolve_target
+from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
+from tui.presentation import (
+    ACCENT,
+    ERROR,
+    MUTED,
+    human_rate,
+    perf_verdict_style,
+    ratio_style,
+    terminal_theme,
+)
+from tui.safe_text import safe_text
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    """Run `mltui perf` with parsed arguments; returns the exit status."""
+    if getattr(args, "schema", False):
+        print(json.dumps(perf_json_schema(), indent=2))
+        return EXIT_OK
+    target = resolve_target(getattr(args, "python", None))
+    options = PerfOptions(
+        devices=getattr(args, "device", None),
+        seconds=float(getattr(args, "seconds", 60.0)),
+        force=bool(getattr(args, "force", False)),
+    )
+    progress = _Progress() if sys.stderr.isatty() and not getattr(args, "json", False) else None
+    try:
+        if progress is None:
+            report = run_perf_sync(target, options)
+        else:
+            with progress:
+                report = run_perf_sync(target, options, on_event=progress.event)
+    except PerfUsageError as exc:
+        raise UsageError(str(exc)) from None
+    if save_perf(report, target) is None:
+        print(f"mltui: warning: cannot save the result in {cache_dir()}", file=sys.stderr)
+    if getattr(args, "json", False):
+        sys.stdout.write(to_json(report, indent=2) + "\n")
+    else:
+        Console(highlight=False, theme=terminal_theme()).print(render_perf(report))
+    return EXIT_FINDINGS if report.has_errors else EXIT_OK
+
+
+# ------------------------------------------------------------------------------- formatting
+
+
+def ratio_bar(ratio: float | None, width: int = 10) -> Text:
+    """A bar of `width` cells filled to the ratio (capped at 100 %), then the percentage."""
+    if ratio is None:
+        return Text("—".ljust(width) + "     ", style=MUTED)
+    filled = max(0, min(width, round(ratio * width)))
+    bar = Text("█" * filled, style=ratio_style(ratio))
+    bar.append("░" * (width - filled), style=MUTED)
+    bar.append(f" {ratio:4.0%}")
+    return bar
+
+
+def verdict_text(verdict: str) -> Text:
+    """The verdict word in its style."""
+    return Text(verdict, style=perf_verdict_style(verdict))
+
+
+# ------------------------------------------------------------------------------- rendering
+
+
+def render_device(device: DevicePerf) -> RenderableType:
+    """One device: its figures (measured, peak, bar), the verdict and its reasons."""
+    title = safe_text(device.device)
+    if device.name:
+        title.append_text(safe_text(f"  {device.name}"))
+    title.append("  ")
+    title.append_text(verdict_text(device.verdict))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    table.add_column("figure")
+    table.add_column("library")
+    table.add_column("measured", justify="right", no_wrap=True)
+    table.add_column("peak", justify="right", no_wrap=True)
+    table.add_column("of peak")
+    for m in device.measurements:
+        if m.skipped:
+            continue
+        if m.error:
+            table.add_row(m.label, safe_text(m.library), Text("error", style=ERROR), "", "")
+            continue
+        peak = device.peaks.get(m.key)
+        peak_text = human_rate(peak.value, peak.unit) if peak else "—"
+        if peak is not None and peak.estimated:
+            peak_text = "~" + peak_text
+        measured = Text(human_rate(m.value, m.unit))
+        if m.result_ok is False:
+            measured.append(" wrong result", style=ERROR)
+        table.add_row(m.label, safe_text(m.library), measured, peak_text, ratio_bar(m.ratio))
+    parts: list[RenderableType] = []
+    if device.measurements:
+        parts.append(table)
+    for reason in device.reasons:
+        parts.append(Text("  - ") + safe_text(reason))
+    errors = [m for m in device.measurements if m.error]
+    for m in errors:
+        parts.append(
+            safe_text(f"  ! {m.library} {m.label}: ", ERROR) + safe_text(m.error or "", ERROR)
+        )
+    shown = {m.key for m in device.measurements if m.value is not None}
+    for key, peak in sorted(device.peaks.items()):
+        if key in shown:
+            parts.append(safe_text(f"peak {key}: {peak.basis}", MUTED))
+    return Panel(
+        Group(*parts) if parts else Text(""), title=title, box=box.ROUNDED, title_align="left"
+    )
+
+
+def render_comparison(report: PerfReport) -> RenderableType | None:
+    """The same GEMM in every library, on one device: who is fastest here."""
+    rows = report.comparison()
+    libraries_per_dtype: dict[str | None, set[str]] = {}
+    for m in rows:
+        libraries_per_dtype.setdefault(m.dtype, set()).add(m.library)
+    rows = [m for m in rows if len(libraries_per_dtype[m.dtype]) > 1]
+    if not rows:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    table.add_column("library")
+    table.add_column("device")
+    table.add_column("GEMM")
+    table.add_column("size", justify="right")
+    table.add_column("measured", justify="right")
+    table.add_column("of peak")
+    order = {"fp32": 0, "tf32": 1, "bf16": 2, "fp16": 3, "fp8": 4}
+    for m in sorted(rows, key=lambda m: (order.get(m.dtype or "", 9), -(m.value or 0))):
+        table.add_row(
+            safe_text(m.library),
+            m.device,
+            (m.dtype or "").upper(),
+            f"{m.size}²" if m.size else "",
+            human_rate(m.value, m.unit),
+            ratio_bar(m.ratio),
+        )
+    return Panel(table, title="the same matrix multiply in every library", box=box.ROUNDED)
+
+
+def render_libraries(runs: list[LibraryRun]) -> Text:
+    """One line: each library's version and how its load went."""
+    line = Text("libraries: ")
+    for i, run in enumerate(runs):
+        if i:
+            line.append(", ")
+        line.append_text(safe_text(run.library))
+        if run.version:
+            line.append_text(safe_text(f" {run.version}"))
+        if run.status != "ok":
+            style = MUTED if run.status in ("not_installed", "not_run") else ERROR
+            line.append(f" ({run.status.replace('_', ' ')}", style=style)
+            if run.error and run.status not in ("not_installed", "not_run"):
+                line.append(": ", style=style)
+                line.append_text(safe_text(run.error, style))
+            line.append(")", style=style)
+    return line
+
+
+def render_perf(report: PerfReport) -> RenderableType:
+    """The whole report: per-device panels, the comparison, the all-reduce, the verdict."""
+    header = safe_text(f"mltui perf on {report.hostname or '?'}, {report.created_at}, ")
+    header.append_text(safe_text(report.python))
+    if report.elapsed_s is not None:
+        header.append(f", {report.elapsed_s:.1f} s")
+    parts: list[RenderableType] = [header]
+    parts.extend(render_device(d) for d in report.devices)
+    comparison = render_comparison(report)
+    if comparison is not None:
+        parts.append(comparison)
+    if report.allreduce is not None:
+        m = report.allreduce
+        line = safe_text(f"all-reduce across {m.device}: ")
+        if m.value is not None:
+            line.append(f"bus bandwidth {human_rate(m.value, 'B/s')}")
+        else:
+            line.append_text(safe_text(m.error or "not measured", ERROR))
+        parts.append(line)
+    parts.append(render_libraries(report.libraries))
+    if report.sampler_cpu_percent is not None:
+        parts.append(
+            Text(
+                f"NVML sampling cost mltui {report.sampler_cpu_percent:.1f} % of a core",
+                style=MUTED,
+            )
+        )
+    verdict = Text("verdict: ") + verdict_text(report.verdict)
+    parts.append(verdict)
+    for reason in report.reasons:
+        parts.append(Text("  - ") + safe_text(reason))
+    return Group(*parts)
+
+
+# -------------------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """A live line on stderr: which library runs, the last figures."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.library = "reading the GPUs"
+        self.lines: list[Text] = []
+        self.live = Live(
+            self._render(),
+            console=Console(stderr=True, theme=terminal_theme()),
+            transient=True,
+            refresh_per_second=8,
+        )
+
+    def __enter__(self) -> _Progress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def event(self, kind: str, payload: Any) -> None:
+        """Called by the run (from the event loop or the sampler thread)."""
+        with self.lock:
+            if kind == "library_started":
+                self.library = f"{payload}: importing and measuring"
+            elif kind == "measurement" and isinstance(payload, Measurement) and payload.value:
+                line = safe_text(f"{payload.library} {payload.device} {payload.label} ")
+                line.append(human_rate(payload.value, payload.unit), style=ACCENT)
+                self.lines = [*self.lines[-5:], line]
+            elif kind == "sample":
+                return
+        self.live.update(self._render())
+
+    def _render(self) -> RenderableType:
+        with self.lock:
+            body = Group(safe_text(self.library), *self.lines)
+        return Panel(body, title="measuring", box=box.ROUNDED, expand=False)
