@@ -6,8 +6,13 @@
 #   nvml-readings.json  raw NVML readings, the fixture format tests/fake_nvml.py replays
 #   check.json          `mltui check --json` (all libraries, exit status in check.rc)
 #   samples.log         torch and tensorflow samples with --device cuda, scikit-learn on cpu
+#   perf.json           `mltui perf --json` (every GPU and the CPU baseline; exit status in
+#                       perf.rc, wall time in perf.time), perf.txt the same rendered for a person
+#   perf-vs-datasheet.txt  each measured figure against mltui's derived peak and the datasheet
 # Then, here: copy nvml-readings.json to tests/fixtures/nvml/<name>.json (with its nvidia-smi.txt)
-# and add <name> to the fixture list of the NVML tests.
+# and add <name> to the fixture list of the NVML tests; copy perf.json to
+# tests/fixtures/perf/<name>.json (tests/test_perf.py validates and re-judges every file there)
+# and put the fractions of perf-vs-datasheet.txt into BENCHMARKS.md.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-session-out}
@@ -32,4 +37,14 @@ echo $? > "$OUT/check.rc"
   timeout 120 $PY content/samples/caffe_lenet.py; echo "exit $?"
 } > "$OUT/samples.log" 2>&1
 $PY -m tui.cli check --only torch > "$OUT/check-torch.txt" 2>&1
+started=$(date +%s.%N)
+$PY -m tui.cli perf --json --seconds 120 > "$OUT/perf.json" 2> "$OUT/perf.err"
+echo $? > "$OUT/perf.rc"
+echo "$(date +%s.%N) - $started" | bc > "$OUT/perf.time" 2>/dev/null || true
+$PY -c "import json,sys; from rich.console import Console; from probes.model import from_dict; \
+from probes.perf_model import PerfReport; from tui.cli.perf import render_perf; \
+from tui.presentation import terminal_theme; \
+Console(width=120, theme=terminal_theme()).print(render_perf(from_dict(PerfReport, \
+json.load(open(sys.argv[1])))))" "$OUT/perf.json" > "$OUT/perf.txt" 2>&1
+$PY bench/perf_compare.py "$OUT/perf.json" > "$OUT/perf-vs-datasheet.txt" 2>&1
 echo "done: $(ls "$OUT")"

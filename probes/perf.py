@@ -930,7 +930,11 @@ async def _measure(
         return (cancel is not None and cancel.is_set()) or remaining() <= 0
 
     def add(run: LibraryRun, found: list[Measurement], info: dict[str, dict[str, Any]]) -> None:
-        runs[run.library] = run
+        known = runs.get(run.library)
+        if known is None or (known.status == "ok" and run.status != "ok"):
+            runs[run.library] = run  # one line per library: the first, or a failure
+        elif known is not None and known.elapsed_s is not None and run.elapsed_s is not None:
+            known.elapsed_s = max(known.elapsed_s, run.elapsed_s)
         device_info.update(info)
         for m in found:
             target_device = devices.get(m.device)
@@ -954,7 +958,8 @@ async def _measure(
             )
             for library in cpu_libraries
         ]
-        await _in_turns(target, plans, remaining, cancel, on_event, add, all_ready_first=True)
+        turns = [[plan] for plan in plans]
+        await _in_turns(target, turns, remaining, cancel, on_event, add, all_ready_first=True)
     # 2. The GPUs, sampled by NVML while they work.
     if gpu_devices and not stopped():
         free = [g.memory_free_bytes or g.memory_total_bytes or (8 << 30) for g in to_load]
@@ -968,25 +973,15 @@ async def _measure(
         cpu_before = time.process_time()
         wall_before = time.monotonic()
         try:
-            plans = [
-                LoadPlan(
-                    library,
-                    gpu_devices if library == "torch" else gpu_devices[:1],
-                    GPU_DTYPES,
-                    kinds=("gemm", "copy", "host") if library == "torch" else ("gemm",),
-                    p2p=library == "torch" and len(gpu_devices) > 1,
-                    slice_s=slice_s,
-                    memory_bytes=memory,
-                )
-                for library in libraries
-                if library in GPU_LIBRARIES
-            ]
-            await _in_turns(target, plans, remaining, cancel, on_event, add, all_ready_first=False)
-            torch_ok = runs.get("torch") is not None and runs["torch"].status == "ok"
-            if len(gpu_devices) > 1 and torch_ok and not stopped():
+            turns = gpu_turns(
+                [lib for lib in libraries if lib in GPU_LIBRARIES], gpu_devices, slice_s, memory
+            )
+            await _in_turns(target, turns, remaining, cancel, on_event, add, all_ready_first=False)
+            working = [d for d in gpu_devices if any(m.value for m in devices[d].measurements)]
+            if len(working) > 1 and not stopped():
                 allreduce_run, measurement = await run_allreduce(
                     target,
-                    gpu_devices,
+                    working,
                     nbytes=min(1 << 30, memory // 4),
                     slice_s=slice_s * 2,
                     timeout=remaining(),
@@ -1025,9 +1020,78 @@ async def _measure(
     judge_siblings(report.devices)
 
 
+#: Seconds per GPU measurement: GPU rates fill a slice quickly (an n = 8192 BF16 GEMM takes
+#: about a millisecond on an H100), and the 1-GPU and 8-GPU budgets need the time.
+GPU_SLICE_S = 0.15
+#: Seconds per peer copy (one per pair: 28 pairs on 8 GPUs).
+P2P_SLICE_S = 0.08
+
+
+def gpu_turns(
+    libraries: Sequence[str], gpu_devices: list[str], slice_s: float, memory: int
+) -> list[list[LoadPlan]]:
+    """The GPU work in turns; the plans of one turn run at the same time.
+
+    One GPU: PyTorch's whole set, then each other library's GEMM. Several GPUs: first a PyTorch
+    process per GPU for the device-local figures (GEMMs, device copy), all at once (as in
+    training; the siblings are then compared under the same conditions), then one PyTorch
+    process for the host copies (GPU after GPU: they share the host's bandwidth) and the peer
+    copies, then the other libraries' GEMMs on the first GPU.
+    """
+    gpu_slice = min(slice_s, GPU_SLICE_S)
+    turns: list[list[LoadPlan]] = []
+    if "torch" in libraries:
+        if len(gpu_devices) == 1:
+            turns.append(
+                [
+                    LoadPlan(
+                        "torch",
+                        gpu_devices,
+                        GPU_DTYPES,
+                        ("gemm", "copy", "host"),
+                        False,
+                        gpu_slice,
+                        memory,
+                    )
+                ]
+            )
+        else:
+            turns.append(
+                [
+                    LoadPlan(
+                        "torch", [device], GPU_DTYPES, ("gemm", "copy"), False, gpu_slice, memory
+                    )
+                    for device in gpu_devices
+                ]
+            )
+            turns.append(
+                [
+                    LoadPlan(
+                        "torch",
+                        gpu_devices,
+                        (),
+                        ("host",),
+                        True,
+                        min(gpu_slice, P2P_SLICE_S),
+                        memory,
+                    )
+                ]
+            )
+    for library in libraries:
+        if library != "torch":
+            turns.append(
+                [
+                    LoadPlan(
+                        library, gpu_devices[:1], GPU_DTYPES, ("gemm",), False, gpu_slice, memory
+                    )
+                ]
+            )
+    return turns
+
+
 async def _in_turns(
     target: TargetPython,
-    plans: Sequence[LoadPlan],
+    turns: Sequence[Sequence[LoadPlan]],
     remaining: Callable[[], float],
     cancel: asyncio.Event | None,
     on_event: EventCallback | None,
@@ -1035,29 +1099,32 @@ async def _in_turns(
     *,
     all_ready_first: bool,
 ) -> None:
-    """Start every library's load at once (their imports overlap), then let them measure one
-    at a time, in order, each when the one before has ended.
+    """Start every load process at once (their imports overlap), then let them measure in
+    turns, in order: the plans of one turn together, each turn when the one before has ended.
 
     `all_ready_first` (the CPU) also waits until every library has imported before the first
     measures, so that no import competes with a measurement for the CPU.
     """
     listeners: list[_LoadListener] = []
     with tempfile.TemporaryDirectory(prefix="mltui-perf-") as folder:
-        tasks = []
-        for plan in plans:
-            go = Path(folder) / f"go-{plan.library}"
-            task = asyncio.create_task(
-                run_load(
-                    target,
-                    plan,
-                    timeout=remaining(),
-                    go=go,
-                    cancel=cancel,
-                    on_event=on_event,
-                    listener_ready=listeners.append,
+        started: list[list[tuple[Path, asyncio.Task[Any]]]] = []
+        for number, turn in enumerate(turns):
+            tasks = []
+            for slot, plan in enumerate(turn):
+                go = Path(folder) / f"go-{number}-{slot}-{plan.library}"
+                task = asyncio.create_task(
+                    run_load(
+                        target,
+                        plan,
+                        timeout=remaining(),
+                        go=go,
+                        cancel=cancel,
+                        on_event=on_event,
+                        listener_ready=listeners.append,
+                    )
                 )
-            )
-            tasks.append((go, task))
+                tasks.append((go, task))
+            started.append(tasks)
         try:
             await asyncio.sleep(0)  # every run_load starts and registers its listener
             if all_ready_first and listeners:
@@ -1067,15 +1134,18 @@ async def _in_turns(
                 finally:
                     for waiter in waiting:
                         waiter.cancel()
-            for go, task in tasks:
-                go.touch()
-                add(*await task)
+            for tasks in started:
+                for go, _ in tasks:
+                    go.touch()
+                for _, task in tasks:
+                    add(*await task)
         finally:
-            for _, task in tasks:
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+            for tasks in started:
+                for _, task in tasks:
+                    if not task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
 
 
 def run_perf_sync(

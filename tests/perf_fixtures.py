@@ -75,6 +75,76 @@ PRODUCTS: dict[str, dict[str, Any]] = {
 }
 
 
+T = 1e12
+G = 1e9
+
+#: NVIDIA's datasheet figures (dense: the 2:4-sparse figures ÷ 2), in FLOP/s and B/s (memory
+#: bandwidth; PCIe per direction), per product of PRODUCTS (../shared/gpu-peaks.md §1, §4).
+DATASHEET: dict[str, dict[str, float]] = {
+    "h100_sxm": {
+        "gemm:fp32": 67 * T,
+        "gemm:tf32": 494.5 * T,
+        "gemm:bf16": 989.5 * T,
+        "gemm:fp16": 989.5 * T,
+        "gemm:fp8": 1979 * T,
+        "copy": 3350 * G,
+        "h2d": 63 * G,
+    },
+    "h100_pcie": {
+        "gemm:fp32": 51 * T,
+        "gemm:tf32": 378 * T,
+        "gemm:bf16": 756.5 * T,
+        "gemm:fp16": 756.5 * T,
+        "gemm:fp8": 1513 * T,
+        "copy": 2000 * G,
+        "h2d": 63 * G,
+    },
+    "a100_sxm": {
+        "gemm:fp32": 19.5 * T,
+        "gemm:tf32": 156 * T,
+        "gemm:bf16": 312 * T,
+        "gemm:fp16": 312 * T,
+        "copy": 2039 * G,
+        "h2d": 31.5 * G,
+    },
+    "l4": {
+        "gemm:fp32": 30.3 * T,
+        "gemm:tf32": 60 * T,
+        "gemm:bf16": 121 * T,
+        "gemm:fp16": 121 * T,
+        "gemm:fp8": 242.5 * T,
+        "copy": 300 * G,
+        "h2d": 31.5 * G,
+    },
+    "l40s": {
+        "gemm:fp32": 91.6 * T,
+        "gemm:tf32": 183 * T,
+        "gemm:bf16": 362.05 * T,
+        "gemm:fp16": 362.05 * T,
+        "gemm:fp8": 733 * T,
+        "copy": 864 * G,
+        "h2d": 31.5 * G,
+    },
+    "rtx4090": {
+        "gemm:fp32": 82.6 * T,
+        "gemm:tf32": 82.6 * T,
+        "gemm:bf16": 165.2 * T,  # FP32 accumulation, GeForce rate
+        "gemm:fp16": 165.2 * T,
+        "gemm:fp8": 330.3 * T,
+        "copy": 1008 * G,
+        "h2d": 31.5 * G,
+    },
+}
+
+
+def datasheet_for(name: str | None) -> dict[str, float] | None:
+    """The datasheet figures of an NVML device name, when it is one of PRODUCTS."""
+    for key, spec in PRODUCTS.items():
+        if name == spec["name"]:
+            return DATASHEET[key]
+    return None
+
+
 def readings(name: str) -> dict[str, Any]:
     """The raw readings of a recorded fixture."""
     data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())

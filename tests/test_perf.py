@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ from probes.perf import (
     NvmlSampler,
     PerfOptions,
     PerfUsageError,
+    gpu_turns,
     judge_device,
     judge_siblings,
     nvml_extras,
@@ -566,11 +569,17 @@ def test_gpus_the_target_cannot_use_fail_and_busy_ones_are_skipped(
     forced = asyncio.run(
         run_perf(
             current_target(),
-            PerfOptions(devices="cuda:1", seconds=60, libraries=("torch",), force=True),
+            PerfOptions(devices="cuda", seconds=60, libraries=("torch",), force=True),
             nvml=fake,
         )
     )
-    assert forced.devices[0].verdict == "failed" and forced.devices[0].busy_pids == [4_000_001]
+    # Two GPUs: a torch process per GPU at once, then one for the host and peer copies.
+    assert [d.verdict for d in forced.devices] == ["failed", "failed"]
+    assert forced.devices[1].busy_pids == [4_000_001]
+    kinds = {m.kind for d in forced.devices for m in d.measurements if m.error}
+    assert kinds == {"gemm", "h2d", "p2p"}
+    assert [r.library for r in forced.libraries] == ["torch"]
+    assert forced.allreduce is None  # no two GPUs measured anything
     _nothing_left(marker[MARKER])
 
 
@@ -634,3 +643,61 @@ def test_a_report_round_trips_and_validates() -> None:
     jsonschema.validate(data, perf_json_schema())
     again = from_json(PerfReport, to_json(report))
     assert again == report
+
+
+# ------------------------------------------------------------------------------ recordings
+
+PERF_FIXTURES = sorted((ROOT / "tests" / "fixtures" / "perf").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", PERF_FIXTURES, ids=[p.stem for p in PERF_FIXTURES])
+def test_recorded_perf_runs_validate_and_judge_the_same(path: Path) -> None:
+    # bench/gpu_session.sh records `mltui perf --json` on a GPU machine; none is recorded yet.
+    data = json.loads(path.read_text())
+    jsonschema.validate(data, perf_json_schema())
+    report = from_json(PerfReport, path.read_text())
+    verdicts = [d.verdict for d in report.devices]
+    for device in report.devices:
+        if device.verdict != "skipped":
+            device.verdict, device.reasons = "skipped", []
+            judge_device(device)
+    judge_siblings(report.devices)
+    assert [d.verdict for d in report.devices] == verdicts
+
+
+def test_the_datasheet_comparison_of_a_perf_json(tmp_path: Path) -> None:
+    fake = node(count=1, product="h100_sxm")
+    under_load(fake, 0)
+    device = _gpu_device(fake, 0, {"gemm:bf16": 0.7, "copy": 0.85, "h2d": 0.85})
+    path = tmp_path / "perf.json"
+    path.write_text(to_json(PerfReport(hostname="n", devices=[device])))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "perf_compare.py"), str(path), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = {row["figure"]: row for row in json.loads(done.stdout)}
+    assert rows["BF16 GEMM"]["of_derived"] == pytest.approx(0.7, abs=1e-3)
+    # derived 989.4 (1830 MHz) vs datasheet 989.5: the same fraction
+    assert rows["BF16 GEMM"]["of_datasheet"] == pytest.approx(0.7, abs=2e-3)
+    assert rows["memory copy"]["of_datasheet"] == pytest.approx(0.85 * 3352.3 / 3350, abs=2e-3)
+    assert rows["host → device"]["datasheet"] == pytest.approx(63e9)
+
+
+def test_gpu_work_in_turns_one_gpu_and_eight() -> None:
+    one = gpu_turns(["torch", "tensorflow", "jax"], ["cuda:0"], 0.25, 1 << 30)
+    assert [[(p.library, tuple(p.devices), tuple(p.kinds)) for p in t] for t in one] == [
+        [("torch", ("cuda:0",), ("gemm", "copy", "host"))],
+        [("tensorflow", ("cuda:0",), ("gemm",))],
+        [("jax", ("cuda:0",), ("gemm",))],
+    ]
+    assert all(p.slice_s == pytest.approx(0.15) for t in one for p in t)
+    devices = [f"cuda:{i}" for i in range(8)]
+    eight = gpu_turns(["torch", "jax"], devices, 0.25, 1 << 30)
+    assert [len(t) for t in eight] == [8, 1, 1]
+    assert [p.devices for p in eight[0]] == [[d] for d in devices]  # one process per GPU, at once
+    host = eight[1][0]
+    assert host.devices == devices and host.kinds == ("host",) and host.p2p
+    assert tuple(host.dtypes) == ()
+    assert gpu_turns(["jax"], devices, 0.25, 1 << 30)[0][0].devices == ["cuda:0"]

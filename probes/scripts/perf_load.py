@@ -220,7 +220,8 @@ def run_torch(args, devices):
             emit("skip", device=device, kind="gemm", dtype=None, reason="unknown device")
             continue
         if device.startswith("cuda") and not torch.cuda.is_available():
-            emit("error", device=device, kind="gemm", dtype=None, error="torch sees no CUDA device")
+            kind = "gemm" if args.dtypes else "copy" if "copy" in args.kinds else "h2d"
+            emit("error", device=device, kind=kind, dtype=None, error="torch sees no CUDA device")
             continue
         _torch_device(torch, args, device)
     if args.p2p and len(cuda) > 1:
