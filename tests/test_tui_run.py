@@ -1,5 +1,7 @@
-"""Pilot tests of the Run pane: a real sample to completion, a cancelled run leaving nothing
-behind, a flood written in batches, and the device selector offering only what exists."""
+"""Pilot tests of the Run pane: a real sample to completion (its verdict shown as words), a
+cancelled run leaving nothing behind, a flood kept bounded, long lines wrapped so every character
+shows, C++ log lines hidden until `v`, each sample's own output, the summary after several runs,
+and the device selector offering only what exists."""
 
 from __future__ import annotations
 
@@ -7,12 +9,14 @@ import os
 from pathlib import Path
 
 import psutil
+import pytest
+from rich.cells import cell_len
 from textual.widgets import DataTable
 
 from probes.runner import SampleRef
 from tests.conftest import fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
-from tui.widgets.output_log import MAX_LINES, OutputLog
+from tui.widgets.output_log import MAX_LINES, PREFIX_CELLS, OutputLog
 from tui.widgets.run_pane import RunPane
 from tui.widgets.source_view import SourceView
 
@@ -43,8 +47,12 @@ async def test_run_the_real_sklearn_sample_to_completion() -> None:
         await wait_for(pilot, lambda: not pane.running, timeout=180)
         assert pane.last_status["sklearn"] == "pass", screen_text(app)
         log = app.query_one(OutputLog)
-        text = "\n".join(strip.text for strip in log.lines)
-        assert "sklearn: pass" in text
+        assert log.record is pane.records["sklearn"]
+        text = "\n".join(log.shown_lines())
+        assert "sklearn: pass in" in text
+        # The verdict line is a result in words, not the raw JSON the sample printed.
+        assert '{"verdict"' not in text
+        assert "= result pass: sklearn" in text
         assert "accuracy" in text.lower()
 
 
@@ -99,8 +107,10 @@ async def test_stdout_and_stderr_are_told_apart_and_a_flood_stays_bounded(tmp_pa
         await pilot.pause(0.2)
         log = app.query_one(OutputLog)
         assert log.lines_received == 200002
-        assert len(log.lines) <= MAX_LINES + 5
-        text = "\n".join(strip.text for strip in log.lines)
+        assert len(log.record.texts) <= MAX_LINES + MAX_LINES // 4
+        assert log.record.dropped >= 200002 - len(log.record.texts)
+        assert "earlier lines not kept" in str(log.border_subtitle)
+        text = "\n".join(log.shown_lines())
         assert "  last line" in text
         assert "! to stderr" in text
         assert pane.last_status["noisy"] == "pass"
@@ -151,3 +161,132 @@ async def test_the_source_follows_the_highlight_and_the_running_sample(tmp_path:
         assert pane.last_status == {"first_script": "pass", "second_script": "pass"}
         table = app.query_one("#samples-table", DataTable)
         assert table.get_row_index("second_script") == table.cursor_row
+
+
+def unwrap(rows: list[str]) -> str:
+    """The rows of one wrapped line joined back (each row's two-cell prefix removed)."""
+    return "".join(row[PREFIX_CELLS:] for row in rows)
+
+
+LONG_ASCII = "".join(f"<{i:03d}>" for i in range(120))  # 600 characters, each run unique
+LONG_WIDE = "".join(f"\u6f22{i:02d}" for i in range(60))  # double-width characters between digits
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)])
+async def test_long_lines_wrap_so_every_character_can_be_read(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    longs = script(
+        tmp_path,
+        "longs",
+        "import sys\n"
+        f"print({LONG_ASCII!r})\n"
+        f"print({LONG_WIDE!r}, file=sys.stderr)\n"
+        "print('tab\\tend')\n",
+    )
+    app = make_app(longs)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(RunPane)
+        await wait_for(pilot, lambda: "longs" in pane.samples)
+        pane.run_samples(["longs"])
+        await wait_for(pilot, lambda: pane.last_status.get("longs") == "pass", timeout=60)
+        log = app.query_one(OutputLog)
+        await wait_for(pilot, lambda: any("longs: pass" in row for row in log.rows_text()))
+        rows = log.rows_text()
+        width = log.scrollable_content_region.width
+        assert all(cell_len(row) <= width for row in rows)
+        first = next(i for i, row in enumerate(rows) if row.startswith("  <000>"))
+        count = -(-len(LONG_ASCII) // (width - PREFIX_CELLS))
+        assert count > 1  # the line really wraps at this width
+        assert unwrap(rows[first : first + count]) == LONG_ASCII
+        # Continuation rows carry a marker; the first row does not.
+        assert all(row.startswith("\u21aa ") for row in rows[first + 1 : first + count])
+        wide = next(i for i, row in enumerate(rows) if row.startswith("! \u6f22"))
+        joined, i = "", wide
+        while len(joined) < len(LONG_WIDE):
+            joined += rows[i][PREFIX_CELLS:]
+            i += 1
+        assert joined == LONG_WIDE
+        # What is on screen is what the rows say: the end of the long line is visible.
+        log.scroll_to(y=first + count - 1, animate=False, immediate=True)
+        await pilot.pause()
+        last_row = rows[first + count - 1][PREFIX_CELLS:]
+        assert LONG_ASCII.endswith(last_row)
+        assert last_row in screen_text(app), screen_text(app)
+
+
+CXX_LINES = [
+    "I0000 00:00:1732712345.123456   12345 port.cc:153] oneDNN custom operations are on.",
+    "E0000 00:00:1732712345.234567   12345 cuda_executor.cc:1015] failed call to cuInit: "
+    "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+    "W0000 00:00:1732712345.345678   12345 gpu_device.cc:2344] Cannot dlopen some GPU libraries.",
+    "2024-05-01 12:00:00.123456: I tensorflow/core/platform/cpu_feature_guard.cc:210] This "
+    "TensorFlow binary is optimized to use available CPU instructions.",
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+]
+
+
+async def test_cxx_log_lines_are_hidden_until_v_shows_them(tmp_path: Path) -> None:
+    body = "import sys\nprint('own stdout line')\n"
+    body += "".join(f"print({line!r}, file=sys.stderr)\n" for line in CXX_LINES)
+    body += "print('I0000 is not a log line on its own', file=sys.stderr)\n"
+    body += "print('own stderr line', file=sys.stderr)\n"
+    noisy = script(tmp_path, "tfnoise", body)
+    app = make_app(noisy)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(RunPane)
+        await wait_for(pilot, lambda: "tfnoise" in pane.samples)
+        pane.run_samples(["tfnoise"])
+        await wait_for(pilot, lambda: pane.last_status.get("tfnoise") == "pass", timeout=60)
+        log = app.query_one(OutputLog)
+        await wait_for(pilot, lambda: "5 C++ log lines hidden" in str(log.border_subtitle))
+        text = "\n".join(log.shown_lines())
+        assert "  own stdout line" in text and "! own stderr line" in text
+        assert "! I0000 is not a log line on its own" in text
+        for line in CXX_LINES:
+            assert line[:40] not in text
+        log.focus()
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "5 C++ log lines shown" in str(log.border_subtitle))
+        text = "\n".join(log.shown_lines())
+        for line in CXX_LINES:
+            assert "  " + line[:40] in text  # shown, without the stderr mark, dimmed
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "hidden" in str(log.border_subtitle))
+
+
+async def test_each_sample_keeps_its_output_and_several_runs_end_with_a_summary(
+    tmp_path: Path,
+) -> None:
+    first = script(tmp_path, "one_script", "print('output of one')\n")
+    second = script(tmp_path, "two_script", "import sys\nprint('output of two')\nsys.exit(1)\n")
+    app = make_app(first, second)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(RunPane)
+        await wait_for(pilot, lambda: "two_script" in pane.samples)
+        pane.run_samples(["one_script", "two_script"])
+        await wait_for(pilot, lambda: pane.summary is not None and not pane.running, timeout=60)
+        log = app.query_one(OutputLog)
+        await wait_for(pilot, lambda: log.record is pane.summary)
+        summary = log.shown_lines()
+        assert any(r.split()[1:3] == ["one_script", "pass"] for r in summary), summary
+        assert any(r.split()[1:3] == ["two_script", "fail"] for r in summary), summary
+        assert "run all: 1 pass, 1 fail (2 samples," in summary[-1]
+        assert "last run all: 1 pass, 1 fail" in screen_text(app)
+        # Highlighting a sample shows that sample's own last output, and only it.
+        table = app.query_one("#samples-table", DataTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("one_script"))
+        await wait_for(pilot, lambda: log.record is pane.records["one_script"])
+        text = "\n".join(log.shown_lines())
+        assert "output of one" in text and "output of two" not in text
+        table.move_cursor(row=table.get_row_index("two_script"))
+        await wait_for(pilot, lambda: log.record is pane.records["two_script"])
+        text = "\n".join(log.shown_lines())
+        assert "output of two" in text and "output of one" not in text
+        assert "two_script: fail" in text
+        await pilot.press("s")
+        await wait_for(pilot, lambda: log.record is pane.summary)

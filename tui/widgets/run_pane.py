@@ -1,9 +1,11 @@
 """The Run pane: the samples and their last status, the device to use, source beside live output.
 
 A run is an exclusive async worker: starting another, or cancelling, cancels the task, and the
-runner kills the sample's whole process tree. Output reaches the log in batches (OutputLog). The
-pane follows the app's target and check (`self.watch(self.app, ...)`); the app asks it to run
-samples with the `RunSamples` and `RunLibrarySample` messages.
+runner kills the sample's whole process tree. Each sample keeps the output of its last run (an
+OutputRecord); the output view shows the highlighted sample's, and after "run all" a summary of
+the whole run (each sample, its status and time, then the totals) until another is highlighted.
+The pane follows the app's target and check (`self.watch(self.app, ...)`); the app asks it to
+run samples with the `RunSamples` and `RunLibrarySample` messages.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from tui.presentation import ACCENT_STRONG, MUTED, RUN_STATUS_TONE, run_status_s
 from tui.safe_text import inert_line, safe_assemble, safe_join, safe_markup, safe_text
 from tui.services import Services
 from tui.state import CheckState
-from tui.widgets.output_log import OutputLog
+from tui.widgets.output_log import COMMAND, NOTE, STATUS_KIND, OutputLog, OutputRecord
 from tui.widgets.source_view import SourceView
+
+#: The status line while nothing runs.
+IDLE_TEXT = "idle: r run, a run all, c cancel"
 
 
 class RunPane(Widget):
@@ -42,6 +47,7 @@ class RunPane(Widget):
         Binding("r", "run_selected", "Run", tooltip="Run the highlighted sample"),
         Binding("a", "run_all", "Run all", tooltip="Run every sample, one after another"),
         Binding("c", "cancel", "Cancel", tooltip="Stop the running sample (kills its processes)"),
+        Binding("s", "show_summary", "Summary", tooltip="Show the summary of the last run all"),
         Binding("escape", "cancel", "Cancel", show=False),
     ]
 
@@ -70,6 +76,12 @@ class RunPane(Widget):
         self._status_by_target: dict[str, dict[str, str]] = {}
         #: The last statuses of the current interpreter's runs.
         self.last_status: dict[str, str] = self._status_by_target.setdefault(target.executable, {})
+        #: Each sample's output from its last run (or a placeholder saying it has not run); the
+        #: output names the interpreter it ran in.
+        self.records: dict[str, OutputRecord] = {}
+        #: The summary of the last "run all" (or any run of several samples), once one ended.
+        self.summary: OutputRecord | None = None
+        self._idle_text = IDLE_TEXT
         self._current: str | None = None
         self._started_at = 0.0
         self._queue_text = ""
@@ -93,10 +105,10 @@ class RunPane(Widget):
                 )
             with Container(id="run-main"):
                 yield SourceView(id="source-view")
-                yield OutputLog(id="output-log")
+                yield OutputLog(ascii=bool(getattr(self.app, "ascii", False)), id="output-log")
         with Horizontal(id="run-status-bar"):
             yield LoadingIndicator(id="run-busy")
-            yield Static("idle: r run, a run all, c cancel", id="run-status")
+            yield Static(IDLE_TEXT, id="run-status")
 
     def on_mount(self) -> None:
         """Titles, the elapsed-time ticker, and the list of samples (read in a worker)."""
@@ -186,6 +198,32 @@ class RunPane(Widget):
     def _show_source(self, name: str) -> None:
         sample = self.samples.get(name)
         self.query_one(SourceView).show_file(Path(sample.path) if sample is not None else None)
+        self._show_output(name)
+
+    def _record(self, name: str) -> OutputRecord:
+        """The sample's last output; a note saying it has not run when it has not."""
+        record = self.records.get(name)
+        if record is None:
+            record = OutputRecord(name)
+            record.note(f"{name} has not run yet: r runs it, a runs every sample")
+            self.records[name] = record
+        return record
+
+    def _show_output(self, name: str) -> None:
+        log = self.query_one(OutputLog)
+        record = self._record(name)
+        if log.record is not record:
+            log.show(record)
+        log.border_title = f"output: {name}"
+
+    def action_show_summary(self) -> None:
+        """Show the summary of the last run of several samples, if there was one."""
+        if self.summary is None:
+            self.notify("no summary yet: a (run all) makes one", severity="warning")
+            return
+        log = self.query_one(OutputLog)
+        log.show(self.summary)
+        log.border_title = "output: summary of the last run all"
 
     # ------------------------------------------------------------------------- public
 
@@ -269,59 +307,102 @@ class RunPane(Widget):
 
     @work(exclusive=True, group="run", exit_on_error=False)
     async def _run(self, names: list[str]) -> None:
-        log = self.query_one(OutputLog)
         device = str(self.query_one("#device-select", Select).value or "auto")
-        log.reset()
         self.running = True
+        started = self.services.clock()
+        this_run: dict[str, OutputRecord] = {}
         try:
             for position, name in enumerate(names, 1):
                 self._queue_text = f" ({position}/{len(names)})" if len(names) > 1 else ""
-                await self._run_one(name, device, log)
+                await self._run_one(name, device, this_run)
         finally:
             self.running = False
             self._current = None
-            log.flush()
+            if len(names) > 1:
+                self._summarise(names, this_run, self.services.clock() - started)
 
-    async def _run_one(self, name: str, device: str, log: OutputLog) -> None:
+    async def _run_one(self, name: str, device: str, this_run: dict[str, OutputRecord]) -> None:
         sample = self.samples[name]
         statuses = self.last_status  # this run's results belong to this interpreter
+        record = OutputRecord(name)
+        self.records[name] = this_run[name] = record
         self._current = name
         self._started_at = self.services.clock()
         self._set_status(name, "running", statuses)
         self._highlight(name)
-        log.note(f"$ {name} --device {device}   ({self.target.executable})")
+        log = self.query_one(OutputLog)
+        what = name if sample.is_sample else sample.path
+        record.note(
+            f"mltui run {what} --device {device} --python {self.target.executable}", COMMAND
+        )
+        log.changed(record)
+
+        def on_lines(lines: Sequence[Any]) -> None:
+            record.add_lines(lines)
+            log.changed(record)
+
         status, elapsed, detail = "error", None, ""
         try:
             result = await self.services.run_sample(
-                self.target, sample, device=device, on_lines=log.add_lines
+                self.target, sample, device=device, on_lines=on_lines
             )
             status = result.status
             elapsed = result.elapsed_s
-            detail = _verdict_words(result.verdict)
+            if result.verdict is None:
+                detail = result.summary
         except asyncio.CancelledError:
             status = "cancelled"
             elapsed = self.services.clock() - self._started_at
-            self._finish(name, status, elapsed, "", log, statuses)
+            self._finish(record, status, elapsed, "", statuses)
             raise
         except Exception as exc:  # one failed run must not end the app
             detail = str(exc)
-        self._finish(name, status, elapsed, detail, log, statuses)
+        self._finish(record, status, elapsed, detail, statuses)
 
     def _finish(
         self,
-        name: str,
+        record: OutputRecord,
         status: str,
         elapsed: float | None,
         detail: str,
-        log: OutputLog,
         statuses: dict[str, str] | None = None,
     ) -> None:
+        name = record.name
         self._set_status(name, status, statuses)
+        record.status, record.elapsed_s = status, elapsed
         took = f" in {elapsed:.1f} s" if elapsed is not None else ""
-        log.note(
-            f"{name}: {status}{took}{'  ' + detail if detail else ''}",
-            run_status_style(status, strong=True),
+        record.note(
+            f"{name}: {status}{took}{'; ' + detail if detail else ''}",
+            STATUS_KIND.get(status, NOTE),
         )
+        self.query_one(OutputLog).changed(record)
+
+    def _summarise(
+        self, names: list[str], this_run: dict[str, OutputRecord], elapsed: float
+    ) -> None:
+        """After a run of several samples: a summary record, shown, and totals in the status."""
+        summary = OutputRecord("summary")
+        width = max(len(name) for name in names)
+        counts: dict[str, int] = {}
+        for name in names:
+            record = this_run.get(name)
+            status = (record.status if record is not None else None) or "not run"
+            counts[status] = counts.get(status, 0) + 1
+            took = ""
+            if record is not None and record.elapsed_s is not None:
+                took = f"{record.elapsed_s:6.1f} s"
+            summary.note(f"{name:<{width}}  {status:<9} {took}", STATUS_KIND.get(status, NOTE))
+        totals = ", ".join(f"{count} {status}" for status, count in counts.items())
+        verdict = "pass" if counts.get("pass", 0) == len(names) else "fail"
+        summary.note(
+            f"run all: {totals} ({len(names)} samples, {elapsed:.1f} s)", STATUS_KIND[verdict]
+        )
+        self.summary = summary
+        self._idle_text = f"last run all: {totals} in {elapsed:.1f} s  (s summary)"
+        log = self.query_one(OutputLog)
+        log.show(summary)
+        log.border_title = "output: summary of the last run all"
+        self._tick()
 
     def watch_running(self, running: bool) -> None:
         """Show the busy indicator and tick the elapsed time only while a sample runs."""
@@ -350,7 +431,7 @@ class RunPane(Widget):
                 )
             )
         elif not self.running:
-            self._show_status(Text("idle: r run, a run all, c cancel", style=MUTED))
+            self._show_status(Text(self._idle_text, style=MUTED))
 
     def _show_status(self, text: Text) -> None:
         # Every update lays the whole screen out again and re-renders what moved (the source's
@@ -359,10 +440,3 @@ class RunPane(Widget):
             return
         self._status_shown = text
         self.query_one("#run-status", Static).update(text)
-
-
-def _verdict_words(verdict: Any) -> str:
-    if not isinstance(verdict, dict):
-        return ""
-    parts = [f"{key} {verdict[key]}" for key in ("engine", "device") if verdict.get(key)]
-    return ", ".join(parts)
