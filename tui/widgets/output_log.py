@@ -22,7 +22,7 @@ from rich.cells import cell_len, chop_cells
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -247,7 +247,7 @@ class OutputLog(ScrollView, can_focus=True):
     """Shows an OutputRecord wrapped to the pane's width, rendering only the rows in view."""
 
     DEFAULT_CSS = """
-    OutputLog { overflow-x: hidden; overflow-y: auto; scrollbar-gutter: stable; }
+    OutputLog { overflow-x: hidden; overflow-y: scroll; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "toggle_cxx", "C++ log", tooltip="Show or hide TensorFlow/absl C++ log lines"),
@@ -266,6 +266,7 @@ class OutputLog(ScrollView, can_focus=True):
         self._rows_upto = 0  # entries turned into rows so far
         self._wrap_width = 0
         self._timer: Timer | None = None
+        self._frame_styles: dict[str | None, Style] = {}
 
     # ------------------------------------------------------------------------- public
 
@@ -380,7 +381,22 @@ class OutputLog(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         size = Size(width, len(self._row_entry))
         if size != self.virtual_size:
+            self._set_virtual_size(size)
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """A new scroll height without a layout of the whole screen.
+
+        Assigning `virtual_size` lays the screen out again and re-renders every widget on it:
+        ten times a second under a flood, that was most of the UI's time. The view's own size
+        does not depend on its content (its scrollbar always shows), so only the scrollbar needs
+        the news; this is what Textual itself does when a size changes without a layout.
+        """
+        scroll_update = getattr(self, "_scroll_update", None)
+        if not self.is_mounted or scroll_update is None:
             self.virtual_size = size
+            return
+        self.set_reactive(OutputLog.virtual_size, size)
+        scroll_update(size)
 
     def _add_rows(self, start: int, end: int) -> None:
         width = self._wrap_width
@@ -425,18 +441,31 @@ class OutputLog(ScrollView, can_focus=True):
         prefix, text, _, _ = self._row_parts(row)
         return prefix + text
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The rows in `crop`; the styles are looked up once for all of them."""
+        self._frame_styles = {}
+        return super().render_lines(crop)
+
+    def _style(self, component: str | None) -> Style:
+        """The widget's style plus a component's, looked up once a frame."""
+        styles = self._frame_styles
+        if component not in styles:
+            base = self.rich_style
+            styles[component] = (
+                base if component is None else base + self.app.console.get_style(component)
+            )
+        return styles[component]
+
     def render_line(self, y: int) -> Strip:
         """One row on screen: only rows in view are ever rendered."""
         row = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
-        base_style = self.rich_style
+        base_style = self._style(None)
         if row >= len(self._row_entry) or self._row_entry[row] < self.record.base:
             return Strip.blank(width, base_style)
         prefix, text, component, continued = self._row_parts(row)
-        style: Style = base_style
-        if component is not None:
-            style = base_style + self.app.console.get_style(component)
-        prefix_style = base_style + self.app.console.get_style(_WRAP_STYLE) if continued else style
+        style = self._style(component)
+        prefix_style = self._style(_WRAP_STYLE) if continued else style
         segments = [Segment(prefix, prefix_style), Segment(text, style)]
         return Strip(segments).crop_extend(0, width, base_style)
 

@@ -40,6 +40,24 @@ from tui.widgets.source_view import SourceView
 IDLE_TEXT = "idle: r run, a run all, c cancel"
 
 
+class StatusLine(Widget):
+    """One line of text that changes often (elapsed time) without laying the screen out again.
+
+    A Static's update() asks for a layout of the whole screen, which re-renders every widget on
+    it; this line's size never depends on its text, so a repaint of the line is enough.
+    """
+
+    text: reactive[Text] = reactive(Text(), layout=False)
+
+    def __init__(self, text: Text, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.set_reactive(StatusLine.text, text)
+
+    def render(self) -> Text:
+        """The current text."""
+        return self.text
+
+
 class RunPane(Widget):
     """Choose a sample and a device, run it in the target interpreter, watch it."""
 
@@ -108,7 +126,7 @@ class RunPane(Widget):
                 yield OutputLog(ascii=bool(getattr(self.app, "ascii", False)), id="output-log")
         with Horizontal(id="run-status-bar"):
             yield LoadingIndicator(id="run-busy")
-            yield Static(IDLE_TEXT, id="run-status")
+            yield StatusLine(Text(IDLE_TEXT, style="dim"), id="run-status")
 
     def on_mount(self) -> None:
         """Titles, the elapsed-time ticker, and the list of samples (read in a worker)."""
@@ -439,4 +457,4 @@ class RunPane(Widget):
         if text == self._status_shown:
             return
         self._status_shown = text
-        self.query_one("#run-status", Static).update(text)
+        self.query_one("#run-status", StatusLine).text = text
