@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,10 +17,30 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from probes.model import TargetPython
-from probes.target import TargetError
-from tui.presentation import ACCENT, ERROR, MUTED, SUCCESS, WARNING_STRONG
-from tui.safe_text import inert_line, safe_assemble, safe_join, safe_markup, safe_text
+from probes.target import MIN_PYTHON, TargetError
+from tui.presentation import ACCENT, ERROR, ERROR_STRONG, MUTED, SUCCESS, WARNING_STRONG
+from tui.safe_text import inert, inert_line, safe_assemble, safe_join, safe_markup, safe_text
 from tui.services import Services
+
+
+def unusable_reason(env: Any) -> str | None:
+    """Why mltui cannot use this environment's Python, said before it is chosen; None if it can.
+
+    Too old for the probes (below MIN_PYTHON), no version found (not a Python mltui can read),
+    or no executable file at its path.
+    """
+    python = str(getattr(env, "python", "") or "")
+    if not python or not os.path.isfile(python) or not os.access(python, os.X_OK):
+        return "no Python executable at this path"
+    version = getattr(env, "version", None)
+    if not version:
+        return "its Python version could not be read"
+    match = re.match(r"(\d+)\.(\d+)", str(version))
+    if match is None:
+        return f"not a Python version mltui knows ({inert(version)})"
+    if (int(match.group(1)), int(match.group(2))) < MIN_PYTHON:
+        return f"Python {inert(version)} is too old (mltui needs {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+)"
+    return None
 
 
 def environment_label(env: Any, current: TargetPython) -> Text:
@@ -27,18 +49,23 @@ def environment_label(env: Any, current: TargetPython) -> Text:
     'venv    .venv  Python 3.11  (current target)' over '        /path/bin/python'; on a
     narrow screen each line wraps on its own instead of running the path into the libraries.
     """
-    python = str(getattr(env, "python", ""))
+    python = inert(getattr(env, "python", ""))
     label = Text()
+    reason = unusable_reason(env)
     label.append(f"{inert_line(getattr(env, 'kind', '?')):<8}", style="bold")
     label.append(f"{inert_line(getattr(env, 'name', '') or '-')}  ")
     label.append(f"Python {inert_line(getattr(env, 'version', None) or '?')}", style=ACCENT)
     if python == current.executable:
         label.append("  (current target)", style=WARNING_STRONG)
+    if reason is not None:
+        label.append(f"  cannot use: {reason}", style=ERROR_STRONG)
     libraries = getattr(env, "libraries", None) or {}
-    installed = [name for name, version in libraries.items() if version]
+    installed = [inert(name) for name, version in libraries.items() if version]
     if installed:
         label.append("  " + safe_join(sorted(installed)), style=SUCCESS)
     label.append("\n        " + inert_line(python), style=MUTED)
+    if reason is not None:
+        label.stylize(MUTED, 0, len(label))
     return label
 
 
@@ -94,7 +121,10 @@ class InterpreterScreen(ModalScreen[TargetPython | None]):
         options = self.query_one("#environments", OptionList)
         options.clear_options()
         for position, env in enumerate(self.environments):
-            options.add_option(Option(environment_label(env, self.current), id=str(position)))
+            # An unusable one stays listed, saying why, but cannot be picked.
+            usable = unusable_reason(env) is None
+            label = environment_label(env, self.current)
+            options.add_option(Option(label, id=str(position), disabled=not usable))
         if error:
             options.add_option(
                 Option(safe_text(f"discovery failed: {error}", style=ERROR), disabled=True)

@@ -112,7 +112,8 @@ class RunPane(Widget):
         """Samples and device on the left; source and output on the right; status below."""
         with Horizontal(id="run-body"):
             with Vertical(id="run-side"):
-                yield DataTable(id="samples-table", cursor_type="row")
+                # The device first: its drop-down opens downwards, over the samples below it
+                # (at the bottom of the panel it spilled over the border and the status line).
                 yield Static("device", classes="section")
                 yield Select(
                     [("auto", "auto")],
@@ -121,6 +122,7 @@ class RunPane(Widget):
                     id="device-select",
                     compact=True,
                 )
+                yield DataTable(id="samples-table", cursor_type="row")
             with Container(id="run-main"):
                 yield SourceView(id="source-view")
                 yield OutputLog(ascii=bool(getattr(self.app, "ascii", False)), id="output-log")

@@ -1,0 +1,153 @@
+"""Pilot tests of the dashboard's readability fixes: the interpreter picker says which Pythons
+cannot be used and why before they are chosen; help scrolls by keyboard; the device selector's
+drop-down stays inside its panel at 80x24; every focusable widget shows focus in shape."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import OptionList, Select
+
+from probes.envs import PythonEnvironment
+from tests.conftest import fixed_target, make_services, screen_text, wait_for
+from tui.app import MltuiApp
+from tui.screens.help import HelpScreen
+from tui.screens.interpreter import InterpreterScreen, unusable_reason
+
+
+def make_app(**kwargs: Any) -> MltuiApp:
+    """A dashboard over deterministic services; keyword arguments go to make_services."""
+    return MltuiApp(target=fixed_target(), services=make_services(**kwargs), refresh=3600)
+
+
+def env(python: str, version: str | None, name: str = "env") -> PythonEnvironment:
+    """A discovered environment as probes.envs reports one."""
+    return PythonEnvironment(
+        python=python, kind="venv", name=name, version=version, prefix=str(Path(python).parent)
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [
+        ("3.11.9", None),
+        ("3.8.18", None),
+        ("3.13", None),
+        ("3.7.16", "Python 3.7.16 is too old"),
+        ("2.7.18", "Python 2.7.18 is too old"),
+        (None, "version could not be read"),
+        ("banana", "not a Python version mltui knows"),
+    ],
+)
+def test_unusable_reason_by_version(version: str | None, reason: str | None) -> None:
+    said = unusable_reason(env(sys.executable, version))
+    assert said is None if reason is None else (said is not None and reason in said)
+
+
+def test_unusable_reason_without_an_executable(tmp_path: Path) -> None:
+    assert "no Python executable" in str(unusable_reason(env(str(tmp_path / "nope"), "3.11")))
+    plain = tmp_path / "python"
+    plain.write_text("")  # there, but not executable
+    assert "no Python executable" in str(unusable_reason(env(str(plain), "3.11")))
+
+
+async def test_the_picker_marks_unusable_interpreters_before_they_are_chosen(
+    tmp_path: Path,
+) -> None:
+    found = [
+        env(sys.executable, "3.11.9", "good"),
+        env(sys.executable, "2.7.18", "ancient"),
+        env(str(tmp_path / "gone" / "python"), "3.12.1", "gone"),
+    ]
+    app = make_app(discover_environments=lambda: found)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, InterpreterScreen))
+        options = app.screen.query_one("#environments", OptionList)
+        await wait_for(pilot, lambda: options.option_count == 3)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(3)]
+        disabled = [options.get_option_at_index(i).disabled for i in range(3)]
+        assert disabled == [False, True, True]
+        assert "cannot use" not in labels[0]
+        assert "cannot use: Python 2.7.18 is too old" in labels[1]
+        assert "cannot use: no Python executable" in labels[2]
+
+
+async def test_help_scrolls_with_the_keyboard() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        scroll = app.screen.query_one("#help-scroll")
+        await wait_for(pilot, lambda: scroll.max_scroll_y > 10)
+        for key, moves in (
+            ("down", "down"),
+            ("j", "down"),
+            ("pagedown", "down"),
+            ("space", "down"),
+            ("up", "up"),
+            ("k", "up"),
+            ("pageup", "up"),
+        ):
+            before = scroll.scroll_y
+            await pilot.press(key)
+
+            def moved(before: float = before, moves: str = moves) -> bool:
+                return scroll.scroll_y > before if moves == "down" else scroll.scroll_y < before
+
+            await wait_for(pilot, moved, timeout=5)
+        await pilot.press("end")
+        await wait_for(pilot, lambda: scroll.scroll_y == scroll.max_scroll_y, timeout=5)
+        await pilot.press("home")
+        await wait_for(pilot, lambda: scroll.scroll_y == 0, timeout=5)
+
+
+async def test_device_dropdown_stays_inside_its_panel_at_80x24() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        await pilot.press("2")
+        select = app.query_one("#device-select", Select)
+        await wait_for(pilot, lambda: len(select._options) == 3)
+        select.focus()
+        await pilot.press("enter")
+        overlay = app.screen.query_one("SelectOverlay")
+        await wait_for(pilot, lambda: overlay.region.height > 0)
+        side = app.query_one("#run-side")
+        inside = side.region.shrink(side.styles.border.spacing)
+        assert inside.contains_region(overlay.region), (overlay.region, inside)
+
+
+def _region_text(app: MltuiApp, widget: Any) -> str:
+    """The characters on screen in a widget's region (its border included)."""
+    lines = screen_text(app).splitlines()
+    region = widget.region
+    return "\n".join(line[region.x : region.right] for line in lines[region.y : region.bottom])
+
+
+@pytest.mark.parametrize("pane", ["1", "2", "3"])
+async def test_every_focusable_widget_shows_focus_in_shape(pane: str) -> None:
+    """With focus, a widget's box or bar changes shape (not only colour: NO_COLOR keeps it)."""
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600, ascii=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        await pilot.press(pane)
+        await pilot.pause(0.3)
+        chain = [w for w in app.screen.focus_chain if type(w).__name__ != "ContentTabs"]
+        assert len(chain) >= 2
+        tabs = app.query_one("ContentTabs")
+        for widget in chain:
+            tabs.focus()
+            widget.scroll_visible(animate=False, immediate=True)
+            await pilot.pause(0.05)
+            unfocused = _region_text(app, widget)
+            widget.focus()
+            await pilot.pause(0.05)
+            if isinstance(widget, Select):
+                current = widget.query_one("SelectCurrent")
+                assert current.styles.text_style.reverse, "the focused selector is reversed"
+                continue
+            assert _region_text(app, widget) != unfocused, f"{widget!r} shows no focus"
