@@ -25,7 +25,7 @@ from tests.conftest import canned_check, fixed_target, make_services, screen_tex
 from tui.app import MltuiApp
 from tui.presentation import terminal_theme
 from tui.safe_text import inert
-from tui.widgets.output_log import OutputLog
+from tui.widgets.output_log import OutputLog, OutputRecord
 
 #: One short vector per class of sequence (kept short so no table wraps it).
 VECTORS = {
@@ -277,8 +277,11 @@ async def test_run_pane_output(name: str) -> None:
     app = LogApp()
     async with app.run_test(size=(120, 20)) as pilot:
         log = app.query_one(OutputLog)
-        log.add_lines([OutputLine("stdout", f"o{v}"), OutputLine("stderr", f"e{v}")])
-        log.note(f"note{v}")
+        record = OutputRecord("x")
+        log.show(record)
+        record.add_lines([OutputLine("stdout", f"o{v}"), OutputLine("stderr", f"e{v}")])
+        record.note(f"note{v}")
+        log.changed(record)
         await wait_for(pilot, lambda: inert(f"note{v}") in screen_text(app))
         shown = screen_text(app)
         for piece in ("o", "e", "note"):

@@ -452,7 +452,9 @@ class OutputLog(ScrollView, can_focus=True):
         if component not in styles:
             base = self.rich_style
             styles[component] = (
-                base if component is None else base + self.app.console.get_style(component)
+                base
+                if component is None
+                else base + self.app.console.get_style(component, default="none")
             )
         return styles[component]
 

@@ -234,7 +234,7 @@ class RunPane(Widget):
         record = self._record(name)
         if log.record is not record:
             log.show(record)
-        log.border_title = f"output: {name}"
+        log.border_title = f"output: {safe_markup(name)}"
 
     def action_show_summary(self) -> None:
         """Show the summary of the last run of several samples, if there was one."""
