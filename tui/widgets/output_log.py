@@ -250,7 +250,14 @@ class OutputLog(ScrollView, can_focus=True):
     OutputLog { overflow-x: hidden; overflow-y: scroll; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("v", "toggle_cxx", "C++ log", tooltip="Show or hide TensorFlow/absl C++ log lines"),
+        # Not in the footer (Quit would not fit at 80 columns): the border's count names it.
+        Binding(
+            "v",
+            "toggle_cxx",
+            "C++ log",
+            show=False,
+            tooltip="Show or hide TensorFlow/absl C++ log lines",
+        ),
     ]
 
     #: Whether C++ runtime log lines are shown (hidden by default: they are the runtime's noise).

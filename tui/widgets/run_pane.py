@@ -65,7 +65,10 @@ class RunPane(Widget):
         Binding("r", "run_selected", "Run", tooltip="Run the highlighted sample"),
         Binding("a", "run_all", "Run all", tooltip="Run every sample, one after another"),
         Binding("c", "cancel", "Cancel", tooltip="Stop the running sample (kills its processes)"),
-        Binding("s", "show_summary", "Summary", tooltip="Show the summary of the last run all"),
+        # Not in the footer (it would push Quit off at 80 columns): the status line names it.
+        Binding(
+            "s", "show_summary", "Summary", show=False, tooltip="The summary of the last run all"
+        ),
         Binding("escape", "cancel", "Cancel", show=False),
     ]
 
