@@ -290,3 +290,60 @@ async def test_each_sample_keeps_its_output_and_several_runs_end_with_a_summary(
         assert "two_script: fail" in text
         await pilot.press("s")
         await wait_for(pilot, lambda: log.record is pane.summary)
+
+
+async def test_each_samples_lesson_fits_the_source_view_at_80x24() -> None:
+    """Browsing the samples at 80x24, every lesson (the lines before the harness marker) is on
+    the screen whole: no line below the view, no line cut at its right edge."""
+    from probes.catalog import LIBRARIES
+    from tests.test_sample_lessons import LESSON_COLUMNS, LESSON_LINES, lesson_lines
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(RunPane)
+        ids = [spec.id for spec in LIBRARIES if spec.sample]
+        await wait_for(pilot, lambda: all(name in pane.samples for name in ids))
+        source = app.query_one(SourceView)
+        # The budget the lessons are written to is what the view really shows.
+        view = source.scrollable_content_region
+        assert view.height >= LESSON_LINES, view
+        assert view.width >= LESSON_COLUMNS + 6, view  # 3-digit gutter, padding and a gap
+        table = app.query_one("#samples-table", DataTable)
+        table.focus()
+        paths = {Path(ref.path): n for n, ref in pane.samples.items()}
+        seen = set()
+        for row in range(table.row_count):
+            await wait_for(pilot, lambda: source.path is not None)
+            name = paths.get(source.path) if source.path else None
+            if name in ids and source.path is not None:
+                await wait_for(pilot, lambda: source.scroll_y == 0)
+                shown = screen_text(app)
+                for line in lesson_lines(source.path):
+                    if line.strip():
+                        assert line.strip() in shown, (name, line)
+                seen.add(name)
+            if row + 1 < table.row_count:
+                before = source.path
+                await pilot.press("down")
+                await wait_for(pilot, lambda before=before: source.path != before)
+        assert seen == set(ids)
+
+
+async def test_the_source_has_the_room_until_there_is_output_to_read(tmp_path: Path) -> None:
+    """Stacked at 80x24: a sample that has not run shows its source large; once it has output,
+    the output gets the larger share again."""
+    quick = script(tmp_path, "quick", "print('done')\n")
+    app = make_app(quick)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(RunPane)
+        await wait_for(pilot, lambda: "quick" in pane.samples)
+        source, log = app.query_one(SourceView), app.query_one(OutputLog)
+        await wait_for(pilot, lambda: source.path is not None)
+        assert pane.has_class("-reading")
+        assert source.region.height > log.region.height
+        pane.run_samples(["quick"])
+        await wait_for(pilot, lambda: pane.last_status.get("quick") == "pass", timeout=60)
+        await wait_for(pilot, lambda: not pane.has_class("-reading"))
+        await wait_for(pilot, lambda: log.region.height > source.region.height)

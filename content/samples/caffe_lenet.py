@@ -1,24 +1,34 @@
-"""Caffe sample: LeNet reads a handwritten digit from an image file.
+"""Caffe: LeNet reads a written digit."""
 
-The network is described by caffe/lenet.prototxt and its weights are caffe/lenet.caffemodel,
-trained by caffe/train_lenet.py on scikit-learn's digits (accuracy in lenet-training.json).
 
-Engines: real Caffe (pycaffe) when this interpreter can import `caffe`; otherwise OpenCV's
-DNN module, which reads Caffe models itself (cv2.dnn.readNetFromCaffe; opencv-python-headless).
-`--engine caffe|opencv` forces one.
+def lesson(net, ink, caffe=None):
+    """Digit odds from a loaded LeNet."""
+    if caffe is not None:  # a pycaffe Net
+        net.blobs["data"].data[...] = ink
+        return net.forward()["prob"][0]
+    net.setInput(ink, "data")  # OpenCV DNN
+    return net.forward("prob")[0]
 
-Preprocessing, the same as in training: the image is read as 8-bit grayscale, resized to
-28x28 if it is not already, and inverted and scaled with 1 - pixel / 255, so that dark ink on
-light paper becomes values near 1 on a background of 0.
 
-Without an image argument it recognises caffe/digit-7.png; with one, that file (a true label
-is taken from a name like digit-7.png). Either way it also runs every bundled digit-N.png.
-The verdict needs the digit right when its label is known, and the bundled images scored at
-least 80%.
-
-Usage: python caffe_lenet.py [IMAGE] [--device auto|cpu|cuda[:N]] [--engine auto|caffe|opencv]
-Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
-"""
+# ---- Below: the harness every mltui sample has (command line, devices, verdict). -------------
+# The network is described by caffe/lenet.prototxt and its weights are caffe/lenet.caffemodel,
+# trained by caffe/train_lenet.py on scikit-learn's digits (accuracy in lenet-training.json).
+#
+# Engines: real Caffe (pycaffe) when this interpreter can import `caffe`; otherwise OpenCV's
+# DNN module, which reads Caffe models itself (cv2.dnn.readNetFromCaffe; opencv-python-headless).
+# `--engine caffe|opencv` forces one.
+#
+# Preprocessing, the same as in training: the image is read as 8-bit grayscale, resized to
+# 28x28 if it is not already, and inverted and scaled with 1 - pixel / 255, so that dark ink on
+# light paper becomes values near 1 on a background of 0.
+#
+# Without an image argument it recognises caffe/digit-7.png; with one, that file (a true label
+# is taken from a name like digit-7.png). Either way it also runs every bundled digit-N.png.
+# The verdict needs the digit right when its label is known, and the bundled images scored at
+# least 80%.
+#
+# Usage: python caffe_lenet.py [IMAGE] [--device auto|cpu|cuda[:N]] [--engine auto|caffe|opencv]
+# Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
 import argparse
 import glob
@@ -130,8 +140,7 @@ class PyCaffeNet:
     def probabilities(self, batch):
         """Class probabilities for a 1 x 1 x 28 x 28 float32 array."""
         self.net.blobs["data"].reshape(*batch.shape)
-        self.net.blobs["data"].data[...] = batch
-        return self.net.forward()["prob"][0].copy()
+        return lesson(self.net, batch, self.caffe).copy()
 
 
 class OpenCVNet:
@@ -151,8 +160,7 @@ class OpenCVNet:
 
     def probabilities(self, batch):
         """Class probabilities for a 1 x 1 x 28 x 28 float32 array."""
-        self.net.setInput(batch, "data")
-        return self.net.forward("prob")[0].copy()
+        return lesson(self.net, batch).copy()
 
 
 def pycaffe_can_use_gpu(index):

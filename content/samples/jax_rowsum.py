@@ -1,38 +1,28 @@
-"""JAX sample: add up the rows of a 2x3 matrix with a jit-compiled function, on every device.
-
-Usage: python jax_rowsum.py [--device auto|cpu|cuda[:N]|tpu[:N]]
-Last stdout line: a JSON verdict. Exit 0 pass, 1 fail, 2 no such device, 3 no JAX.
-"""
-
-# ---------------------------------------------------------------- the lesson
-ROWS = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+"""JAX lesson: a row sum, jit-compiled."""
 
 
-def lesson(device):
-    """Sum the rows on one device; return the sum."""
+def lesson(rows, device):
+    """Sum the rows on one device."""
     import jax
     import jax.numpy as jnp
 
-    @jax.jit  # traced once, compiled by XLA
-    def row_sum(matrix):
-        return matrix.sum(axis=0)
-
-    matrix = jax.device_put(jnp.array(ROWS), device)
-    total = row_sum(matrix)  # runs where matrix is
-    print("  %s: %s" % (device, total))
-    return total.tolist()
+    row_sum = jax.jit(lambda m: m.sum(0))
+    m = jnp.array(rows, device=device)
+    return row_sum(m)  # runs where m is
 
 
-# ------------------------------------------------------------------------------------------------
-# Below: the harness every mltui sample has (command line, choice of device, the verdict line).
-# It is not part of the lesson; the lesson above is all the JAX there is.
+# ---- Below: the harness every mltui sample has (command line, devices, verdict). -------------
+# Usage: python jax_rowsum.py [--device auto|cpu|cuda[:N]|tpu[:N]]
+# Runs the lesson on the CPU and on every device JAX lists (or the one asked for) and checks each
+# answer. Last stdout line: a JSON verdict. Exit 0 pass, 1 fail, 2 no such device, 3 no JAX.
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
+import argparse
+import json
+import re
+import sys
+import traceback
 
+ROWS = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
 SAMPLE = "jax_rowsum"
 LIBRARY = "jax"
 EXPECTED_SUM = [5.0, 7.0, 9.0]
@@ -125,7 +115,9 @@ def main(argv=None):
     results, all_correct = [], True
     for name in wanted:
         print("device: %s (%s)" % (name, devices[name].device_kind))
-        total = lesson(devices[name])
+        answer = lesson(ROWS, devices[name])
+        print("  %s: %s" % (name, answer))
+        total = answer.tolist()
         correct = total == EXPECTED_SUM
         all_correct = all_correct and correct
         print("  sum of the rows: %s" % ("correct" if correct else "WRONG, want %s" % EXPECTED_SUM))

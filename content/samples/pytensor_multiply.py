@@ -1,20 +1,31 @@
-"""PyTensor sample: Theano's scalar multiplication on Theano's maintained successor.
+"""PyTensor: compile a * b, then run it."""
 
-The same program as theano_multiply.py: c = a * b from two double-precision symbolic
-scalars, compiled with pytensor.function and checked against Python's own arithmetic
-(1.5 * 2.5 = 3.75 and a few more pairs).
 
-Engines. PyTensor compiles a graph through a "linker": Numba (the default in PyTensor 3 when
-numba is installed), C (Theano's old backend, kept up to date), or plain Python. `--engine`
-picks one; auto uses PyTensor's configured default. The engine that ran is reported.
+def lesson(mode=None):
+    """A function computing a * b."""
+    from pytensor import function
+    from pytensor.tensor import dscalar
 
-Devices: PyTensor's own backends run on the CPU (Theano's GPU backend was dropped; GPUs are
-reached through its JAX or PyTorch backends, which this sample does not set up), so
-`--device cuda` is refused with exit status 2.
+    a = dscalar("a")
+    b = dscalar("b")
+    return function([a, b], a * b, mode)
 
-Usage: python pytensor_multiply.py [--device auto|cpu|cuda[:N]] [--engine auto|numba|c|python]
-Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
-"""
+
+# ---- Below: the harness every mltui sample has (command line, devices, verdict). -------------
+# The same program as theano_multiply.py: c = a * b from two double-precision symbolic
+# scalars, compiled with pytensor.function and checked against Python's own arithmetic
+# (1.5 * 2.5 = 3.75 and a few more pairs).
+#
+# Engines. PyTensor compiles a graph through a "linker": Numba (the default in PyTensor 3 when
+# numba is installed), C (Theano's old backend, kept up to date), or plain Python. `--engine`
+# picks one; auto uses PyTensor's configured default. The engine that ran is reported.
+#
+# Devices: PyTensor's own backends run on the CPU (Theano's GPU backend was dropped; GPUs are
+# reached through its JAX or PyTorch backends, which this sample does not set up), so
+# `--device cuda` is refused with exit status 2.
+#
+# Usage: python pytensor_multiply.py [--device auto|cpu|cuda[:N]] [--engine auto|numba|c|python]
+# Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
 import argparse
 import json
@@ -115,7 +126,6 @@ def main(argv=None):
 
     try:
         import pytensor
-        import pytensor.tensor as pt
     except ImportError as error:
         print("PyTensor is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
         finish(
@@ -133,12 +143,9 @@ def main(argv=None):
         finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
     print("device: cpu (PyTensor's C, Numba and Python backends compute on the CPU)")
 
-    a = pt.dscalar("a")
-    b = pt.dscalar("b")
-    product = a * b
     started = time.perf_counter()
     try:
-        multiply = pytensor.function([a, b], product, mode=compile_mode(args.engine))
+        multiply = lesson(compile_mode(args.engine))
     except Exception as error:
         reason = "%s: %s" % (type(error).__name__, str(error).strip()[:200])
         print("compiling with the %s engine failed: %s" % (args.engine, reason), file=sys.stderr)

@@ -1,15 +1,25 @@
-"""scikit-learn sample: a support vector classifier reads handwritten digits.
+"""scikit-learn: an SVC reads digits."""
 
-Trains an SVC on the 8x8 digit images bundled with scikit-learn, keeping the very last image
-out of training. Prints the prediction for that image next to its true label, the accuracy on
-a held-out quarter of the data, and draws the image in the terminal with block characters
-(`--ascii` for plain ASCII).
 
-scikit-learn computes on the CPU only; `--device cuda` is refused with exit status 2.
+def lesson(images, labels, unseen):
+    """Learn digits; read an unseen one."""
+    from sklearn import svm
 
-Usage: python sklearn_digits.py [--device auto|cpu|cuda[:N]] [--ascii]
-Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
-"""
+    model = svm.SVC(gamma=0.001, C=100.0)
+    model.fit(images, labels)
+    return model, model.predict(unseen)[0]
+
+
+# ---- Below: the harness every mltui sample has (command line, devices, verdict). -------------
+# Trains an SVC on the 8x8 digit images bundled with scikit-learn, keeping the very last image
+# out of training. Prints the prediction for that image next to its true label, the accuracy on
+# a held-out quarter of the data, and draws the image in the terminal with block characters
+# (`--ascii` for plain ASCII).
+#
+# scikit-learn computes on the CPU only; `--device cuda` is refused with exit status 2.
+#
+# Usage: python sklearn_digits.py [--device auto|cpu|cuda[:N]] [--ascii]
+# Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
 import argparse
 import json
@@ -86,7 +96,7 @@ def main(argv=None):
 
     try:
         import sklearn
-        from sklearn import datasets, svm
+        from sklearn import datasets
         from sklearn.model_selection import train_test_split
     except ImportError as error:
         print("scikit-learn is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
@@ -115,10 +125,9 @@ def main(argv=None):
     )
 
     started = time.perf_counter()
-    classifier = svm.SVC(gamma=0.001, C=100.0)
-    classifier.fit(train_data, train_labels)
+    classifier, guess = lesson(train_data, train_labels, digits.data[-1:])
     accuracy = float(classifier.score(test_data, test_labels))
-    predicted = int(classifier.predict(digits.data[-1:])[0])
+    predicted = int(guess)
     seconds = time.perf_counter() - started
 
     print("model: %r, trained on %d images" % (classifier, len(train_labels)))

@@ -1,19 +1,31 @@
-"""TensorFlow sample: add two constants in a graph run by a session, then eagerly.
+"""TensorFlow: 2 + 3, graph and eager."""
 
-TensorFlow 1 built a graph first and ran it in a tf.Session; TensorFlow 2 runs operations
-eagerly and keeps the old style under tf.compat.v1. This sample does both:
-  1. graph mode: constants a = 2 and b = 3 and c = a + b placed in a tf.Graph, run by a
-     tf.compat.v1.Session whose run metadata tells on which device the addition ran;
-  2. eager mode: the same addition executed immediately.
-Both must give 5 and run on the device chosen.
 
-Devices: the first GPU TensorFlow sees (auto), the CPU, or GPU N (cuda:N). GPU memory growth is
-switched on, so TensorFlow takes GPU memory as it needs it instead of all of it at start.
-TF_CPP_MIN_LOG_LEVEL defaults to 2 to hide TensorFlow's informational C++ logging.
+def lesson(tf, dev, session, **run):
+    """In a v1 session, then eagerly."""
+    g = tf.Graph()
+    with g.as_default(), tf.device(dev):
+        c = tf.add(2.0, 3.0, name="c")
+    with session(g) as s:
+        in_graph = s.run(c, **run)
+    with tf.device(dev):
+        return in_graph, tf.add(2.0, 3.0)
 
-Usage: python tensorflow_add.py [--device auto|cpu|cuda[:N]]
-Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
-"""
+
+# ---- Below: the harness every mltui sample has (command line, devices, verdict). -------------
+# TensorFlow 1 built a graph first and ran it in a tf.Session; TensorFlow 2 runs operations
+# eagerly and keeps the old style under tf.compat.v1. This sample does both:
+#   1. graph mode: constants a = 2 and b = 3 and c = a + b placed in a tf.Graph, run by a
+#      tf.compat.v1.Session whose run metadata tells on which device the addition ran;
+#   2. eager mode: the same addition executed immediately.
+# Both must give 5 and run on the device chosen.
+#
+# Devices: the first GPU TensorFlow sees (auto), the CPU, or GPU N (cuda:N). GPU memory growth is
+# switched on, so TensorFlow takes GPU memory as it needs it instead of all of it at start.
+# TF_CPP_MIN_LOG_LEVEL defaults to 2 to hide TensorFlow's informational C++ logging.
+#
+# Usage: python tensorflow_add.py [--device auto|cpu|cuda[:N]]
+# Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
 import argparse
 import json
@@ -66,39 +78,29 @@ class SampleArgumentParser(argparse.ArgumentParser):
         finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
 
 
-def run_in_graph(tf, tf_device):
-    """Graph mode: build a + b in a tf.Graph, run it in a v1 session.
-
-    Returns (value, name of the device the addition ran on)."""
+def quiet_session(tf):
+    """A v1 session maker that grows GPU memory and does not fold 2 + 3 into a constant, so the
+    addition really runs on the chosen device (and run metadata can say which)."""
     v1 = tf.compat.v1
-    graph = tf.Graph()
-    with graph.as_default(), tf.device(tf_device):
-        a = tf.constant(2.0, name="a")
-        b = tf.constant(3.0, name="b")
-        c = tf.add(a, b, name="c")
     config = v1.ConfigProto(allow_soft_placement=False)
     config.gpu_options.allow_growth = True
-    # Both graph optimisers would fold 2 + 3 into a constant before anything runs; switch
-    # folding off so that the addition is really executed on the chosen device.
     config.graph_options.optimizer_options.opt_level = v1.OptimizerOptions.L0
     config.graph_options.optimizer_options.do_constant_folding = False
     config.graph_options.rewrite_options.constant_folding = config.graph_options.rewrite_options.OFF
+    return lambda graph: v1.Session(graph=graph, config=config)
+
+
+def run_lesson(tf, tf_device):
+    """The lesson, traced: ((graph value, its device), (eager value, its device))."""
+    v1 = tf.compat.v1
     metadata = v1.RunMetadata()
     trace = v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE)
-    with v1.Session(graph=graph, config=config) as session:
-        value = session.run(c, options=trace, run_metadata=metadata)
+    in_graph, eager = lesson(tf, tf_device, quiet_session(tf), options=trace, run_metadata=metadata)
     ran_on = "unknown"
     for device_stats in metadata.step_stats.dev_stats:
         if any(node.node_name == "c" for node in device_stats.node_stats):
             ran_on = device_stats.device
-    return float(value), ran_on
-
-
-def run_eagerly(tf, tf_device):
-    """Eager mode: the same addition, executed at once. Returns (value, device name)."""
-    with tf.device(tf_device):
-        total = tf.add(tf.constant(2.0), tf.constant(3.0))
-    return float(total.numpy()), total.device
+    return (float(in_graph), ran_on), (float(eager.numpy()), eager.device)
 
 
 def main(argv=None):
@@ -159,16 +161,10 @@ def main(argv=None):
         )
 
     started = time.perf_counter()
-    graph_value, graph_device = run_in_graph(tf, tf_device)
-    graph_seconds = time.perf_counter() - started
-    print(
-        "graph mode (tf.compat.v1.Session): 2 + 3 = %g, ran on %s (%.2f s)"
-        % (graph_value, graph_device, graph_seconds)
-    )
-    started = time.perf_counter()
-    eager_value, eager_device = run_eagerly(tf, tf_device)
-    eager_seconds = time.perf_counter() - started
-    print("eager mode: 2 + 3 = %g, on %s (%.3f s)" % (eager_value, eager_device, eager_seconds))
+    (graph_value, graph_device), (eager_value, eager_device) = run_lesson(tf, tf_device)
+    seconds = time.perf_counter() - started
+    print("graph mode (tf.compat.v1.Session): 2 + 3 = %g, ran on %s" % (graph_value, graph_device))
+    print("eager mode: 2 + 3 = %g, on %s (both: %.2f s)" % (eager_value, eager_device, seconds))
 
     wanted_suffix = tf_device.replace("/device:", "device:")
     right_values = graph_value == EXPECTED and eager_value == EXPECTED

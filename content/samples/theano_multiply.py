@@ -1,26 +1,37 @@
-"""Theano sample: compile a symbolic scalar product into a function and check its answers.
+"""Theano: compile a * b, then call it."""
 
-Builds c = a * b from two double-precision symbolic scalars, compiles it with
-theano.function, and checks the compiled function against Python's own arithmetic
-(1.5 * 2.5 = 3.75 and a few more pairs).
 
-Engines. Theano 1.0.5 (the last release) normally compiles its graphs to C. On current Python
-and NumPy 2.x that C code no longer builds (it still uses Python 2 C-API names such as
-PyInt_AsLong), and `import theano` then fails outright. The sample therefore first tries the
-C backend in a throw-away child process; when that fails it says why and runs Theano in its
-pure-Python mode, which needs two settings made before the import (see python_mode_flags):
-  cxx=           no C++ compiler: Theano uses its Python virtual machine and Python op code.
-  blas.ldflags=  no BLAS link flags: otherwise Theano asks numpy.distutils for them, which
-                 crashes with current setuptools ("Compiler.__init__() takes from 1 to 3
-                 positional arguments"). The scalar product needs no BLAS.
-No monkeypatching is needed. `--engine c|python` skips the probe and forces one engine.
+def lesson():
+    """A function computing a * b."""
+    import theano
+    from theano import tensor
 
-Devices: Theano's GPU backend needs pygpu (libgpuarray); without it only the CPU exists and
-`--device cuda` is refused with exit status 2.
+    a = tensor.dscalar("a")
+    b = tensor.dscalar("b")
+    return theano.function([a, b], a * b)
 
-Usage: python theano_multiply.py [--device auto|cpu|cuda[:N]] [--engine auto|c|python]
-Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
-"""
+
+# ---- Below: the harness every mltui sample has (command line, devices, verdict). -------------
+# Builds c = a * b from two double-precision symbolic scalars, compiles it with
+# theano.function, and checks the compiled function against Python's own arithmetic
+# (1.5 * 2.5 = 3.75 and a few more pairs).
+#
+# Engines. Theano 1.0.5 (the last release) normally compiles its graphs to C. On current Python
+# and NumPy 2.x that C code no longer builds (it still uses Python 2 C-API names such as
+# PyInt_AsLong), and `import theano` then fails outright. The sample therefore first tries the
+# C backend in a throw-away child process; when that fails it says why and runs Theano in its
+# pure-Python mode, which needs two settings made before the import (see python_mode_flags):
+#   cxx=           no C++ compiler: Theano uses its Python virtual machine and Python op code.
+#   blas.ldflags=  no BLAS link flags: otherwise Theano asks numpy.distutils for them, which
+#                  crashes with current setuptools ("Compiler.__init__() takes from 1 to 3
+#                  positional arguments"). The scalar product needs no BLAS.
+# No monkeypatching is needed. `--engine c|python` skips the probe and forces one engine.
+#
+# Devices: Theano's GPU backend needs pygpu (libgpuarray); without it only the CPU exists and
+# `--device cuda` is refused with exit status 2.
+#
+# Usage: python theano_multiply.py [--device auto|cpu|cuda[:N]] [--engine auto|c|python]
+# Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
 import argparse
 import importlib.util
@@ -214,7 +225,6 @@ def main(argv=None):
     logging.getLogger("theano.tensor.blas").setLevel(logging.ERROR)
     try:
         import theano
-        from theano import tensor
     except Exception as error:
         reason = summarise_failure(str(error)) if str(error) else type(error).__name__
         print("import theano failed: %s" % reason, file=sys.stderr)
@@ -233,11 +243,8 @@ def main(argv=None):
     print("device: %s (theano.config.device=%s)" % (device, theano.config.device))
     print("linker: %s" % theano.config.linker)
 
-    a = tensor.dscalar("a")
-    b = tensor.dscalar("b")
-    product = a * b
     started = time.perf_counter()
-    multiply = theano.function([a, b], product)
+    multiply = lesson()
     compile_seconds = time.perf_counter() - started
 
     answer = multiply(1.5, 2.5)

@@ -1,17 +1,28 @@
-"""PyTorch sample: a 2x3 tensor and the sum of its two rows, on every device asked for.
+"""PyTorch: add up the rows of a tensor."""
 
-Makes the tensor [[1, 2, 3], [4, 5, 6]], adds its rows (row 0 + row 1, and again with
-tensor.sum(dim=0)) and checks the answer [5, 7, 9]. It does this on the CPU, then on the
-accelerator: CUDA when PyTorch sees an NVIDIA (or ROCm) GPU, MPS on an Apple-silicon Mac.
 
---device auto   CPU, then every kind of accelerator present (CUDA device 0, MPS)
---device cpu    CPU only
---device cuda:N CPU, then CUDA device N; exit status 2 when that device does not exist
---device mps    CPU, then Apple's Metal device; exit status 2 when it is not available
+def lesson(rows, device):
+    """Sum the rows on a device, 2 ways."""
+    import torch
 
-Usage: python torch_tensors.py [--device auto|cpu|cuda[:N]|mps]
-Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
-"""
+    matrix = torch.tensor(rows).to(device)
+    added = matrix[0] + matrix[1]
+    summed = matrix.sum(dim=0)
+    return matrix, added, summed
+
+
+# ---- Below: the harness every mltui sample has (command line, devices, verdict). -------------
+# Makes the tensor [[1, 2, 3], [4, 5, 6]], adds its rows (row 0 + row 1, and again with
+# tensor.sum(dim=0)) and checks the answer [5, 7, 9]. It does this on the CPU, then on the
+# accelerator: CUDA when PyTorch sees an NVIDIA (or ROCm) GPU, MPS on an Apple-silicon Mac.
+#
+# --device auto   CPU, then every kind of accelerator present (CUDA device 0, MPS)
+# --device cpu    CPU only
+# --device cuda:N CPU, then CUDA device N; exit status 2 when that device does not exist
+# --device mps    CPU, then Apple's Metal device; exit status 2 when it is not available
+#
+# Usage: python torch_tensors.py [--device auto|cpu|cuda[:N]|mps]
+# Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
 import argparse
 import json
@@ -92,9 +103,7 @@ def describe(torch, device):
 def rows_sum_on(torch, device):
     """Run the example on one device; return (row0 + row1, sum over dim 0) as lists, seconds."""
     started = time.perf_counter()
-    matrix = torch.tensor(ROWS, device=device)
-    added = matrix[0] + matrix[1]
-    summed = matrix.sum(dim=0)
+    matrix, added, summed = lesson(ROWS, device)
     print("  tensor on %s:" % matrix.device)
     print("\n".join("    " + line for line in str(matrix).splitlines()))
     print("  row 0 + row 1: %s" % added)

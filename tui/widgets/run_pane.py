@@ -100,6 +100,8 @@ class RunPane(Widget):
         #: Each sample's output from its last run (or a placeholder saying it has not run); the
         #: output names the interpreter it ran in.
         self.records: dict[str, OutputRecord] = {}
+        #: Samples whose record only says they have not run yet.
+        self._not_run: set[str] = set()
         #: The summary of the last "run all" (or any run of several samples), once one ended.
         self.summary: OutputRecord | None = None
         self._idle_text = IDLE_TEXT
@@ -230,11 +232,14 @@ class RunPane(Widget):
             record = OutputRecord(name)
             record.note(f"{name} has not run yet: r runs it, a runs every sample")
             self.records[name] = record
+            self._not_run.add(name)
         return record
 
     def _show_output(self, name: str) -> None:
         log = self.query_one(OutputLog)
         record = self._record(name)
+        # Nothing to read in the output yet: the source (the sample's lesson) gets the room.
+        self.set_class(name in self._not_run, "-reading")
         if log.record is not record:
             log.show(record)
         log.border_title = f"output: {safe_markup(name)}"
@@ -245,6 +250,7 @@ class RunPane(Widget):
             self.notify("no summary yet: a (run all) makes one", severity="warning")
             return
         log = self.query_one(OutputLog)
+        self.remove_class("-reading")
         log.show(self.summary)
         log.border_title = "output: summary of the last run all"
 
@@ -349,6 +355,7 @@ class RunPane(Widget):
         statuses = self.last_status  # this run's results belong to this interpreter
         record = OutputRecord(name)
         self.records[name] = this_run[name] = record
+        self._not_run.discard(name)
         self._current = name
         self._started_at = self.services.clock()
         self._set_status(name, "running", statuses)
