@@ -51,11 +51,8 @@ def test_compare_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for name in ("scikit-learn", "Theano", "Caffe", "PyTorch", "TensorFlow", "Kite"):
         assert name in out
-    # Cells are text, not Rich markup (which would eat "[and-cuda]"): join the wrapped last column.
-    install = "".join(
-        line.split("│")[-2].strip() for line in out.splitlines() if line.count("│") > 2
-    )
-    assert "tensorflow[and-cuda]" in install
+    # Cells are text, not Rich markup (which would eat "[and-cuda]"); a command stays on one line.
+    assert any("pip install 'tensorflow[and-cuda]'" in line for line in out.splitlines())
 
 
 def test_compare_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +83,12 @@ def test_info_shows_page_and_real_sample(capsys: pytest.CaptureFixture[str]) -> 
         for line in (CONTENT_ROOT / "samples" / "torch_tensors.py").read_text().splitlines()
         if line.strip().startswith("def ")
     )
-    assert sample_line in out
+    # The sample is its path and the command that runs it; `--source` adds the source, at the end.
+    assert sample_line not in out
+    assert "run it: mltui run torch" in out and "torch_tensors.py" in out
+    code, out, _ = run(["info", "pytorch", "--source"], capsys)
+    assert code == 0 and sample_line in out
+    assert out.index("run it: mltui run torch") < out.index(sample_line)
 
 
 def test_info_unknown_library_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -144,7 +144,9 @@ def test_run_streamed_output_is_inert_unless_raw(name: str) -> None:
 
 @pytest.mark.parametrize("name", IDS)
 def test_envs_table(name: str) -> None:
-    from tui.cli.run import environments_table
+    from rich.console import Group
+
+    from tui.cli.run import environments_lines
 
     v = VECTORS[name]
     env = PythonEnvironment(
@@ -156,7 +158,7 @@ def test_envs_table(name: str) -> None:
         libraries={"torch": f"2{v}"},
     )
     for width in (80, 200):
-        shown = _plain(environments_table([env], width))
+        shown = _plain(Group(*environments_lines([env], width)))
         for piece in ("n", "3.", "/e", "2"):
             _assert_inert(shown, piece + v)
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 from rich.theme import Theme
 
-from probes.model import LibraryReport
+from probes.model import ContainerLimits, LibraryReport
 
 Tone = Literal["error", "warning", "success", "accent", "muted"]
 
@@ -251,6 +251,17 @@ def duration(seconds: float | None, *, digits: int = 1) -> str:
 
 
 # ----------------------------------------------------------------------------- builds
+
+
+def container_text(container: ContainerLimits) -> str:
+    """A container and its limits: 'docker, limited to 8 CPUs, 16.0 GiB memory'."""
+    limits = []
+    if container.cpu_limit_cores is not None:
+        limits.append(f"{container.cpu_limit_cores:g} CPUs")
+    if container.memory_limit_bytes is not None:
+        limits.append(f"{human_bytes(container.memory_limit_bytes)} memory")
+    runtime = container.runtime or "container"
+    return runtime + (f", limited to {', '.join(limits)}" if limits else "")
 
 
 def build_text(report: LibraryReport, *, detailed: bool = False) -> str:

@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="probe the machine and every library, print a report")
     check.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--format",
+        choices=["text", "json", "md"],
+        default=None,
+        help="text (default), json (as --json), or md: Markdown to paste into a bug report",
+    )
     check.add_argument("--only", metavar="LIBS", help="comma-separated libraries to probe")
     check.add_argument(
         "--timeout",
@@ -123,8 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="a library's page from the guide")
     info.add_argument("library", help="sklearn, theano, caffe, torch, tensorflow or jax")
+    info.add_argument(
+        "--source", action="store_true", help="also print the sample's source (at the end)"
+    )
 
     choose = sub.add_parser("choose", help="which library fits me? (the guide's four questions)")
+    # Its help lists each question's answers, read from the content only when it is shown.
+    from tui.cli.choose_help import ChooseParser
+
+    choose.__class__ = ChooseParser
     choose.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
     choose.add_argument("--level", help="confidence with ML fundamentals")
     choose.add_argument("--kind", help="classic ML or deep learning")

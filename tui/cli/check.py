@@ -35,6 +35,8 @@ from probes.model import (
     to_json,
 )
 from probes.target import resolve_target
+from tui.check_markdown import check_markdown
+from tui.cli.console import make_console, print_plain
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK
 from tui.presentation import (
     ACCENT,
@@ -42,20 +44,20 @@ from tui.presentation import (
     MUTED,
     SUCCESS,
     build_text,
+    container_text,
     duration,
     human_bytes,
     library_status_style,
     library_status_words,
     severity_rank,
     severity_style,
-    terminal_theme,
 )
 from tui.safe_text import inert, safe_text
 
 
 def report_console(*, stderr: bool = False) -> Console:
     """A Rich console that knows mltui's style names (see `tui.presentation`)."""
-    return Console(stderr=stderr, theme=terminal_theme())
+    return make_console(stderr=stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -87,8 +89,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             "the next start will probe again",
             file=sys.stderr,
         )
-    if getattr(args, "json", False):
+    output = "json" if getattr(args, "json", False) else getattr(args, "format", None) or "text"
+    if output == "json":
         sys.stdout.write(to_json(result, indent=2) + "\n")
+    elif output == "md":
+        print_plain(check_markdown(result))
     else:
         report_console().print(render_report(result))
     return EXIT_FINDINGS if result.has_errors else EXIT_OK
@@ -179,16 +184,8 @@ def render_system(system: SystemInfo, result: CheckResult) -> RenderableType:
         f"{human_bytes(mem.total_bytes)} total, {human_bytes(mem.available_bytes)} available; "
         f"swap {human_bytes(mem.swap_used_bytes)} of {human_bytes(mem.swap_total_bytes)}",
     )
-    box_ = system.container
-    if box_.in_container:
-        limits = []
-        if box_.cpu_limit_cores is not None:
-            limits.append(f"{box_.cpu_limit_cores:g} CPUs")
-        if box_.memory_limit_bytes is not None:
-            limits.append(f"{human_bytes(box_.memory_limit_bytes)} memory")
-        runtime = box_.runtime or "container"
-        text = runtime + (f", limited to {', '.join(limits)}" if limits else "")
-        grid.add_row("Container", safe_text(text))
+    if system.container.in_container:
+        grid.add_row("Container", safe_text(container_text(system.container)))
     return Panel(grid, title="System", box=box.ROUNDED)
 
 

@@ -15,7 +15,7 @@ import json
 import sys
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -26,9 +26,10 @@ from probes.fleet.run import FleetTarget, RayTarget, SlurmTarget, SshTarget, run
 from probes.fleet.slurm import SlurmSelection
 from probes.fleet.ssh import DEFAULT_HOST_TIMEOUT, read_hosts
 from probes.model import to_json
+from tui.cli.console import make_console
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError
 from tui.fleet_view import COLUMNS, row_cells, state_style, state_word
-from tui.presentation import ERROR_STRONG, MUTED, WARNING, terminal_theme
+from tui.presentation import ERROR_STRONG, MUTED, WARNING
 from tui.safe_text import safe_text
 
 #: Seconds a Slurm step or a Ray run may take unless --timeout says otherwise.
@@ -99,7 +100,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     target = build_target(args)
     command = build_command(args)
     as_json = bool(args.json)
-    console = Console(highlight=False, theme=terminal_theme())
+    console = make_console()
     expected = getattr(args, "gpus", None)
 
     def streamed(row: NodeResult) -> None:

@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.markdown import Markdown
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from content.chooser import (
@@ -33,7 +35,10 @@ from content.chooser import (
 )
 from content.knowledge import (
     ARTICLE_CREDIT,
+    ComparisonColumn,
+    ComparisonRow,
     ContentError,
+    LibraryPage,
     comparison_columns,
     comparison_rows,
     content_root,
@@ -43,6 +48,8 @@ from content.knowledge import (
 )
 from content.validate import stale_claims
 from probes.model import TargetPython
+from tui.cli.console import make_console
+from tui.cli.layout import label_value_lines, longest_token, wrap
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
 from tui.presentation import (
     ACCENT,
@@ -52,13 +59,12 @@ from tui.presentation import (
     WARNING,
     WARNING_STRONG,
     severity_style,
-    terminal_theme,
 )
-from tui.safe_text import safe_text
+from tui.safe_text import inert, inert_line, safe_text
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False, theme=terminal_theme())
+    return make_console()
 
 
 def _usage_error(message: str) -> Exception:
@@ -88,35 +94,207 @@ def cmd_compare(args: argparse.Namespace) -> int:
         }
         print(json.dumps(data, indent=2))
         return EXIT_OK
-    table = Table(title="Five Python ML libraries, then and now", show_lines=True)
-    for column in columns:
-        style = None if column.article else ACCENT
-        table.add_column(column.title, style=style, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(row.cells[c.key]) for c in columns))
     console = _console()
-    console.print(table)
-    console.print(
-        Text("White columns: the article's table. Cyan: checked against today. ", style=MUTED)
-        + Text(ARTICLE_CREDIT, style="dim italic")
-    )
+    for line in compare_lines(
+        columns, rows, console.width, colour=console.color_system is not None
+    ):
+        console.print(line, soft_wrap=True)
     return EXIT_OK
+
+
+#: Marks a row (or column) mltui added to the article's table.
+ADDED_MARK = "*"
+#: Narrowest library column the side-by-side layout accepts.
+MIN_LIBRARY_COLUMN = 10
+
+
+def _row_label(column: ComparisonColumn) -> str:
+    return column.title if column.article else f"{column.title} {ADDED_MARK}"
+
+
+def compare_lines(
+    columns: Sequence[ComparisonColumn], rows: Sequence[ComparisonRow], width: int, *, colour: bool
+) -> list[Text]:
+    """The comparison for a terminal `width` wide: libraries side by side when every word fits
+    its column, else a block per library; no word, name or command is ever cut inside.
+
+    Install commands are not squeezed into a column: side by side they follow the table, one
+    library a line. The legend names the colour only when there is colour.
+    """
+    name_column = columns[0]
+    facts = [c for c in columns[1:] if c.key != "install"]
+    install = next((c for c in columns if c.key == "install"), None)
+    lines = [Text(f"{len(rows)} Python ML libraries, then and now", style="bold"), Text()]
+    side_by_side = _side_by_side(name_column, facts, rows, width, colour=colour)
+    if side_by_side is not None:
+        lines += side_by_side
+        if install is not None:
+            lines += [Text(), Text(_row_label(install), style="bold")]
+            pairs = [(row.cells[name_column.key], row.cells[install.key]) for row in rows]
+            for label, value in label_value_lines(pairs, width):
+                lines.append(Text(label) + Text(value))
+    else:
+        for row in rows:
+            lines.append(Text(row.cells[name_column.key], style="bold"))
+            pairs = [(_row_label(c), row.cells[c.key]) for c in columns[1:]]
+            for label, value in label_value_lines(pairs, width):
+                lines.append(Text(label, style=MUTED) + Text(value))
+            lines.append(Text())
+    legend = f"{ADDED_MARK} checked against today by mltui; the rest is the article's table"
+    if colour:
+        legend += f" ({ADDED_MARK} rows in cyan)"
+    lines += [Text(legend, style=MUTED), Text(ARTICLE_CREDIT, style="dim italic")]
+    if colour:
+        for line in lines:
+            if ADDED_MARK + " " in line.plain[:40] or line.plain.rstrip().endswith(ADDED_MARK):
+                line.stylize(ACCENT)
+    return [_fit_legend(line, width) for line in lines]
+
+
+def _fit_legend(line: Text, width: int) -> Text:
+    """Prose lines (legend, credit) wrapped at words to the width; others as they are."""
+    if cell_len(line.plain) <= width or "  " in line.plain.strip():
+        return line
+    wrapped = Text("\n".join(wrap(line.plain, width)), style=line.style)
+    return wrapped
+
+
+def _side_by_side(
+    name_column: ComparisonColumn,
+    facts: Sequence[ComparisonColumn],
+    rows: Sequence[ComparisonRow],
+    width: int,
+    *,
+    colour: bool,
+) -> list[Text] | None:
+    """Libraries as columns, facts as rows; None when some word would not fit its column."""
+    labels = [_row_label(c) for c in facts]
+    label_width = min(max(cell_len(label) for label in labels), 26)
+    gap = 2
+    count = len(rows)
+    column_width = (width - label_width - gap * count) // max(count, 1)
+    if column_width < MIN_LIBRARY_COLUMN:
+        return None
+    for row in rows:
+        texts = [row.cells[name_column.key], *(row.cells[c.key] for c in facts)]
+        if longest_token(texts) > column_width:
+            return None
+    lines: list[Text] = []
+    header = Text(" " * label_width)
+    for row in rows:
+        header.append(" " * gap + row.cells[name_column.key].ljust(column_width), style="bold")
+    lines.append(Text(header.plain.rstrip(), style="bold"))
+    for column, label in zip(facts, labels, strict=True):
+        cells = [wrap(label, label_width)] + [wrap(r.cells[column.key], column_width) for r in rows]
+        for index in range(max(len(c) for c in cells)):
+            parts = [cells[0][index] if index < len(cells[0]) else ""]
+            parts[0] = parts[0].ljust(label_width)
+            for cell in cells[1:]:
+                parts.append(
+                    " " * gap + (cell[index] if index < len(cell) else "").ljust(column_width)
+                )
+            text = Text(parts[0], style=MUTED) + Text("".join(parts[1:]).rstrip())
+            lines.append(text)
+    return lines
 
 
 # --------------------------------------------------------------------------- info
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """Print a library's page (or 'about'/'guide') with its real sample file."""
+    """Print a library's page (or 'about'/'guide'): its text and "Since then" first, the facts
+    table after, and the sample last, as its path and the command that runs it (`--source`
+    adds the source, highlighted and never wrapped). Off a terminal, links print their address.
+    """
     try:
         page = get_page(args.library)  # UnknownLibraryError propagates: one line, exit 2
-        markdown = render_page_markdown(page)
+        markdown = render_page_markdown(page, include_sample=False)
     except ContentError as exc:
         raise _wrap_content_error(exc) from None
     console = _console()
-    console.print(Markdown(markdown, code_theme="ansi_dark"))
+    markdown = reorder_page(markdown)
+    # Clickable links need a terminal that shows colour (Rich drops them otherwise); anywhere
+    # else each link becomes "text [n]" and its address is listed whole at the end.
+    clickable = console.is_terminal and console.color_system is not None
+    addresses: list[str] = []
+    if not clickable:
+        markdown, addresses = link_references(markdown)
+    console.print(Markdown(markdown, code_theme="ansi_dark", hyperlinks=clickable))
+    if addresses:
+        console.print()
+        console.print(Text("Links", style="bold"))
+        for number, address in enumerate(addresses, 1):
+            console.print(Text(f"  [{number}] {inert_line(address)}"), soft_wrap=True)
+    if isinstance(page, LibraryPage) and page.sample:
+        path = page.path.parent.parent / "samples" / page.sample
+        console.print()
+        console.print(Text("Sample", style="bold"))
+        console.print(Text("  " + str(path)), soft_wrap=True)
+        console.print(Text(f"  run it: mltui run {page.id}"), soft_wrap=True)
+        if getattr(args, "source", False):
+            _print_source(console, path)
     console.print(Text(ARTICLE_CREDIT, style="dim italic"))
     return EXIT_OK
+
+
+#: Sections moved after the page's own text, in this order; the sample is always last.
+_LATE_SECTIONS = ("At a glance", "The sample")
+
+
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def link_references(markdown: str) -> tuple[str, list[str]]:
+    """Links as numbered references: "[text](url)" becomes "text [1]"; the addresses in order.
+
+    A link to another page of the guide keeps only its text (`mltui info` names the pages).
+    """
+    addresses: list[str] = []
+
+    def reference(match: re.Match[str]) -> str:
+        text, address = match.group(1), match.group(2)
+        if "://" not in address:
+            return text
+        if address not in addresses:
+            addresses.append(address)
+        return f"{text} \\[{addresses.index(address) + 1}\\]"
+
+    return _LINK.sub(reference, markdown), addresses
+
+
+def reorder_page(markdown: str) -> str:
+    """The page's Markdown with its own text and "Since then" first, then the facts table, then
+    the sample section (without the placeholder line where the source used to be)."""
+    head: list[str] = []
+    sections: list[tuple[str, list[str]]] = []
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            sections.append((line[3:].strip(), [line]))
+        elif sections:
+            sections[-1][1].append(line)
+        else:
+            head.append(line)
+    early = [lines for title, lines in sections if title not in _LATE_SECTIONS]
+    late = [lines for name in _LATE_SECTIONS for title, lines in sections if title == name]
+    out = list(head)
+    for lines in [*early, *late]:
+        out += [line for line in lines if not line.startswith("*(sample: ")]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _print_source(console: Console, path: Path) -> None:
+    """The sample's source, highlighted, never wrapped (long lines run on; the terminal may
+    wrap them softly, so they still copy whole)."""
+    from rich.syntax import Syntax
+
+    try:
+        code = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        console.print(Text(f"cannot read {inert_line(path)}: {exc.strerror}", style=ERROR))
+        return
+    console.print()
+    syntax = Syntax(inert(code), "python", theme="ansi_dark", word_wrap=False)
+    console.print(syntax, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- choose

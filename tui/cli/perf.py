@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
@@ -26,6 +26,7 @@ from probes.model import perf_json_schema, to_json
 from probes.perf import PerfOptions, PerfUsageError, run_perf_sync
 from probes.perf_model import DevicePerf, LibraryRun, Measurement, PerfReport
 from probes.target import resolve_target
+from tui.cli.console import make_console
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
 from tui.presentation import (
     ACCENT,
@@ -34,7 +35,6 @@ from tui.presentation import (
     human_rate,
     perf_verdict_style,
     ratio_style,
-    terminal_theme,
 )
 from tui.safe_text import safe_text
 
@@ -64,7 +64,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         sys.stdout.write(to_json(report, indent=2) + "\n")
     else:
-        Console(highlight=False, theme=terminal_theme()).print(render_perf(report))
+        make_console().print(render_perf(report))
     return EXIT_FINDINGS if report.has_errors else EXIT_OK
 
 
@@ -230,7 +230,7 @@ class _Progress:
         self.lines: list[Text] = []
         self.live = Live(
             self._render(),
-            console=Console(stderr=True, theme=terminal_theme()),
+            console=make_console(stderr=True),
             transient=True,
             refresh_per_second=8,
         )

@@ -13,20 +13,20 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from probes import catalog
 from probes.envs import PythonEnvironment, discover_environments, environments_json
 from probes.model import TargetPython
 from probes.process import LineBatch
 from probes.runner import RunResult, SampleRef, list_samples, resolve_sample, run_many
 from probes.target import resolve_target
+from tui.cli.console import make_console
+from tui.cli.layout import fill
 from tui.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from tui.presentation import WARNING, duration, run_status_style, terminal_theme
-from tui.safe_text import inert_lines, safe_assemble, safe_text
+from tui.presentation import MUTED, SUCCESS, WARNING, duration, run_status_style
+from tui.safe_text import inert_line, inert_lines, safe_assemble, safe_text
 
 EXIT_FAILED = EXIT_FINDINGS
 _DIM = "\x1b[2m"
@@ -198,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     Exit 0 when every sample passed, 1 when any did not, 2 for a usage error, 130 after Ctrl-C
     (which kills the running sample's process tree and skips the rest).
     """
-    console = Console(stderr=False, highlight=False, theme=terminal_theme())
+    console = make_console()
     names = list(getattr(args, "names", None) or [])
     if not names:
         _print_sample_list(console)
@@ -226,33 +226,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
-def environments_table(envs: Sequence[PythonEnvironment], width: int = 200) -> Table:
-    """One row per environment: name, kind, Python version, libraries, path.
+def environments_lines(envs: Sequence[PythonEnvironment], width: int = 80) -> list[Text]:
+    """A block per environment: its name, kind and Python; its path whole on a line of its own;
+    the libraries it has, filled to the width ("torch 2.13.0" kept together).
 
-    Wide enough, each library gets a column of its own (its version or "-"); on a narrow
-    terminal one column lists the libraries an environment has.
+    Nothing is cut inside: a path longer than the line is left for the terminal to wrap softly,
+    so it still copies whole.
     """
-    table = Table(title="Python environments", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("name", style="bold", overflow="fold")
-    table.add_column("kind", no_wrap=True)
-    table.add_column("python", no_wrap=True)
-    wide = width >= 150
-    if wide:
-        for spec in catalog.LIBRARIES:
-            table.add_column(spec.id, justify="right", no_wrap=True)
-    else:
-        table.add_column("libraries", overflow="fold")
-    table.add_column("path", overflow="fold")
+    lines = [Text(f"Python environments ({len(envs)})", style="bold"), Text()]
     for env in envs:
-        if wide:
-            cells = [env.libraries.get(spec.id) or "-" for spec in catalog.LIBRARIES]
-        else:
-            cells = [", ".join(f"{lib} {env.libraries[lib]}" for lib in env.installed) or "-"]
-        table.add_row(
-            *(safe_text(cell) for cell in (env.name, env.kind, env.version or "?", *cells)),
-            safe_text(env.prefix),
+        lines.append(
+            Text.assemble(
+                (inert_line(env.name), "bold"),
+                f"  {inert_line(env.kind)}, Python {inert_line(env.version or '?')}",
+            )
         )
-    return table
+        lines.append(Text("  " + inert_line(env.prefix)))
+        libraries = [
+            f"{inert_line(lib)} {inert_line(env.libraries[lib])}," for lib in env.installed
+        ]
+        if libraries:
+            libraries[-1] = libraries[-1].rstrip(",")
+        if libraries:
+            lines += [Text("  " + line, style=SUCCESS) for line in fill(libraries, width - 2)]
+        else:
+            lines.append(Text("  no ML library of the guide", style=MUTED))
+        lines.append(Text())
+    return lines
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
@@ -262,8 +262,9 @@ def cmd_envs(args: argparse.Namespace) -> int:
         if getattr(args, "json", False):
             print(environments_json(envs), flush=True)
         else:
-            console = Console(highlight=False, theme=terminal_theme())
-            console.print(environments_table(envs, console.width))
+            console = make_console()
+            for line in environments_lines(envs, console.width):
+                console.print(line, soft_wrap=True)
     except BrokenPipeError:
         # The reader went away (`| head`): not an error worth a traceback.
         with contextlib.suppress(OSError):

@@ -1,0 +1,74 @@
+"""The command line's Rich consoles: colour, width and character set from the user's terminal.
+
+One place decides, for every command: no colour escapes under NO_COLOR or TERM=dumb, and plain
+ASCII when the terminal's locale is not UTF-8 or TERM cannot draw boxes (`tui.terminal`, which
+reads the locale the terminal gave, not Python's UTF-8 mode). In ASCII the console writes
+through `AsciiStream`: Rich sees an ASCII encoding (so it draws its boxes with `+-|`), and
+every other character is spelled out or replaced before it reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from rich.console import Console
+
+from tui.presentation import terminal_theme
+from tui.terminal import to_ascii, wants_ascii, wants_colour
+
+
+class AsciiStream:
+    """A text stream that passes on only ASCII (see `tui.terminal.to_ascii`)."""
+
+    encoding = "ascii"
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        """Write `text` with its non-ASCII characters spelled out or replaced."""
+        return self.stream.write(to_ascii(text))
+
+    def flush(self) -> None:
+        """Flush the stream underneath."""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        """Whether the stream underneath is a terminal."""
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        """The file descriptor underneath (Rich asks it for the terminal's size)."""
+        return self.stream.fileno()
+
+
+def ascii_output() -> bool:
+    """True when this terminal should get plain ASCII (locale or TERM; `--ascii` aside)."""
+    return wants_ascii(False)
+
+
+def make_console(*, stderr: bool = False, ascii: bool | None = None) -> Console:
+    """A Console for the CLI: mltui's style names, the terminal's colours, its character set."""
+    stream: TextIO = sys.stderr if stderr else sys.stdout
+    plain = ascii_output() if ascii is None else ascii
+    colour = wants_colour()
+    file: TextIO = AsciiStream(stream) if plain else stream  # type: ignore[assignment]
+    return Console(
+        file=file,
+        highlight=False,
+        soft_wrap=False,
+        theme=terminal_theme(),
+        no_color=not colour,
+        color_system="auto" if colour else None,
+        # Rich would treat TERM=dumb as a terminal without colour anyway; say it plainly.
+        force_terminal=None,
+        legacy_windows=False if os.name != "nt" else None,
+    )
+
+
+def print_plain(text: str, *, ascii: bool | None = None) -> None:
+    """Print text that is not Rich (Markdown, JSON-free reports) in the terminal's characters."""
+    plain = ascii_output() if ascii is None else ascii
+    sys.stdout.write(to_ascii(text) if plain else text)
