@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import psutil
 import pytest
 
 from probes.fleet.launch import NodeCommand
@@ -68,6 +69,22 @@ def mltui_fleet(*args: str, env: dict[str, str] | None = None) -> tuple[int, Fle
 
 def rows(report: FleetReport) -> dict[str, NodeResult]:
     return {node.name: node for node in report.nodes}
+
+
+def launcher_processes_left() -> list[str]:
+    """Command lines of the launchers' processes (ssh, srun, the Ray driver) still alive."""
+    left = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = child.cmdline()
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.Error:
+            continue
+        program = Path(cmdline[0]).name if cmdline else ""
+        if program in ("ssh", "srun") or "probes.fleet.ray_driver" in cmdline:
+            left.append(" ".join(cmdline))
+    return left
 
 
 # ------------------------------------------------------------------------------------ SSH
@@ -135,6 +152,7 @@ def test_ssh_a_host_that_never_answers_times_out(sshd: SshEngine) -> None:
     (row,) = report.nodes
     assert row.state == "timed_out"
     assert "no report within 3 s" in (row.reason or "")
+    assert launcher_processes_left() == []
 
 
 def test_ssh_a_silent_port_is_reported_in_ssh_words(sshd: SshEngine) -> None:
@@ -238,13 +256,26 @@ def test_slurm_unknown_partition_is_the_run_error(slurm: SlurmEngine) -> None:
     assert report.error and "nosuchpartition" in report.error
 
 
-def test_slurm_node_taken_down_mid_run(slurm: SlurmEngine) -> None:
+def test_slurm_node_taken_down_mid_run(slurm: SlurmEngine, tmp_path: Path) -> None:
     # node3's slurmd dies; Slurm still lists it idle (it notices only after SlurmdTimeout), so
-    # the step is launched on it and fails there while the other nodes report.
+    # the step is launched on it and fails there. srun then aborts the whole step, killing the
+    # checks still running on the healthy nodes (here each first waits 15 s, as a real check
+    # importing torch takes that long): they must still report, from a second step without
+    # node3, while node3 is a row in srun's own words.
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    marks.chmod(0o777)
+    slow_once = (
+        f'm={marks}/$SLURMD_NODENAME; if [ ! -e "$m" ]; then touch "$m"; sleep 15; fi; '
+        'exec "$0" "$@"'
+    )
+    command = NodeCommand(
+        mltui=["sh", "-c", slow_once, *QUICK.mltui], only="caffe", probe_timeout=60
+    )
     os.kill(slurm.slurmd_pid("node3"), signal.SIGKILL)
     assert slurm.states()["node3"] == "idle"
     try:
-        report = slurm_run(slurm)
+        report = slurm_run(slurm, command)
     finally:
         slurm.start_slurmd("node3")
     by_name = rows(report)
@@ -253,7 +284,12 @@ def test_slurm_node_taken_down_mid_run(slurm: SlurmEngine) -> None:
     assert "failed on node node3: Communication connection failure" in (
         by_name["node3"].reason or ""
     )
-    assert by_name["node1"].state == by_name["node2"].state == "ok"
+    assert by_name["node1"].state == by_name["node2"].state == "ok", [
+        by_name[n].reason for n in ("node1", "node2")
+    ]
+    assert launcher_processes_left() == []
+    # The healthy nodes slept in the first step (their marks) and reported from the second.
+    assert sorted(p.name for p in marks.iterdir()) == ["node1", "node2"]
 
 
 # ------------------------------------------------------------------------------------ Ray
@@ -313,3 +349,4 @@ def test_ray_node_removed_mid_run(ray_cluster: Any) -> None:
     assert (gone.reason or "").startswith("Ray: ")
     others = [row for name, row in by_name.items() if name != gone_name]
     assert all(row.state == "ok" for row in others), [row.reason for row in others]
+    assert launcher_processes_left() == []

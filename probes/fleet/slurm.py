@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from probes.fleet.launch import (
@@ -30,7 +30,7 @@ from probes.fleet.launch import (
     node_from_output,
 )
 from probes.fleet.model import NodeResult
-from probes.process import LineBatch, stream_process
+from probes.process import LineBatch, ProcessOutcome, stream_process
 
 #: Seconds sinfo and scontrol may take.
 QUERY_TIMEOUT = 60.0
@@ -207,9 +207,7 @@ async def run_slurm(
     if not usable:
         return
 
-    tasks: dict[int, _Task] = {}
-    srun_errors: list[str] = []
-    by_node_error: dict[str, str] = {}
+    started = time.monotonic()
 
     def finish(task: _Task, returncode: int | None) -> None:
         if task.node is None:
@@ -224,15 +222,58 @@ async def run_slurm(
         )
         emit(row)
 
+    first = await _step(selection, usable, command, finish, timeout, env, cancel)
+    # A node whose launch failed aborts the whole step (srun kills the tasks still running on
+    # the others): it is a row in srun's words, and the nodes it took down run again once,
+    # in a step without it.
+    lost = [name for name in usable if name in first.lost and name not in reported]
+    for name in lost:
+        emit(NodeResult(name, "down", first.lost[name], f"see `scontrol show node {name}`"))
+    left = [name for name in usable if name not in reported]
+    last = first
+    remaining = timeout - (time.monotonic() - started)
+    outcome = first.outcome
+    if lost and left and remaining > 1 and not (outcome.timed_out or outcome.cancelled):
+        last = await _step(selection, left, command, finish, remaining, env, cancel)
+    for name in usable:
+        if name not in reported:
+            emit(_unreported(name, last, timeout))
+
+
+@dataclass
+class _StepResult:
+    """How one srun step went: its outcome, srun's own error lines, nodes it lost."""
+
+    outcome: ProcessOutcome
+    errors: list[str]
+    #: Node -> srun's line saying the launch failed there.
+    lost: dict[str, str]
+    tasks: dict[int, _Task]
+
+
+async def _step(
+    selection: SlurmSelection,
+    nodes: list[str],
+    command: NodeCommand,
+    finish: Callable[[_Task, int | None], None],
+    timeout: float,
+    env: dict[str, str] | None,
+    cancel: asyncio.Event | None,
+) -> _StepResult:
+    """Run one srun step on `nodes`; `finish` gets each task as its exit marker arrives."""
+    tasks: dict[int, _Task] = {}
+    errors: list[str] = []
+    lost: dict[str, str] = {}
+
     def on_lines(batch: LineBatch) -> None:
         for text in batch.texts:
             match = _LABELLED.match(text)
             if match is None:
                 if batch.stream == "stderr" and text.strip():
-                    srun_errors.append(text.strip())
+                    errors.append(text.strip())
                     failed_on = _FAILED_ON_NODE.search(text)
                     if failed_on:
-                        by_node_error[failed_on.group(1)] = text.strip()
+                        lost[failed_on.group(1)] = text.strip()
                 continue
             task = tasks.setdefault(int(match.group(1)), _Task())
             body = match.group(2)
@@ -247,47 +288,39 @@ async def run_slurm(
                 task.stderr.append(body)
                 del task.stderr[:-STDERR_TAIL_LINES]
 
-    argv = srun_argv(selection, usable, command)
+    argv = srun_argv(selection, nodes, command)
     outcome = await stream_process(
         argv, None, on_lines=on_lines, timeout=timeout, env=env, cancel=cancel
     )
     if outcome.start_error:
         raise FleetError(f"cannot run srun: {outcome.start_error} (is Slurm installed here?)")
-    last_error = srun_errors[-1] if srun_errors else ""
-    for name in usable:
-        if name in reported:
-            continue
-        task = next((t for t in tasks.values() if t.node == name), None)
-        if name in by_node_error:
-            emit(
-                NodeResult(
-                    name, "down", by_node_error[name], "see `scontrol show node " + name + "`"
-                )
-            )
-        elif outcome.timed_out:
-            emit(
-                NodeResult(
-                    name,
-                    "timed_out",
-                    f"no report within {timeout:g} s (srun was ended)",
-                    "raise --timeout; check the job was not left waiting in the queue "
-                    "(`squeue --me`)",
-                    stderr_tail=task.stderr if task else [],
-                )
-            )
-        elif outcome.cancelled:
-            emit(NodeResult(name, "failed", "cancelled"))
-        else:
-            how = outcome.describe()
-            reason = f"the step ended ({how}) before this node reported"
-            if last_error:
-                reason += f": {last_error}"
-            emit(
-                NodeResult(
-                    name,
-                    "failed",
-                    reason,
-                    "run again; if another node failed, leave it out (--exclude via --srun-arg)",
-                    stderr_tail=task.stderr if task else srun_errors[-STDERR_TAIL_LINES:],
-                )
-            )
+    return _StepResult(outcome, errors, lost, tasks)
+
+
+def _unreported(name: str, step: _StepResult, timeout: float) -> NodeResult:
+    """The row of a node the (last) step gave no report for."""
+    task = next((t for t in step.tasks.values() if t.node == name), None)
+    tail = task.stderr if task else step.errors[-STDERR_TAIL_LINES:]
+    outcome = step.outcome
+    if name in step.lost:
+        return NodeResult(name, "down", step.lost[name], f"see `scontrol show node {name}`")
+    if outcome.timed_out:
+        return NodeResult(
+            name,
+            "timed_out",
+            f"no report within {timeout:g} s (srun was ended)",
+            "raise --timeout; check the job was not left waiting in the queue (`squeue --me`)",
+            stderr_tail=tail,
+        )
+    if outcome.cancelled:
+        return NodeResult(name, "failed", "cancelled")
+    reason = f"the step ended ({outcome.describe()}) before this node reported"
+    if step.errors:
+        reason += f": {step.errors[-1]}"
+    return NodeResult(
+        name,
+        "failed",
+        reason,
+        "run again; if another node failed, leave it out (--srun-arg=--exclude=NODE)",
+        stderr_tail=tail,
+    )
