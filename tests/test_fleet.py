@@ -140,7 +140,7 @@ def test_a_node_with_a_gpu_fewer_is_named(local_check_json: dict[str, Any]) -> N
     assert [(f.kind, f.node, f.value, f.majority_value) for f in skew] == [
         ("gpu_count", "node2", "1", "2")
     ]
-    assert skew[0].text == "node2: 1 GPUs where 3 nodes have 2"
+    assert skew[0].text == "node2: 1 GPU where 3 nodes have 2"
     assert fleet.majority_gpus() == 2
 
 

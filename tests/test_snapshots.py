@@ -13,10 +13,15 @@ import pytest
 from textual.containers import ScrollableContainer
 from textual.widgets import MarkdownViewer
 
-from probes.model import TargetPython
+from probes.fleet.aggregate import FleetAggregate
+from probes.fleet.model import FleetReport, NodeResult
+from probes.model import TargetPython, to_dict
 from tests.conftest import canned_check, make_services, wait_for
+from tests.fleet_reports import one_gpu_fewer, other_driver, recorded_node
 from tui.app import MltuiApp
+from tui.screens.fleet_node import NodeCheckScreen
 from tui.screens.library_detail import LibraryDetailScreen
+from tui.widgets.fleet_pane import FleetPane
 from tui.widgets.hardware_pane import HardwarePane
 from tui.widgets.knowledge_pane import KnowledgePane
 from tui.widgets.run_pane import RunPane
@@ -143,3 +148,44 @@ def test_library_detail(snap_compare: Any) -> None:
 
 def test_terminal_too_small(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=(50, 15))
+
+
+def snapshot_fleet() -> FleetReport:
+    """A fleet of recorded nodes: the canned check on the H100 readings, two of them changed,
+    one drained, one unreachable (all fixed, so the snapshot is the same on any machine)."""
+    base = to_dict(canned_check(SNAPSHOT_TARGET))
+    rows = [recorded_node(base, f"gpu{k:02d}") for k in (1, 2, 4, 5, 6)]
+    rows.insert(2, recorded_node(base, "gpu03", other_driver))
+    rows.append(recorded_node(base, "gpu07", one_gpu_fewer))
+    rows.append(NodeResult("gpu08", "down", "Slurm says drained: gpu 3 fell off the bus"))
+    rows.append(NodeResult("gpu09", "unreachable", "ssh: connect to host gpu09: No route to host"))
+    fleet = FleetAggregate("slurm", "slurm: partition gpu")
+    fleet.extend(rows)
+    return fleet.report()
+
+
+async def show_fleet(pilot: Any) -> FleetPane:
+    """Show the Fleet pane with the recorded fleet loaded and the keys in its table."""
+    await settle(pilot)
+    await pilot.press("4")
+    await wait_for(pilot, lambda: pilot.app.query(FleetPane))
+    pane = pilot.app.query_one(FleetPane)
+    pane.show_report(snapshot_fleet())
+    pane.table.focus()
+    await steady(pilot, lambda: (pane.table.virtual_size, pane.table.row_count))
+    return pane
+
+
+def test_fleet_pane(snap_compare: Any) -> None:
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=show_fleet)
+
+
+def test_fleet_node_check(snap_compare: Any) -> None:
+    async def show_node(pilot: Any) -> None:
+        pane = await show_fleet(pilot)
+        pane.table.move_cursor(row=pane.table.get_row_index("gpu07"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, NodeCheckScreen))
+        await steady(pilot, lambda: _scroll_geometry(pilot.app))
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=show_node)

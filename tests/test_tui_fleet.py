@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from probes.fleet.aggregate import FleetAggregate
 from probes.fleet.model import NodeResult
+from probes.model import to_json
 from tests.conftest import screen_text, wait_for
 from tests.fleet_engines import SshEngine, sshd_running
 from tests.fleet_reports import local_check_data, one_gpu_fewer, other_driver, recorded_node
@@ -158,6 +159,31 @@ async def test_enter_on_a_node_shows_its_check_in_the_hardware_widgets(
         (note,) = list(app._notifications)
         assert "Connection refused" in note.message
         assert not isinstance(app.screen, NodeCheckScreen)
+
+
+async def test_a_saved_report_loads_from_the_input_line(
+    rows: list[NodeResult], tmp_path: Path
+) -> None:
+    fleet = FleetAggregate("slurm", "slurm: partition gpu")
+    fleet.extend(rows)
+    saved = tmp_path / "fleet.json"
+    saved.write_text(to_json(fleet.report()))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"nodes": [{"name": 3}]')
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.start(str(broken))
+        assert pane.message.startswith(f"cannot read {broken}")
+        await pilot.click("#fleet-args")
+        pane.query_one("#fleet-args", Input).value = str(saved)
+        await pilot.press("enter")
+        assert pane.table.row_count == len(rows)
+        assert app.focused is pane.table
+        assert set(pane._skew) == {"node3", "node6"}
+        assert "driver" in str(pane.table.get_cell("node3", "skew"))
+        await pilot.press("f")
+        assert sorted(table_keys(pane)) == ["node3", "node6", "node7"]
 
 
 async def test_bad_launcher_words_are_one_line_in_the_status() -> None:

@@ -68,6 +68,12 @@ def _knowledge(context: PaneContext) -> Widget:
     return KnowledgePane(id="knowledge-pane")
 
 
+def _fleet(context: PaneContext) -> Widget:
+    from tui.widgets.fleet_pane import FleetPane
+
+    return FleetPane(ascii=context.ascii, id="fleet-pane")
+
+
 #: The panes in tab order. The Run and Knowledge panes are lazy: before the first frame they cost
 #: it more than half its time (their modules, Markdown, tables, selects and the chooser's data).
 PANES: tuple[PaneSpec, ...] = (
@@ -88,5 +94,13 @@ PANES: tuple[PaneSpec, ...] = (
         "compare the libraries, read their pages, choose one",
         _knowledge,
         focus="#kn-index",
+    ),
+    PaneSpec(
+        "fleet",
+        "4",
+        "Fleet",
+        "the check on many nodes (Slurm, Ray, SSH) and what differs between them",
+        _fleet,
+        focus="#fleet-args",
     ),
 )

@@ -264,12 +264,13 @@ def _finding(
 ) -> SkewFinding:
     kind, words = subject
     if key == ("gpu_count", ""):
+        gpus = f"{value} GPU{'' if value == '1' else 's'}"
         text = (
-            f"{node}: {value} GPUs where {count} node{'s' if count != 1 else ''} "
+            f"{node}: {gpus} where {count} node{'s' if count != 1 else ''} "
             f"{'have' if count != 1 else 'has'} {majority}"
         )
         if count == 0:
-            text = f"{node}: {value} GPUs where {majority} are expected"
+            text = f"{node}: {gpus} where {majority} are expected"
     elif not majority:
         text = f"{node}: {words} {value}; the nodes disagree with no majority"
     else:

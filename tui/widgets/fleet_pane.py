@@ -68,8 +68,9 @@ class FleetPane(Widget):
         Binding("x", "cancel", "Stop", show=False, tooltip="Stop the fleet run under way"),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.ascii = ascii
         self.fleet: FleetAggregate | None = None
         self.filter = "all"
         self.sort_column = "node"
@@ -125,6 +126,8 @@ class FleetPane(Widget):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.start(event.value)
+        if self.fleet is not None:
+            self.table.focus()
 
     def start(self, text: str) -> None:
         """Run the fleet `text` names (the words after `mltui fleet`), or load a saved report."""
@@ -192,7 +195,12 @@ class FleetPane(Widget):
         self.begin(fleet)
         fleet.extend(report.nodes)
         self.rows_taken += len(report.nodes)
-        self.refresh_skew(rebuild=True)
+        self.refresh_skew()  # first, so the rows are made with their skew
+        table = self.all_table
+        for node in fleet.nodes:
+            _put_row(table, node.name, self._cells(node))
+        if self.filter != "all":
+            self._rebuild()
         self._say(f"loaded {len(report.nodes)} nodes", MUTED)
 
     def add_node(self, row: NodeResult) -> None:
@@ -361,7 +369,7 @@ class FleetPane(Widget):
             return
         from tui.screens.fleet_node import NodeCheckScreen
 
-        self.app.push_screen(NodeCheckScreen(node))
+        self.app.push_screen(NodeCheckScreen(node, ascii=self.ascii))
 
     # ------------------------------------------------------------------------------- text
 
