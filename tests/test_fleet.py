@@ -20,9 +20,9 @@ import pytest
 
 from probes.fleet.aggregate import FleetAggregate, gpu_count
 from probes.fleet.launch import (
+    PERF_MARK,
     FleetError,
     NodeCommand,
-    PerfUnavailableError,
     node_from_output,
     parse_check,
     parse_remote_mltui,
@@ -32,6 +32,7 @@ from probes.fleet.ray_launch import row_from_event
 from probes.fleet.slurm import SlurmNode, SlurmSelection, srun_argv
 from probes.fleet.ssh import parse_hosts, read_hosts, ssh_argv
 from probes.model import to_json
+from probes.perf_model import DevicePerf, Measurement, PerfReport
 from tests.fleet_reports import local_check_data, one_gpu_fewer, other_driver, recorded_node
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,9 +104,53 @@ def test_parse_check_skips_a_banner_before_the_report(local_check_json: dict[str
     assert not isinstance(parsed, str)
 
 
-def test_perf_is_refused_until_mltui_perf_exists() -> None:
-    with pytest.raises(PerfUnavailableError, match="not available"):
-        NodeCommand(perf=True).argv()
+def perf_report(gpu_gemms: list[float], cpu_gemm: float | None = None) -> PerfReport:
+    """A perf report with one best GEMM per GPU (FLOP/s), and the CPU's when given."""
+    devices = [
+        DevicePerf(
+            device=f"cuda:{index}",
+            measurements=[
+                Measurement("torch", f"cuda:{index}", "gemm", "fp32", value / 4),
+                Measurement("torch", f"cuda:{index}", "gemm", "bf16", value),
+                Measurement("torch", f"cuda:{index}", "copy", None, 3e12, "B/s"),
+            ],
+        )
+        for index, value in enumerate(gpu_gemms)
+    ]
+    if cpu_gemm is not None:
+        devices.append(
+            DevicePerf("cpu", measurements=[Measurement("numpy", "cpu", "gemm", "fp32", cpu_gemm)])
+        )
+    return PerfReport(devices=devices)
+
+
+def test_perf_runs_first_and_its_figure_reaches_the_row(local_check_json: dict[str, Any]) -> None:
+    command = NodeCommand(mltui=["/v/mltui"], perf=True, perf_seconds=20)
+    assert command.shell() == (
+        f"/v/mltui perf --json --seconds 20; echo {PERF_MARK}; /v/mltui check --json --timeout 120"
+    )
+    assert NodeCommand().shell() == "mltui check --json --timeout 120"
+    perf = to_json(perf_report([400e12, 420e12, 380e12], cpu_gemm=2e12), indent=2)
+    stdout = f"{perf}\n{PERF_MARK}\n{json.dumps(local_check_json, indent=2)}"
+    row = node_from_output("n1", stdout, [], 0)
+    assert row.state in ("ok", "findings")
+    assert (row.throughput, row.throughput_unit) == (400.0, "TFLOP/s")  # median of 3 GPUs
+    assert row.check is not None and row.check.perf is not None
+    # A node without GPUs: the CPU's figure.
+    cpu_only = node_from_output(
+        "n2",
+        f"{to_json(perf_report([], cpu_gemm=98.2e9))}\n{PERF_MARK}\n"
+        + json.dumps(local_check_json),
+        [],
+        0,
+    )
+    assert (cpu_only.throughput, cpu_only.throughput_unit) == (98.2, "GFLOP/s")
+    # perf failed on the node: the check still counts, the row says what perf did.
+    broken = node_from_output(
+        "n3", f"Traceback ...\n{PERF_MARK}\n{json.dumps(local_check_json)}", [], 0
+    )
+    assert broken.check is not None and broken.throughput is None
+    assert broken.reason == "mltui perf printed no report"
 
 
 def test_remote_mltui_is_split_like_a_shell() -> None:
@@ -154,7 +199,7 @@ def test_expected_gpus_beat_the_majority(local_check_json: dict[str, Any]) -> No
 
 
 def test_a_slow_node_is_found_against_its_model(local_check_json: dict[str, Any]) -> None:
-    # `mltui perf` is not there yet: the throughput figures are set here, on real reports.
+    # The figures as throughput_of() takes them from each node's `mltui perf`, set on real reports.
     fleet = FleetAggregate("ssh")
     for k, figure in enumerate([1000.0, 990.0, 1010.0, 850.0, 905.0]):
         row = recorded_node(local_check_json, f"n{k}")
@@ -322,7 +367,7 @@ def mltui(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         ((), "fleet needs a launcher"),
         (("--hosts", "/nonexistent/hosts"), "cannot read the hosts file"),
         (("--ray", "--partition", "gpu"), "--partition is a Slurm option"),
-        (("--hosts", "a,", "--perf"), "--perf is not available"),
+        (("--hosts", "a,", "--perf-seconds", "0"), "must be above zero"),
         (("--hosts", "a,", "--only", "nosuchlib"), "nosuchlib"),
         (("--hosts=a,-oProxyCommand=x",), "is not a host name"),
         (("--slurm", "--nodes", "0"), "must be above zero"),

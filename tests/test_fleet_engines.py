@@ -13,10 +13,12 @@ import asyncio
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -45,8 +47,20 @@ from tests.fleet_engines import (
 
 ROOT = Path(__file__).resolve().parent.parent
 #: This worktree's mltui, as each node runs it (the nodes share this machine's filesystem).
-NODE_MLTUI = f"env PYTHONPATH={shlex.quote(str(ROOT))} {shlex.quote(sys.executable)} -m tui.cli"
+#: The nodes' own cache (their checks and perf runs are saved there, not in the user's).
+NODE_CACHE = Path(tempfile.gettempdir()) / f"mltui-fleet-test-cache-{os.getpid()}"
+NODE_MLTUI = (
+    f"env PYTHONPATH={shlex.quote(str(ROOT))} MLTUI_CACHE_DIR={shlex.quote(str(NODE_CACHE))} "
+    f"{shlex.quote(sys.executable)} -m tui.cli"
+)
 QUICK = NodeCommand(mltui=shlex.split(NODE_MLTUI), only="caffe", probe_timeout=60)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def node_cache() -> Iterator[Path]:
+    """The nodes' cache folder, removed after the module."""
+    yield NODE_CACHE
+    shutil.rmtree(NODE_CACHE, ignore_errors=True)
 
 
 def mltui_fleet(*args: str, env: dict[str, str] | None = None) -> tuple[int, FleetReport, str]:
@@ -96,19 +110,23 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshEngine]:
         yield engine
 
 
-def test_ssh_hosts_report_and_a_closed_port_is_unreachable(sshd: SshEngine) -> None:
-    code, report, _ = mltui_fleet(
+def ssh_fleet(sshd: SshEngine, hosts: str, *extra: str) -> tuple[int, FleetReport, str]:
+    """`mltui fleet --hosts HOSTS` through the test sshd, each host running the quick check."""
+    return mltui_fleet(
         "--hosts",
-        "node-a,node-b,closed-host",
+        hosts,
         "--ssh-config",
         str(sshd.config),
         "--remote-mltui",
         NODE_MLTUI,
         "--only",
         "caffe",
-        "--timeout",
-        "60",
+        *extra,
     )
+
+
+def test_ssh_hosts_report_and_a_closed_port_is_unreachable(sshd: SshEngine) -> None:
+    code, report, _ = ssh_fleet(sshd, "node-a,node-b,closed-host", "--timeout", "60")
     by_name = rows(report)
     assert set(by_name) == {"node-a", "node-b", "closed-host"}
     for name in ("node-a", "node-b"):
@@ -121,6 +139,19 @@ def test_ssh_hosts_report_and_a_closed_port_is_unreachable(sshd: SshEngine) -> N
     assert f"port {sshd.closed_port}: Connection refused" in (closed.reason or "")
     assert report.counts.failed == 1
     assert code == 1  # a node without a report is not all-clear
+
+
+def test_ssh_perf_gives_each_host_a_throughput(sshd: SshEngine) -> None:
+    _, report, stderr = ssh_fleet(
+        sshd, "node-a,", "--perf", "--perf-seconds", "20", "--timeout", "120"
+    )
+    (row,) = report.nodes
+    assert row.state == "ok", (row.reason, stderr)
+    assert row.check is not None and row.check.perf is not None
+    assert row.check.perf.devices, "the node's perf report has no device"
+    # No GPU here: the CPU's best GEMM, measured on the node by the real libraries.
+    assert row.throughput is not None and row.throughput > 0, row.reason
+    assert row.throughput_unit == "GFLOP/s"
 
 
 def test_ssh_host_without_mltui_says_how_to_fix_it(sshd: SshEngine, tmp_path: Path) -> None:

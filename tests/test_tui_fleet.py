@@ -192,7 +192,7 @@ async def test_bad_launcher_words_are_one_line_in_the_status() -> None:
         pane = app.query_one(FleetPane)
         for words, expected in (
             ("--ray --partition x", "--partition is a Slurm option"),
-            ("--hosts a, --perf", "--perf is not available"),
+            ("--hosts a, --only nosuchlib", "nosuchlib"),
             ("--bogus", "unrecognized arguments"),
             ("", ""),
         ):

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import shlex
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from probes.fleet.model import NodeResult, NodeState
 from probes.model import CheckResult, from_dict
+from probes.perf_model import PerfReport
 
 NodeCallback = Callable[[NodeResult], None]
 
+#: The line between a node's perf report and its check report (with --perf).
+PERF_MARK = "@mltui-perf-end"
 #: How many stderr lines of a node are kept on its row.
 STDERR_TAIL_LINES = 20
 
@@ -35,16 +39,6 @@ class FleetError(Exception):
     """The launcher could not run at all (no ssh/srun/ray, bad selection); str() is one line."""
 
 
-class PerfUnavailableError(FleetError):
-    """--perf was asked for, but this mltui has no `mltui perf` yet."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "--perf is not available: this mltui has no `mltui perf` command yet, so nodes "
-            "cannot report a throughput figure; run without --perf"
-        )
-
-
 @dataclass
 class NodeCommand:
     """What each node runs: its mltui command and the check's options."""
@@ -55,20 +49,30 @@ class NodeCommand:
     only: str | None = None
     #: Seconds each library probe may take on the node (`mltui check --timeout`).
     probe_timeout: float = 120.0
+    #: Also run `mltui perf --json` first, with this time budget.
     perf: bool = False
+    perf_seconds: float = 60.0
 
     def argv(self) -> list[str]:
-        """The node's command line as words."""
-        if self.perf:
-            raise PerfUnavailableError()
+        """The node's check as words."""
         words = [*self.mltui, "check", "--json", "--timeout", f"{self.probe_timeout:g}"]
         if self.only:
             words += ["--only", self.only]
         return words
 
+    def perf_argv(self) -> list[str]:
+        """The node's `mltui perf` as words."""
+        return [*self.mltui, "perf", "--json", "--seconds", f"{self.perf_seconds:g}"]
+
     def shell(self) -> str:
-        """The node's command line as one shell-quoted string (for ssh and sh -c)."""
-        return shlex.join(self.argv())
+        """What the node runs as one shell command line (for ssh and sh -c).
+
+        With --perf: the perf report, a marker line, then the check (whose exit status counts).
+        """
+        check = shlex.join(self.argv())
+        if not self.perf:
+            return check
+        return f"{shlex.join(self.perf_argv())}; echo {PERF_MARK}; {check}"
 
 
 def parse_remote_mltui(text: str) -> list[str]:
@@ -102,6 +106,34 @@ def parse_check(stdout: str) -> CheckResult | str:
         return f"printed a check report this mltui cannot read: {exc}"
 
 
+def parse_perf(stdout: str) -> PerfReport | str:
+    """The node's `mltui perf --json` as a PerfReport, or why it is not one."""
+    text = stdout.strip()
+    start = text.find("{")
+    if start < 0:
+        return "printed no report"
+    try:
+        data = json.loads(text[start:])
+        return from_dict(PerfReport, data)
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        return f"printed a report this mltui cannot read: {exc}"
+
+
+def throughput_of(perf: PerfReport) -> tuple[float, str] | None:
+    """A node's throughput figure: each GPU's best GEMM (any library, any precision), the
+    median over the node's GPUs, in TFLOP/s; the CPU's in GFLOP/s on a node without GPUs."""
+    gpus = [d for d in perf.devices if d.device != "cpu"]
+    for devices, scale, unit in ((gpus, 1e12, "TFLOP/s"), (perf.devices, 1e9, "GFLOP/s")):
+        bests = [
+            max(m.value for m in d.measurements if m.kind == "gemm" and m.value)
+            for d in devices
+            if any(m.kind == "gemm" and m.value for m in d.measurements)
+        ]
+        if bests:
+            return round(statistics.median(bests) / scale, 2), unit
+    return None
+
+
 def node_from_output(
     name: str,
     stdout: str,
@@ -113,10 +145,21 @@ def node_from_output(
 ) -> NodeResult:
     """The row of a node whose command ended with `returncode` after printing stdout/stderr."""
     tail = list(stderr[-STDERR_TAIL_LINES:])
+    perf_text, marked, stdout = stdout.rpartition(PERF_MARK)
     parsed = parse_check(stdout)
     if isinstance(parsed, CheckResult):
         state: NodeState = "findings" if parsed.has_errors else "ok"
-        return NodeResult(name, state, check=parsed, elapsed_s=elapsed_s, stderr_tail=tail)
+        row = NodeResult(name, state, check=parsed, elapsed_s=elapsed_s, stderr_tail=tail)
+        if marked:
+            perf = parse_perf(perf_text)
+            if isinstance(perf, PerfReport):
+                parsed.perf = perf
+                figure = throughput_of(perf)
+                if figure is not None:
+                    row.throughput, row.throughput_unit = figure
+            else:
+                row.reason = f"mltui perf {perf}"
+        return row
     missing = missing_reason(stderr, returncode, command)
     if missing is not None:
         reason, fix = missing

@@ -31,13 +31,13 @@ def _emit(event: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _check_on_node(only: str | None, timeout: float) -> str:
+def _check_on_node(only: str | None, timeout: float, perf_seconds: float | None) -> str:
     """The task body, run on a worker: the node's check as JSON (or why it could not run)."""
     try:
         from probes.fleet.node import check_json
     except ImportError as exc:  # psutil or another dependency of the probes is missing
         return json.dumps({"missing": str(exc)})
-    return check_json(only, timeout)
+    return check_json(only, timeout, perf_seconds)
 
 
 def _node_names(nodes: list[dict[str, Any]]) -> list[str]:
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None)
     parser.add_argument("--probe-timeout", type=float, default=120.0)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--perf-seconds", type=float, default=None)
     args = parser.parse_args(argv)
     try:
         import ray
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
         ref = task.options(
             scheduling_strategy=strategy, num_cpus=0, max_retries=0, name=f"mltui-check {name}"
-        ).remote(args.only, args.probe_timeout)
+        ).remote(args.only, args.probe_timeout, args.perf_seconds)
         pending[ref] = (name, time.monotonic())
     deadline = time.monotonic() + args.timeout
     while pending:

@@ -25,11 +25,12 @@ def driver_argv(
     address: str, command: NodeCommand, timeout: float, python: str | None = None
 ) -> list[str]:
     """The driver's command line (run with mltui's own Python, which must have Ray)."""
-    command.argv()  # --perf is refused here as everywhere
     argv = [python or sys.executable, "-m", "probes.fleet.ray_driver", "--address", address]
     argv += ["--probe-timeout", f"{command.probe_timeout:g}", "--timeout", f"{timeout:g}"]
     if command.only:
         argv += ["--only", command.only]
+    if command.perf:
+        argv += ["--perf-seconds", f"{command.perf_seconds:g}"]
     return argv
 
 

@@ -175,7 +175,6 @@ async def run_slurm(
     cancel: asyncio.Event | None = None,
 ) -> None:
     """Check the selected nodes in one step; `on_node` gets each row as it is known."""
-    command.argv()  # fail at once on what no node could run
     listed = await list_nodes(selection, env)
     reported: set[str] = set()
 

@@ -153,7 +153,6 @@ async def run_ssh(
     cancel: asyncio.Event | None = None,
 ) -> None:
     """Check every host, at most `concurrency` at once; `on_node` gets each row as it ends."""
-    command.argv()  # fail at once on what no host could run (--perf without `mltui perf`)
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(host: str) -> None:

@@ -180,7 +180,16 @@ def _add_fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     fleet.add_argument("--json", action="store_true", help="print the whole result as JSON")
     fleet.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
-    fleet.add_argument("--perf", action="store_true", help="also measure each node's throughput")
+    fleet.add_argument(
+        "--perf", action="store_true", help="also run `mltui perf` on each node (throughput)"
+    )
+    fleet.add_argument(
+        "--perf-seconds",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="time budget of each node's perf run (default 60 s)",
+    )
     fleet.add_argument("--only", metavar="LIBS", help="comma-separated libraries to probe")
     fleet.add_argument("--gpus", type=_positive_int, metavar="N", help="GPUs each node should have")
     fleet.add_argument(

@@ -79,8 +79,8 @@ def build_command(args: argparse.Namespace) -> NodeCommand:
             only=args.only,
             probe_timeout=args.probe_timeout,
             perf=args.perf,
+            perf_seconds=args.perf_seconds,
         )
-        command.argv()
     except FleetError as exc:
         raise UsageError(str(exc)) from None
     return command
