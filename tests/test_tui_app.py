@@ -31,7 +31,7 @@ async def test_number_keys_switch_panes_and_hardware_is_first() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.active_pane == "hardware"
-        for key, pane in (("2", "run"), ("3", "knowledge"), ("1", "hardware")):
+        for key, pane in (("2", "run"), ("3", "knowledge"), ("4", "fleet"), ("1", "hardware")):
             await pilot.press(key)
             await wait_for(pilot, lambda p=pane: app.active_pane == p)
             assert app.query_one("#panes", TabbedContent).active == pane

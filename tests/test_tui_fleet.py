@@ -226,8 +226,14 @@ async def test_a_real_run_from_the_input_line(sshd: SshEngine) -> None:
     app = FleetHost()
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.query_one(FleetPane)
-        await pilot.click("#fleet-args")
-        pane.query_one("#fleet-args").value = words  # type: ignore[attr-defined]
+        pane.table.focus()
+        await pilot.press("n")
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")
+        assert app.focused is pane.table
+        await pilot.press("n")
+        assert isinstance(app.focused, Input)
+        app.focused.value = words
         await pilot.press("enter")
         await wait_for(pilot, lambda: pane.rows_taken == 3 and not pane.running, timeout=60)
         assert pane.fleet is not None

@@ -101,6 +101,6 @@ PANES: tuple[PaneSpec, ...] = (
         "Fleet",
         "the check on many nodes (Slurm, Ray, SSH) and what differs between them",
         _fleet,
-        focus="#fleet-args",
+        focus="#fleet-table",
     ),
 )

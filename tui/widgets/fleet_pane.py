@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widget import Widget
@@ -62,6 +62,7 @@ class FleetPane(Widget):
     """
 
     BINDINGS = [
+        Binding("n", "edit", "New run", tooltip="Type a launcher (or a saved report) to run"),
         Binding("s", "sort", "Sort", tooltip="Sort the nodes by the next column"),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("f", "filter", "Filter", tooltip="All nodes, problems, failures, skew"),
@@ -76,7 +77,7 @@ class FleetPane(Widget):
         self.sort_column = "node"
         self.sort_reverse = False
         self.running = False
-        self.message = "type the launcher as for `mltui fleet` (or a saved --json file), enter"
+        self.message = "n: type the launcher as for `mltui fleet` (or a saved --json), enter"
         self._message_style = ""
         self._skew: dict[str, list[SkewFinding]] = {}
         self._skew_findings: list[SkewFinding] = []
@@ -121,6 +122,16 @@ class FleetPane(Widget):
         return self.all_table if self.filter == "all" else self.filtered_table
 
     # ------------------------------------------------------------------------------- input
+
+    def action_edit(self) -> None:
+        """Put the keys in the launcher line."""
+        self.query_one("#fleet-args", Input).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Escape in the launcher line gives the keys back to the table."""
+        if event.key == "escape" and isinstance(self.screen.focused, Input):
+            event.stop()
+            self.table.focus()
 
     @on(Input.Submitted, "#fleet-args")
     def _submitted(self, event: Input.Submitted) -> None:
