@@ -239,12 +239,12 @@ def test_the_dashboard_without_a_terminal_is_one_line_and_exit_2() -> None:
 
 
 def test_ascii_is_chosen_for_the_linux_console_and_non_utf8_locales() -> None:
-    from tui.cli.dashboard import wants_ascii
+    from tui.terminal import wants_ascii
 
-    assert wants_ascii(True, {"TERM": "xterm-256color"}, "utf-8")
-    assert wants_ascii(False, {"TERM": "linux"}, "utf-8")
-    assert wants_ascii(False, {"TERM": "xterm"}, "ANSI_X3.4-1968")
-    assert not wants_ascii(False, {"TERM": "xterm-256color"}, "utf-8")
+    assert wants_ascii(True, {"TERM": "xterm-256color", "LANG": "C.UTF-8"})
+    assert wants_ascii(False, {"TERM": "linux", "LANG": "C.UTF-8"})
+    assert wants_ascii(False, {"TERM": "xterm", "LANG": "C"})
+    assert not wants_ascii(False, {"TERM": "xterm-256color", "LANG": "en_US.UTF-8"})
 
 
 async def test_command_palette_searches_the_text_of_the_pages() -> None:

@@ -4,18 +4,21 @@ drop-down stays inside its panel at 80x24; every focusable widget shows focus in
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import OptionList, Select
+from textual.widgets import Input, OptionList, Select
+from textual.widgets.input import Selection
 
 from probes.envs import PythonEnvironment
 from tests.conftest import fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.screens.help import HelpScreen
 from tui.screens.interpreter import InterpreterScreen, unusable_reason
+from tui.screens.too_small import TooSmallScreen
 
 
 def make_app(**kwargs: Any) -> MltuiApp:
@@ -151,3 +154,95 @@ async def test_every_focusable_widget_shows_focus_in_shape(pane: str) -> None:
                 assert current.styles.text_style.reverse, "the focused selector is reversed"
                 continue
             assert _region_text(app, widget) != unfocused, f"{widget!r} shows no focus"
+
+
+# --------------------------------------------------------------------------- app-level keys
+
+
+@pytest.mark.parametrize("key", ["question_mark", "i", "ctrl+p", "e"])
+async def test_no_dialog_opens_over_the_too_small_screen(key: str) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.resize_terminal(50, 15)
+        await wait_for(pilot, lambda: isinstance(app.screen, TooSmallScreen))
+        await pilot.press(key)
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, TooSmallScreen)
+        assert len(app.screen_stack) == 2  # the dashboard and the message, nothing above
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: not isinstance(app.screen, TooSmallScreen))
+        assert "1 Hardware" in screen_text(app)
+
+
+async def test_a_dialog_under_the_too_small_screen_does_not_trap_the_dashboard() -> None:
+    """A dialog opened before the terminal shrank: enlarging brings the dashboard back."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.resize_terminal(50, 15)
+        await wait_for(pilot, lambda: isinstance(app.screen, TooSmallScreen))
+        app.push_screen(HelpScreen())  # as an older build let a key open one over it
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.resize_terminal(80, 24)
+        await wait_for(
+            pilot, lambda: not any(isinstance(s, TooSmallScreen) for s in app.screen_stack)
+        )
+        assert isinstance(app.screen, HelpScreen)  # the one opened before is still there
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "1 Hardware" in screen_text(app))
+
+
+async def test_ctrl_c_quits_without_a_selection() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: app.return_code is not None or not app.is_running, timeout=5)
+
+
+async def test_ctrl_c_copies_a_selection_instead_of_quitting() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.active_pane == "knowledge")
+        await pilot.press("slash")
+        search = app.query_one("#search-input", Input)
+        await wait_for(pilot, lambda: search.has_focus)
+        await pilot.press(*"cuda")
+        search.selection = Selection(0, 4)
+        await pilot.press("ctrl+c")
+        await pilot.pause(0.2)
+        assert app.is_running
+        assert app.clipboard == "cuda"
+
+
+async def test_export_saves_the_check_and_the_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: any(n.title == "exported" for n in app._notifications))
+        note = next(n for n in app._notifications if n.title == "exported")
+        files = sorted(tmp_path.iterdir(), key=lambda f: f.suffix)
+        assert [f.suffix for f in files] == [".json", ".md", ".svg"]
+        for file in files:
+            assert str(file) in note.message  # the notification names every file
+        data = json.loads(files[0].read_text())
+        assert [lib["name"] for lib in data["libraries"]][:2] == ["sklearn", "theano"]
+        assert files[1].read_text().startswith("# mltui check")
+        assert "<svg" in files[2].read_text()
+
+
+async def test_export_is_a_palette_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Export the check")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(list(tmp_path.iterdir())) == 3)

@@ -66,9 +66,11 @@ class TmuxSession:
         tmux(self.name, "kill-server")
         os.unlink(self.script)
 
-    def capture(self) -> str:
-        """The text on the screen now."""
-        return tmux(self.name, "capture-pane", "-p", "-t", self.name)
+    def capture(self, *, escapes: bool = False) -> str:
+        """The text on the screen now; with `escapes`, with the colour and attribute sequences
+        tmux keeps for each cell (capture-pane -e)."""
+        flags = ["-p", "-e"] if escapes else ["-p"]
+        return tmux(self.name, "capture-pane", *flags, "-t", self.name)
 
     def keys(self, *keys: str) -> None:
         """Type keys (tmux key names)."""

@@ -16,15 +16,17 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import var
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
@@ -39,6 +41,7 @@ from tui.commands import (
     SampleCommands,
 )
 from tui.panes import PANES, PaneContext, PaneSpec
+from tui.plain_screen import AsciiCells, NoColour
 from tui.presentation import dashboard_theme
 from tui.safe_text import inert_line, safe_markup
 from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
@@ -107,6 +110,17 @@ class MltuiApp(App[None]):
             tooltip="Refresh the hardware more often",
         ),
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave mltui"),
+        Binding(
+            "e",
+            "export",
+            "Export",
+            id="export",
+            show=False,
+            tooltip="Save the check as JSON and Markdown and the screen as SVG",
+        ),
+        # Before any widget's own ctrl+c: copy a selection if there is one, else quit (as htop
+        # and nvitop do; Textual's default only says how to quit).
+        Binding("ctrl+c", "copy_or_quit", "Quit", show=False, priority=True, id="ctrl-c"),
     ]
 
     #: The interpreter every pane works with.
@@ -125,6 +139,7 @@ class MltuiApp(App[None]):
         services: Services | None = None,
         refresh: float = 1.0,
         ascii: bool = False,
+        colour: bool = True,
         watch_tty: bool = False,
         started_at: float | None = None,
         panes: Sequence[PaneSpec] = PANES,
@@ -162,6 +177,13 @@ class MltuiApp(App[None]):
             self.bind(spec.key, f"show_pane({spec.id!r})", description=spec.title, show=False)
         if ascii:
             self.add_class("-ascii")
+            # Whatever is drawn (a widget, Textual itself, a notification): ASCII on screen.
+            self._filters.append(AsciiCells())
+        #: False under NO_COLOR or TERM=dumb: no colour escape is written at all.
+        self.colour = colour
+        if not colour:
+            self.add_class("-plain")
+            self._filters.append(NoColour())
         #: mltui's style names (tui.presentation) on the current theme's colours.
         self.console.push_theme(dashboard_theme(self.get_css_variables()))
 
@@ -312,6 +334,51 @@ class MltuiApp(App[None]):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*building), QUIT_WAITS_FOR_PANES_S)
         self.exit()
+
+    async def action_copy_or_quit(self) -> None:
+        """Copy the selected text when there is some (a field's or the screen's), else quit."""
+        focused = self.focused
+        selected = getattr(focused, "selected_text", None) if focused is not None else None
+        if not selected:
+            selected = self.screen.get_selected_text()
+        if selected:
+            self.copy_to_clipboard(selected)
+            self.notify("copied the selected text", timeout=2)
+            return
+        await self.action_quit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While the terminal is too small, only quitting works: no dialog opens over it."""
+        if isinstance(self.screen, TooSmallScreen):
+            return action in ("quit", "copy_or_quit")
+        return True
+
+    def action_export(self) -> None:
+        """Save the current check as JSON and Markdown and the screen as SVG; say where."""
+        from tui.export import export_folder, export_paths, write_check
+
+        state = self.check_state
+        result = state.result if state is not None else None
+        host = result.system.hostname if result is not None else os.uname().nodename
+        try:
+            paths = export_paths(host, export_folder())
+            written = write_check(result, paths) if result is not None else []
+            written.append(Path(self.save_screenshot(paths.svg_name, str(paths.folder))))
+        except OSError as exc:
+            self.notify(safe_markup(f"export failed: {exc}"), severity="error")
+            return
+        names = "\n".join(str(path) for path in written)
+        note = "" if result is not None else "\n(no check yet: the screen only)"
+        self.notify(safe_markup(f"{names}{note}"), title="exported", timeout=10)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's own palette commands, and the export."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Export the check and the screen",
+            "Save the check as JSON and Markdown and the screen as SVG (key e)",
+            self.action_export,
+        )
 
     def action_help(self) -> None:
         """Show the help screen."""
@@ -483,8 +550,13 @@ class MltuiApp(App[None]):
         showing = isinstance(self.screen, TooSmallScreen)
         if too_small and not showing:
             self.push_screen(TooSmallScreen())
-        elif not too_small and showing:
-            self.pop_screen()
+        elif not too_small:
+            # The message may not be on top (a dialog opened over it before dialogs were
+            # refused there): close it and whatever lies above it, back to the dashboard.
+            stack = self.screen_stack
+            found = [i for i, screen in enumerate(stack) if isinstance(screen, TooSmallScreen)]
+            for _ in range(len(stack) - found[0] if found else 0):
+                self.pop_screen()
         self.set_class(width < 120, "-narrow")
 
     def _exit_without_tty(self) -> None:

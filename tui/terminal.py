@@ -114,3 +114,79 @@ def to_ascii(text: str) -> str:
     if text.isascii():
         return text
     return text.translate(ASCII_FALLBACK).encode("ascii", "replace").decode("ascii")
+
+
+def _box_drawing() -> dict[str, str]:
+    """Box-drawing characters (U+2500..U+257F) by shape: a line is '-' or '|', the rest '+'."""
+    import unicodedata
+
+    shapes = {}
+    for code in range(0x2500, 0x2580):
+        name = unicodedata.name(chr(code), "")
+        across, down = "HORIZONTAL" in name, "VERTICAL" in name
+        shapes[chr(code)] = "-" if across and not down else "|" if down and not across else "+"
+    for char in ("\u2574", "\u2576", "\u2578", "\u257a", "\u257c", "\u257e"):
+        shapes[char] = "-"  # half lines (left, right)
+    for char in ("\u2575", "\u2577", "\u2579", "\u257b", "\u257d", "\u257f"):
+        shapes[char] = "|"  # half lines (up, down)
+    return shapes
+
+
+#: One-cell ASCII stand-ins for drawing characters (the dashboard's cells keep their width).
+_ONE_CELL = {
+    **_box_drawing(),
+    "\u258f": "|",
+    "\u2595": "|",
+    **dict.fromkeys("\u2588\u2589\u258a\u258b\u258c\u258d\u258e\u2590\u2593", "#"),
+    **dict.fromkeys("\u2592", "="),
+    **dict.fromkeys("\u2591", "."),
+    **dict.fromkeys("\u2581\u2582\u2583\u2584", "_"),
+    **dict.fromkeys("\u2585\u2586\u2587\u2580\u2594", "="),
+    "\u2014": "-",
+    "\u2013": "-",
+    "\u2026": ".",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2192": ">",
+    "\u2190": "<",
+    "\u21aa": ">",
+    "\u25b2": "^",
+    "\u25bc": "v",
+    "\u25b6": ">",
+    "\u25c0": "<",
+    "\u25cf": "*",
+    "\u25cb": "o",
+    "\u2b58": "o",
+    "\u2022": "*",
+    "\u00b7": ".",
+    "\u00d7": "x",
+    "\u00b0": "o",
+    "\u00b5": "u",
+    "\u2713": "+",
+    "\u2714": "+",
+    "\u2717": "x",
+    "\u2718": "x",
+    "\u00a0": " ",
+    "\u2265": ">",
+    "\u2264": "<",
+}
+
+
+def to_ascii_cells(text: str) -> str:
+    """`text` in ASCII with the same width in cells: one stand-in per one-cell character, `?`
+    per cell for anything else (so a screen drawn for Unicode keeps its layout)."""
+    if text.isascii():
+        return text
+    from rich.cells import cell_len
+
+    out = []
+    for char in text:
+        if char.isascii():
+            out.append(char)
+        elif char in _ONE_CELL:
+            out.append(_ONE_CELL[char])
+        else:
+            out.append("?" * cell_len(char))
+    return "".join(out)

@@ -5,32 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import locale
-import os
 import sys
 import time
 from typing import TYPE_CHECKING
 
 from tui.exit_codes import UsageError
+from tui.terminal import wants_ascii, wants_colour
 
 if TYPE_CHECKING:
     from tui.app import MltuiApp
-
-
-def wants_ascii(
-    flag: bool, environ: dict[str, str] | None = None, encoding: str | None = None
-) -> bool:
-    """True when asked to, or when the terminal likely cannot draw box and block characters.
-
-    The Linux console (TERM=linux) and a non-UTF-8 locale are the usual cases.
-    """
-    if flag:
-        return True
-    env = os.environ if environ is None else environ
-    if env.get("TERM") in ("linux", "vt100", "vt220", "dumb"):
-        return True
-    codeset = (encoding or sys.stdout.encoding or locale.getpreferredencoding(False) or "").lower()
-    return "utf" not in codeset
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -47,6 +30,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         target=target,
         refresh=float(getattr(args, "refresh", 1.0)),
         ascii=wants_ascii(bool(getattr(args, "ascii", False))),
+        colour=wants_colour(),
         watch_tty=True,
         started_at=started,
     )

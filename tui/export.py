@@ -1,0 +1,71 @@
+"""Export from the dashboard: the current check as JSON and Markdown, and the screen as SVG.
+
+The Markdown is `tui.check_markdown` (the same text as `mltui check --format md`); the JSON is
+the check's own (`mltui check --json`). Files go to the working directory, or to mltui's cache
+folder when that cannot be written, named by host and time so a second export adds files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from probes.model import CheckResult, to_json
+from tui.check_markdown import check_markdown
+
+
+@dataclass(frozen=True)
+class ExportPaths:
+    """Where one export's files go (the check's only when there is a check)."""
+
+    folder: Path
+    stem: str
+
+    @property
+    def json(self) -> Path:
+        """The check as JSON."""
+        return self.folder / f"{self.stem}.json"
+
+    @property
+    def markdown(self) -> Path:
+        """The check as Markdown."""
+        return self.folder / f"{self.stem}.md"
+
+    @property
+    def svg_name(self) -> str:
+        """The screen's file name (Textual writes it into `folder`)."""
+        return f"{self.stem}-screen.svg"
+
+
+def export_folder(candidates: list[Path] | None = None) -> Path:
+    """The first folder of the candidates that can be written: the working directory, then
+    mltui's cache folder."""
+    if candidates is None:
+        from probes.cache import cache_dir
+
+        candidates = [Path.cwd(), Path(cache_dir())]
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    raise OSError("no folder to export to can be written (tried the working directory and cache)")
+
+
+def export_paths(host: str, folder: Path, now: float | None = None) -> ExportPaths:
+    """File names for an export now: 'mltui-<host>-<YYYYmmdd-HHMMSS>'."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    safe_host = re.sub(r"[^A-Za-z0-9._-]+", "_", host or "machine")[:40]
+    return ExportPaths(folder=folder, stem=f"mltui-{safe_host}-{stamp}")
+
+
+def write_check(result: CheckResult, paths: ExportPaths) -> list[Path]:
+    """Write the check's JSON and Markdown; the paths written."""
+    paths.json.write_text(to_json(result, indent=2) + "\n", encoding="utf-8")
+    paths.markdown.write_text(check_markdown(result), encoding="utf-8")
+    return [paths.json, paths.markdown]
