@@ -131,7 +131,7 @@ def _region_text(app: MltuiApp, widget: Any) -> str:
     return "\n".join(line[region.x : region.right] for line in lines[region.y : region.bottom])
 
 
-@pytest.mark.parametrize("pane", ["1", "2", "3"])
+@pytest.mark.parametrize("pane", ["1", "2", "3", "4"])
 async def test_every_focusable_widget_shows_focus_in_shape(pane: str) -> None:
     """With focus, a widget's box or bar changes shape (not only colour: NO_COLOR keeps it)."""
     app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600, ascii=False)
