@@ -5,7 +5,8 @@ and its executable (a venv's python is a symlink to the base interpreter, so the
 would give every venv of one base Python the same key), under
 `$MLTUI_CACHE_DIR`, else `$XDG_CACHE_HOME/mltui`, else `~/.cache/mltui`. A cache that cannot be
 written is a state (`save_check` returns None), and a file that is corrupt or written with another
-schema is treated as absent and replaced on the next save.
+schema is treated as absent and replaced on the next save; so is one that is not a bounded
+regular file of valid JSON fitting the schema of `mltui check --json` (see `load_check`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from probes.model import SCHEMA_VERSION, CheckResult, TargetPython, from_dict, to_dict
+from probes.files import read_json_file
+from probes.model import SCHEMA_VERSION, CheckResult, TargetPython, from_dict, parse_check, to_dict
 from probes.perf_model import PERF_SCHEMA_VERSION, PerfReport
 
 #: Bump when the envelope below changes; the inner result carries its own schema_version.
 CACHE_FORMAT = 1
+#: A cache file larger than this is not read (a check is a few tens of KiB).
+MAX_CACHE_BYTES = 16 * 1024 * 1024
+
+
+class CacheDirError(OSError):
+    """The cache folder cannot be found (MLTUI_CACHE_DIR names an unknown `~user`, no home)."""
 
 
 @dataclass
@@ -38,15 +46,31 @@ class CachedCheck:
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """The folder holding mltui's cache files (not created here)."""
+    """The folder holding mltui's cache files (not created here).
+
+    Raises CacheDirError (an OSError) when it cannot be found: MLTUI_CACHE_DIR starting with
+    an unknown `~user`, or no home folder.
+    """
     env = os.environ if environ is None else environ
     explicit = env.get("MLTUI_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = env.get("XDG_CACHE_HOME")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "mltui"
-    return Path.home() / ".cache" / "mltui"
+    try:
+        if explicit:
+            return Path(explicit).expanduser()
+        xdg = env.get("XDG_CACHE_HOME")
+        if xdg and os.path.isabs(xdg):
+            return Path(xdg) / "mltui"
+        return Path.home() / ".cache" / "mltui"
+    except (RuntimeError, KeyError) as exc:
+        where = f"MLTUI_CACHE_DIR={explicit}" if explicit else "the home folder"
+        raise CacheDirError(f"{where}: cannot find that folder ({exc})") from None
+
+
+def describe_cache_dir() -> str:
+    """The cache folder for a message, or why there is none (never raises)."""
+    try:
+        return str(cache_dir())
+    except CacheDirError as exc:
+        return str(exc)
 
 
 def interpreter_identity(target: TargetPython) -> str:
@@ -79,17 +103,28 @@ def save_check(result: CheckResult) -> Path | None:
     target = result.target or TargetPython(
         sys.executable, sys.version.split()[0], prefix=sys.prefix
     )
-    return _save(check_path(target), target, to_dict(result))
+    try:
+        path = check_path(target)
+    except OSError:
+        return None
+    return _save(path, target, to_dict(result))
 
 
 def save_perf(report: PerfReport, target: TargetPython) -> Path | None:
     """Keep the last perf run of `target` (the check shows it as `perf`); None if unwritable."""
-    return _save(perf_path(target), target, to_dict(report))
+    try:
+        path = perf_path(target)
+    except OSError:
+        return None
+    return _save(path, target, to_dict(report))
 
 
 def load_perf(target: TargetPython) -> PerfReport | None:
     """The last perf run of this interpreter, or None if there is none usable."""
-    loaded = _load(perf_path(target), target, PERF_SCHEMA_VERSION)
+    try:
+        loaded = _load(perf_path(target), target, PERF_SCHEMA_VERSION)
+    except OSError:
+        return None
     if loaded is None:
         return None
     try:
@@ -125,8 +160,8 @@ def _save(path: Path, target: TargetPython, data: object) -> Path | None:
 def _load(path: Path, target: TargetPython, version: int) -> tuple[dict[str, object], float] | None:
     """(the saved data, when it was saved) from a cache file, or None if it is not usable."""
     try:
-        envelope = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        envelope = read_json_file(path, MAX_CACHE_BYTES)
+    except (OSError, ValueError):
         return None
     if not isinstance(envelope, dict) or envelope.get("cache_format") != CACHE_FORMAT:
         return None
@@ -144,15 +179,21 @@ def _load(path: Path, target: TargetPython, version: int) -> tuple[dict[str, obj
 def load_check(target: TargetPython) -> CachedCheck | None:
     """The cached check of this interpreter, or None if there is none usable.
 
-    Its `perf` is the last perf run of the interpreter when one is cached.
+    The one validation of every reader (the check, the dashboard, the chooser): a bounded
+    regular file, JSON without NaN/Infinity or absurd nesting, and a result that fits the schema
+    of `mltui check --json` (`probes.model.parse_check`). Its `perf` is the last perf run of the
+    interpreter when one is cached.
     """
-    loaded = _load(check_path(target), target, SCHEMA_VERSION)
+    try:
+        loaded = _load(check_path(target), target, SCHEMA_VERSION)
+    except OSError:  # no cache folder to be found
+        return None
     if loaded is None:
         return None
     data, saved_at = loaded
     try:
-        result = from_dict(CheckResult, data)
-    except (TypeError, ValueError, KeyError):
+        result = parse_check(data)
+    except ValueError:
         return None
     result.perf = load_perf(target) or result.perf
     return CachedCheck(

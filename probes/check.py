@@ -11,11 +11,13 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from probes import __version__
-from probes.cache import load_perf, save_check
+from probes.cache import load_check, load_perf, save_check
 from probes.catalog import LibrarySpec
 from probes.diagnosis import diagnose
 from probes.libraries import PhaseCallback, probe_libraries
@@ -58,6 +60,8 @@ async def run_check(
         machine.cancel()
         raise
     system, nvml_report = await machine
+    for report in libraries:
+        report.checked_at = created_at
     findings = diagnose(
         nvml_report, libraries, system=system, environ=dict(os.environ), target=target
     )
@@ -76,8 +80,41 @@ async def run_check(
     except (RuntimeError, KeyError, OSError):  # no home folder to find the cache in
         result.perf = None
     if save:
-        save_check(result)
+        save_result(result, partial=specs is not None)
     return result
+
+
+def merge_checks(partial: CheckResult, saved: CheckResult | None) -> CheckResult:
+    """A partial check (`check --only`) folded into the saved full one: it never shrinks it.
+
+    The libraries probed now replace theirs; every other library keeps its saved report (and its
+    `checked_at`); the machine readings are the new ones, and the findings are diagnosed again
+    over the merged libraries.
+    """
+    if saved is None:
+        return partial
+    fresh = {report.name: report for report in partial.libraries}
+    libraries = [fresh.pop(report.name, report) for report in saved.libraries]
+    libraries.extend(fresh.values())
+    findings = diagnose(
+        partial.nvml,
+        libraries,
+        system=partial.system,
+        environ=dict(os.environ),
+        target=partial.target,
+    )
+    return replace(partial, libraries=libraries, findings=findings)
+
+
+def save_result(result: CheckResult, *, partial: bool) -> Path | None:
+    """Save a check to the cache; a partial one is merged into the saved check first.
+
+    Returns where it was saved, or None when it could not be.
+    """
+    if partial and result.target is not None:
+        cached = load_check(result.target)
+        result = merge_checks(result, cached.result if cached is not None else None)
+    return save_check(result)
 
 
 def run_check_sync(

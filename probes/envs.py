@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from probes import catalog
+from probes.files import read_text
 
 EnvKind = Literal["current", "active-venv", "active-conda", "conda", "venv", "pyenv", "system"]
 
@@ -88,23 +89,29 @@ def _wanted_distributions() -> dict[str, str]:
     return wanted
 
 
+#: Bytes of a METADATA / PKG-INFO file read (its header is at the top).
+MAX_METADATA_BYTES = 256 * 1024
+#: Bytes of pyvenv.cfg, patchlevel.h or conda's environments.txt read.
+MAX_SMALL_FILE_BYTES = 1024 * 1024
+
+
 def _read_metadata(path: str) -> tuple[str | None, str | None]:
     """Name and Version from a METADATA / PKG-INFO file (only its header is read)."""
     name = version = None
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    break  # the header ends at the first blank line
-                key, _, value = line.partition(":")
-                if key == "Name":
-                    name = value.strip()
-                elif key == "Version":
-                    version = value.strip()
-                if name and version:
-                    break
-    except OSError:
-        pass
+        header = read_text(path, MAX_METADATA_BYTES)
+    except OSError:  # missing, unreadable, or not a regular file (a FIFO, a device)
+        return None, None
+    for line in header.splitlines():
+        if not line.strip():
+            break  # the header ends at the first blank line
+        key, _, value = line.partition(":")
+        if key == "Name":
+            name = value.strip()[:200]
+        elif key == "Version":
+            version = value.strip()[:200]
+        if name and version:
+            break
     return name, version
 
 
@@ -187,8 +194,8 @@ def _python_dirs(prefix: str) -> list[tuple[int, int]]:
 def _read_pyvenv_cfg(prefix: str) -> dict[str, str]:
     values: dict[str, str] = {}
     path = os.path.join(prefix, "pyvenv.cfg")
-    with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
+    with contextlib.suppress(OSError):
+        for line in read_text(path, MAX_SMALL_FILE_BYTES).splitlines():
             key, sep, value = line.partition("=")
             if sep:
                 values[key.strip().lower()] = value.strip()
@@ -229,8 +236,8 @@ def python_version(prefix: str) -> str | None:
 
 def _patchlevel_version(header: str) -> str | None:
     """PY_VERSION from CPython's patchlevel.h, the exact version of an install with headers."""
-    with contextlib.suppress(OSError), open(header, encoding="utf-8", errors="replace") as f:
-        for line in f:
+    with contextlib.suppress(OSError):
+        for line in read_text(header, MAX_SMALL_FILE_BYTES).splitlines():
             match = re.match(r'#define\s+PY_VERSION\s+"(\d+\.\d+\.\d+)', line)
             if match:
                 return match.group(1)
@@ -360,10 +367,12 @@ def _subdirs(folder: str) -> list[str]:
 
 def _conda_candidates(home: str, system_dirs: Sequence[str]) -> Iterator[str]:
     listing = os.path.join(home, ".conda", "environments.txt")
-    with contextlib.suppress(OSError), open(listing, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line.strip() and not line.startswith("#"):
-                yield os.path.expanduser(line.strip())
+    lines: list[str] = []
+    with contextlib.suppress(OSError):
+        lines = read_text(listing, MAX_SMALL_FILE_BYTES).splitlines()
+    for line in lines:
+        if line.strip() and not line.startswith("#"):
+            yield os.path.expanduser(line.strip())
     roots = [os.path.join(home, d) for d in HOME_CONDA_DIRS] + list(system_dirs)
     for root in roots:
         if not os.path.isdir(root):

@@ -19,11 +19,16 @@ from typing import Any
 
 from probes.cache import cache_dir, load_check
 from probes.catalog import LIBRARIES, LibrarySpec
-from probes.model import LibraryReport, TargetPython, from_dict
-from probes.process import OutputLine, ProcessOutcome, stream_process
+from probes.model import LIBRARY_STATUSES, LibraryReport, TargetPython, from_dict_lenient
+from probes.process import CUT_MARK, OutputLine, ProcessOutcome, stream_process
 
 #: Lines of the probe's stderr kept in a report.
 STDERR_TAIL_LINES = 20
+#: Characters kept of each stderr line (the rest of a longer one is dropped).
+STDERR_LINE_CHARS = 4096
+#: The longest report line read whole (the probe cuts each long field to 16 KiB itself; this
+#: bounds what a misbehaving probe can make mltui hold).
+MAX_REPORT_LINE_CHARS = 4 * 1024 * 1024
 #: Set in the probe's environment unless the user set them: cheap, side-effect-free device checks.
 PROBE_ENV_DEFAULTS: dict[str, str] = {
     # torch.cuda.is_available() asks NVML instead of creating a CUDA context.
@@ -84,11 +89,20 @@ class _ProbeListener:
         self.stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
 
     def __call__(self, line: OutputLine) -> None:
+        if line.stream == "stdout" and line.text.endswith(CUT_MARK):
+            # Longer than MAX_REPORT_LINE_CHARS: not a report that can be read.
+            if self.bad_line is None:
+                self.bad_line = (
+                    f"a line of more than {MAX_REPORT_LINE_CHARS} characters (cut): "
+                    + line.text[:200]
+                )
+            return
         if line.stream == "stderr":
+            text = line.text[:STDERR_LINE_CHARS]
             if line.replace and self.stderr:
-                self.stderr[-1] = line.text
+                self.stderr[-1] = text
             else:
-                self.stderr.append(line.text)
+                self.stderr.append(text)
             return
         text = line.text.strip()
         if not text:
@@ -123,12 +137,21 @@ def _build_report(data: dict[str, Any] | None, spec: LibrarySpec) -> LibraryRepo
 
 
 def _parse_report(data: dict[str, Any], spec: LibrarySpec) -> LibraryReport:
-    """Parse a probe's report; raises ValueError/TypeError when it does not fit the model."""
-    report = from_dict(LibraryReport, data)
+    """Parse a probe's report; raises ValueError/TypeError when its status is unusable.
+
+    Any other field of the wrong type degrades only that field: it keeps its default and is
+    named in the report's error.
+    """
     if "status" not in data:
         raise ValueError("the report has no status")
+    if data["status"] not in LIBRARY_STATUSES:
+        raise ValueError(f"the report's status {str(data['status'])[:80]!r} is not a status")
+    report, problems = from_dict_lenient(LibraryReport, {**data, "name": spec.id})
     report.name = spec.id
     report.display_name = report.display_name or spec.display_name
+    if problems:
+        note = "fields of the wrong type were ignored: " + "; ".join(problems)[:2000]
+        report.error = f"{report.error}; {note}" if report.error else note
     return report
 
 
@@ -192,7 +215,13 @@ async def probe_library(
     """
     listener = _ProbeListener(spec, on_phase)
     argv = [target.executable, str(script or spec.probe_script), spec.id]
-    outcome = await stream_process(argv, listener, timeout=timeout, env=probe_env(env))
+    outcome = await stream_process(
+        argv,
+        listener,
+        timeout=timeout,
+        env=probe_env(env),
+        max_line_chars=MAX_REPORT_LINE_CHARS,
+    )
     return _interpret(spec, listener, outcome, timeout)
 
 

@@ -8,12 +8,15 @@ nulls and why, never a guess. `to_json()` / `from_json()` here are the only (de)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
+from probes.files import MAX_JSON_DEPTH
 from probes.perf_model import PERF_SCHEMA_VERSION, PerfReport
 
 #: Bump when a field is removed or changes meaning; adding an optional field keeps the version.
@@ -29,6 +32,8 @@ LibraryStatus = Literal[
     "crashed",  # the probe died on a signal or exited non-zero without a report
     "bad_output",  # the probe printed something that is not its JSON report
 ]
+#: Every value of LibraryStatus.
+LIBRARY_STATUSES: tuple[str, ...] = get_args(LibraryStatus)
 NvmlStatus = Literal["ok", "no_driver", "error"]
 GpuState = Literal["ok", "lost"]
 
@@ -202,6 +207,9 @@ class LibraryReport:
     #: Seconds per phase, e.g. {"import": 1.9, "devices": 0.1, "compute": 0.05}.
     phase_timings: dict[str, float] = field(default_factory=dict)
     stderr_tail: list[str] = field(default_factory=list)
+    #: When this library was probed (ISO 8601, UTC); in a saved check merged from partial checks
+    #: (`check --only`) each library keeps its own time.
+    checked_at: str | None = None
 
     @property
     def gpu_devices(self) -> list[DeviceResult]:
@@ -276,6 +284,54 @@ def from_dict(cls: type[T], data: Any) -> T:
     Unknown keys are ignored so a newer writer's extra fields do not break an older reader.
     """
     return typing.cast(T, _convert(cls, data))
+
+
+def from_dict_lenient(cls: type[T], data: Any) -> tuple[T, list[str]]:
+    """Like `from_dict`, but a field of the wrong type degrades only that field.
+
+    Such a field keeps its default (an item of a list of objects is left out), and is named in
+    the returned list of problems. A required field (no default) that does not fit, or `data`
+    that is not an object, still raises TypeError/ValueError.
+    """
+    problems: list[str] = []
+    return typing.cast(T, _lenient_object(cls, data, "", problems)), problems
+
+
+def _lenient_object(tp: type, value: Any, at: str, problems: list[str]) -> Any:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object for {tp.__name__}, got {type(value).__name__}")
+    hints = _hints(tp)
+    kwargs: dict[str, Any] = {}
+    for spec in dataclasses.fields(tp):
+        if spec.name not in value:
+            continue
+        where = f"{at}{spec.name}"
+        try:
+            kwargs[spec.name] = _lenient_value(hints[spec.name], value[spec.name], where, problems)
+        except (TypeError, ValueError) as exc:
+            required = (
+                spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+            )
+            if required:
+                raise
+            problems.append(f"{where} ({exc})")
+    return tp(**kwargs)
+
+
+def _lenient_value(tp: Any, value: Any, at: str, problems: list[str]) -> Any:
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _lenient_object(tp, value, at + ".", problems)
+    if get_origin(tp) is list:
+        (item,) = get_args(tp) or (Any,)
+        if isinstance(value, list) and dataclasses.is_dataclass(item):
+            kept = []
+            for index, entry in enumerate(value):
+                try:
+                    kept.append(_lenient_value(item, entry, f"{at}[{index}]", problems))
+                except (TypeError, ValueError) as exc:
+                    problems.append(f"{at}[{index}] ({exc})")
+            return kept
+    return _convert(tp, value)
 
 
 def from_json(cls: type[T], text: str) -> T:
@@ -407,3 +463,93 @@ def dataclass_schema(root_cls: type, *, schema_id: str, title: str, version: int
     }
     definitions[root_cls.__name__]["properties"]["schema_version"] = {"const": version}
     return schema
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def schema_problem(value: Any, schema: dict[str, Any] | None = None) -> str | None:
+    """Why `value` does not fit a JSON schema (default: `mltui check --json`'s), or None.
+
+    Covers what `json_schema()` uses ($ref, anyOf, const, enum, type, properties, required,
+    items, additionalProperties). Numbers must be finite and nesting at most MAX_JSON_DEPTH deep,
+    wherever they are (also under fields typed Any).
+    """
+    root = _check_schema() if schema is None else schema
+    return _problem(value, root, root.get("$defs", {}), "$", 0)
+
+
+@functools.cache
+def _check_schema() -> dict[str, Any]:
+    return json_schema()
+
+
+_JSON_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+}
+
+
+def _problem(
+    value: Any, schema: dict[str, Any], defs: dict[str, Any], at: str, depth: int
+) -> str | None:
+    if depth > MAX_JSON_DEPTH:
+        return f"{at}: nested deeper than {MAX_JSON_DEPTH} levels"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{at}: {value} is not a finite number"
+    if "$ref" in schema:
+        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in schema:
+        problems = [_problem(value, option, defs, at, depth) for option in schema["anyOf"]]
+        if all(problems):
+            return next(p for p in problems if p)
+        return None
+    if "const" in schema and (value != schema["const"] or type(value) is not type(schema["const"])):
+        return f"{at}: must be {schema['const']!r}"
+    if "enum" in schema and not any(
+        value == option and type(value) is type(option) for option in schema["enum"]
+    ):
+        return f"{at}: {value!r} is not one of {schema['enum']}"
+    kind = schema.get("type")
+    if kind == "null":
+        return None if value is None else f"{at}: must be null"
+    if kind is not None:
+        expected = _JSON_TYPES[kind]
+        if not isinstance(value, expected) or (isinstance(value, bool) and kind != "boolean"):
+            return f"{at}: expected {kind}, got {type(value).__name__}"
+    if isinstance(value, dict):
+        for key in schema.get("required", ()):
+            if key not in value:
+                return f"{at}: {key} is missing"
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", {})
+        for key, item in value.items():
+            problem = _problem(item, properties.get(key, extra), defs, f"{at}.{key}", depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        items = schema.get("items", {})
+        for index, item in enumerate(value):
+            problem = _problem(item, items, defs, f"{at}[{index}]", depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def parse_check(data: Any) -> CheckResult:
+    """A CheckResult from plain data, validated against the schema of `mltui check --json`.
+
+    The one validation every reader of a saved check uses; raises ValueError saying what does
+    not fit.
+    """
+    problem = schema_problem(data)
+    if problem is not None:
+        raise ValueError(problem)
+    try:
+        return from_dict(CheckResult, data)
+    except (TypeError, KeyError) as exc:
+        raise ValueError(str(exc)) from None

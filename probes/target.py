@@ -6,22 +6,41 @@ wrong with PATH becomes a `TargetError` carrying one sentence for the user, neve
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
+import typing
 from functools import lru_cache
+from typing import Any
 
+from probes.files import loads_strict
 from probes.model import TargetPython
 from probes.process import run_captured
 
 #: Standalone scripts are written for this Python and newer.
 MIN_PYTHON = (3, 8)
+#: The longest answer line read (an interpreter's answer is about 200 characters).
+MAX_ANSWER_CHARS = 65_536
 
+#: The identity question. Written so that every Python since 2.6 can answer it (no f-strings,
+#: print as a call with one argument): an old interpreter must be told "too old", not "not a
+#: Python".
 _IDENTIFY = (
     "import json, sys, platform; print(json.dumps({'version': platform.python_version(), "
     "'implementation': platform.python_implementation(), 'prefix': sys.prefix, "
     "'executable': sys.executable, 'info': list(sys.version_info[:2])}))"
+)
+#: Asked with `-I` (isolated: no PYTHON* variables, no user site, no script folder on sys.path).
+#: Pythons before 3.4 have no `-I` and refuse it; they are asked again with `-E -s` and the
+#: current folder taken off sys.path by hand, so a stray json.py there cannot answer instead.
+_ASKS = (
+    ["-I", "-c", _IDENTIFY],
+    [
+        "-E",
+        "-s",
+        "-c",
+        "import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; " + _IDENTIFY,
+    ],
 )
 
 
@@ -73,17 +92,8 @@ def _resolve_cached(path: str, timeout: float) -> TargetPython:
             raise TargetError(f"--python {path}: a directory with no bin/python in it")
     if not os.access(candidate, os.X_OK):
         raise TargetError(f"--python {path}: not executable")
-    try:
-        status, stdout, _ = run_captured([candidate, "-I", "-c", _IDENTIFY], timeout=timeout)
-    except OSError as exc:
-        raise TargetError(f"--python {path}: cannot run it ({exc.strerror or exc})") from None
-    if status is None:
-        raise TargetError(f"--python {path}: did not answer within {timeout:.0f} s")
-    try:
-        info = json.loads(stdout.decode("utf-8", "replace").strip().splitlines()[-1])
-        major, minor = info["info"]
-    except (ValueError, IndexError, KeyError, TypeError):
-        raise TargetError(f"--python {path}: not a Python interpreter") from None
+    info = _ask_identity(path, candidate, timeout)
+    major, minor = info["info"]
     if (major, minor) < MIN_PYTHON:
         raise TargetError(
             f"--python {path}: Python {info['version']} is too old "
@@ -97,3 +107,55 @@ def _resolve_cached(path: str, timeout: float) -> TargetPython:
         # Every venv's python links to the same base interpreter: compare environments.
         is_current=os.path.realpath(str(info["prefix"])) == os.path.realpath(sys.prefix),
     )
+
+
+def _ask_identity(path: str, candidate: str, timeout: float) -> dict[str, Any]:
+    """The interpreter's answer to the identity question, checked for shape; else TargetError."""
+    answer: Any = None
+    for ask in _ASKS:
+        try:
+            status, stdout, _ = run_captured([candidate, *ask], timeout=timeout)
+        except OSError as exc:
+            raise TargetError(f"--python {path}: cannot run it ({exc.strerror or exc})") from None
+        if status is None:
+            raise TargetError(f"--python {path}: did not answer within {timeout:.0f} s")
+        answer = _last_json_line(stdout)
+        if answer is not None:
+            break
+    if answer is None:
+        raise TargetError(f"--python {path}: not a Python interpreter")
+    problem = _shape_problem(answer)
+    if problem is not None:
+        raise TargetError(
+            f"--python {path}: its answer to mltui's identity question has the wrong shape "
+            f"({problem})"
+        )
+    return typing.cast(dict[str, Any], answer)
+
+
+def _last_json_line(stdout: bytes) -> Any:
+    """The JSON value on the last line of the output, or None when there is none."""
+    lines = stdout.decode("utf-8", "replace").strip().splitlines()
+    if not lines:
+        return None
+    try:
+        return loads_strict(lines[-1][:MAX_ANSWER_CHARS])
+    except ValueError:
+        return None
+
+
+def _shape_problem(answer: Any) -> str | None:
+    """What is wrong with the shape of an identity answer, or None."""
+    if not isinstance(answer, dict):
+        return f"a JSON {type(answer).__name__}, not an object"
+    info = answer.get("info")
+    if (
+        not isinstance(info, list)
+        or len(info) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in info)
+    ):
+        return "'info' is not [major, minor]"
+    for key in ("version", "implementation", "prefix"):
+        if not isinstance(answer.get(key), str):
+            return f"{key!r} is not a string"
+    return None

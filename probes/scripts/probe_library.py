@@ -48,6 +48,25 @@ def library(lib_id, display_name, import_name, distributions):
 
 
 STARTED = time.monotonic()
+#: The longest string a report carries; a longer one (a 1 MB exception message, a 20 KB version)
+#: is cut here and marked, so the report line stays whole and readable.
+MAX_FIELD_CHARS = 16384
+CUT_NOTE = " ...[cut by the probe: %d more characters]"
+
+
+def _bounded(value, depth=0):
+    """`value` with every string longer than MAX_FIELD_CHARS cut and marked (recursively)."""
+    if isinstance(value, str):
+        if len(value) > MAX_FIELD_CHARS:
+            return value[:MAX_FIELD_CHARS] + CUT_NOTE % (len(value) - MAX_FIELD_CHARS)
+        return value
+    if depth > 32:
+        return str(value)[:MAX_FIELD_CHARS]
+    if isinstance(value, dict):
+        return dict((_bounded(k, depth + 1), _bounded(v, depth + 1)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_bounded(v, depth + 1) for v in value]
+    return value
 
 
 class Emitter(object):
@@ -61,7 +80,7 @@ class Emitter(object):
         sys.stdout = sys.stderr
 
     def emit(self, obj):
-        self.out.write(json.dumps(obj, default=str) + "\n")
+        self.out.write(json.dumps(_bounded(obj), default=str) + "\n")
         self.out.flush()
 
 

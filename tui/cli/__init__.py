@@ -9,6 +9,7 @@ exit statuses live in `tui.exit_codes`, which the subcommands import instead of 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -35,8 +36,8 @@ def _positive(text: str, kind: Callable[[str], N], noun: str) -> N:
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above zero: {text!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above zero and finite: {text!r}")
     return value
 
 
@@ -234,21 +235,41 @@ def _add_fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mltui` console script; returns the exit status."""
+    from tui.cli import output
+
+    problem = output.prepare_streams()
+    output.route_rich_broken_pipe()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if problem is not None:
+        print(f"mltui: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command is not None:
         # The dashboard installs its own (it must give the terminal back before it exits).
         from tui.session_end import install_for_command
 
         install_for_command()
     try:
-        return _dispatch(parser, args)
+        status = _dispatch(parser, args)
+        output.flush_stdout()
+        return status
     except (UsageError, TargetError, UnknownLibraryError) as exc:
         print(f"mltui: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mltui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): end quietly, as head's writers do.
+        output.silence_stdout()
+        return output.EXIT_BROKEN_PIPE
+    except OSError as exc:
+        failure = output.write_failure(exc)
+        if failure is None:
+            raise
+        output.silence_stdout()
+        print(f"mltui: {failure}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

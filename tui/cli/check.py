@@ -21,9 +21,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from probes.cache import cache_dir, save_check
+from probes.cache import describe_cache_dir
 from probes.catalog import LIBRARIES, LibrarySpec, parse_library_list
-from probes.check import run_check_sync
+from probes.check import run_check_sync, save_result
 from probes.diagnosis import ALL_CLEAR, verdict
 from probes.model import (
     CheckResult,
@@ -83,9 +83,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 on_phase=progress.phase,
                 save=False,
             )
-    if save_check(result) is None:
+    if save_result(result, partial=specs is not None) is None:
         print(
-            f"mltui: warning: cannot save the check in {cache_dir()}; "
+            f"mltui: warning: cannot save the check in {describe_cache_dir()}; "
             "the next start will probe again",
             file=sys.stderr,
         )

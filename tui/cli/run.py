@@ -258,15 +258,11 @@ def environments_lines(envs: Sequence[PythonEnvironment], width: int = 80) -> li
 def cmd_envs(args: argparse.Namespace) -> int:
     """`mltui envs`: the Python environments found on this machine (read from disk only)."""
     envs = discover_environments()
-    try:
-        if getattr(args, "json", False):
-            print(environments_json(envs), flush=True)
-        else:
-            console = make_console()
-            for line in environments_lines(envs, console.width):
-                console.print(line, soft_wrap=True)
-    except BrokenPipeError:
-        # The reader went away (`| head`): not an error worth a traceback.
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stays open until exit
+    # A reader that goes away (`| head`) is handled once for every command (tui.cli.output).
+    if getattr(args, "json", False):
+        print(environments_json(envs), flush=True)
+    else:
+        console = make_console()
+        for line in environments_lines(envs, console.width):
+            console.print(line, soft_wrap=True)
     return EXIT_OK
