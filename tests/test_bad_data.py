@@ -37,13 +37,13 @@ from tests.test_fault_matrix import (
     MLTUI,
     REAL_PYTHON,
     _live_with,
-    assert_nothing_left,
     cached_result,
     fake_python,
     marker,
     mltui,
     write,
 )
+from tests.test_session_end import assert_nothing_left
 
 __all__ = ["marker"]
 

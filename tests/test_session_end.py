@@ -27,7 +27,6 @@ from tests.test_fault_matrix import (
     MLTUI,
     REAL_PYTHON,
     _live_with,
-    assert_nothing_left,
     fake_python,
     marker,
     tmux_terminal,
@@ -48,6 +47,16 @@ TREE = (
     + "print('tree ready', flush=True)\n"
     + "time.sleep(600)\n"
 )
+
+
+def assert_nothing_left(marker: str, within_s: float = 0.0) -> None:
+    """No live process carries the marker (every process a test starts does, and its
+    descendants inherit it). Children of the test process are not counted: a session-scoped
+    fixture of another module (an sshd) may be one."""
+    deadline = time.monotonic() + within_s
+    while _live_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _live_with(marker) == []
 
 
 def _environ(tmp_path: Path, marker: str) -> dict[str, str]:
