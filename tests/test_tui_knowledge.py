@@ -3,6 +3,7 @@ the keys that run a page's sample and show its probe result."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Select, Tree
 
 from content.chooser import Recommendation
@@ -181,3 +182,55 @@ async def test_footer_of_an_open_page_fits_80_columns() -> None:
         footer = screen_text(app).splitlines()[-1]
         for words in ("/ Search", "r Run", "p Probe", "t Contents", "? Help", "q Quit"):
             assert words in footer, footer
+
+
+async def test_comparison_keeps_the_library_in_view_and_shows_the_sort_column() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_knowledge(app, pilot)
+        table = app.query_one(ComparisonTable)
+        await wait_for(pilot, lambda: table.row_count == len(GUIDE_LIBRARIES))
+        table.focus()
+        first = table.get_row_at(0)[0]
+        # Scrolled sideways to the last column: the library names are still on screen.
+        await pilot.press("end")
+        for _ in range(12):
+            await pilot.press("right")
+        await wait_for(pilot, lambda: table.scroll_x > 0)
+        await pilot.pause(0.1)
+        shown = screen_text(app)
+        assert first in shown and "Library" in shown
+        # The column sorted by carries an arrow after its title; sorting again turns it.
+        await pilot.press("s")
+        column = list(table.columns.values())[table.cursor_column]
+        assert column.label.plain.endswith(" \u25b2")
+        await pilot.press("s")
+        assert column.label.plain.endswith(" \u25bc")
+        others = [c.label.plain for c in table.columns.values() if c is not column]
+        assert not any(label.endswith(("\u25b2", "\u25bc")) for label in others)
+
+
+async def test_a_search_hit_is_marked_and_in_view_on_its_page() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await open_knowledge(app, pilot)
+        await pilot.press("slash")
+        await pilot.press(*"libgpuarray")
+        results = app.query_one("#search-results", OptionList)
+        await wait_for(pilot, lambda: results.option_count > 0)
+        # The word searched for stands out in the hit's snippet.
+        prompt = results.get_option_at_index(0).prompt
+        assert isinstance(prompt, Text)
+        assert any(
+            "reverse" in str(span.style)
+            and prompt.plain[span.start : span.end].lower() == "libgpuarray"
+            for span in prompt.spans
+        )
+        await pilot.press("enter", "enter")
+        await wait_for(pilot, lambda: pane.open_library is not None)
+        viewer = app.query_one("#page-viewer", MarkdownViewer)
+        await wait_for(pilot, lambda: bool(viewer.document.query(".-search-hit")))
+        hit = viewer.document.query_one(".-search-hit")
+        assert "libgpuarray" in (hit.source or "").lower()  # type: ignore[attr-defined]
+        # Its first line is on screen, inside the viewer.
+        await wait_for(pilot, lambda: viewer.region.contains(hit.region.x, hit.region.y), timeout=5)

@@ -40,16 +40,25 @@ def _sort_key(value: Any) -> tuple[int, Any]:
         return (1, text.lower())
 
 
+#: Marks after the title of the column the table is sorted by (ascending, descending).
+SORT_MARKS = (" \u25b2", " \u25bc")
+
+
 class ComparisonTable(DataTable[str]):
-    """Rows of the comparison; `s` sorts by the cursor's column, again to reverse."""
+    """Rows of the comparison; `s` sorts by the cursor's column, again to reverse.
+
+    The first column (the library) stays in view when the table scrolls sideways, and the
+    column it is sorted by carries an arrow after its title.
+    """
 
     BINDINGS = [
         Binding("s", "sort_by_cursor", "Sort", tooltip="Sort by this column (again: reverse)")
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="cell", zebra_stripes=True)
+        super().__init__(id=id, cursor_type="cell", zebra_stripes=True, fixed_columns=1)
         self._sorted_by: tuple[ColumnKey, bool] | None = None
+        self._titles: dict[ColumnKey, str] = {}
 
     def show(self, rows: Sequence[Any], labels: Mapping[str, str] | None = None) -> None:
         """Fill the table; columns are the rows' keys in order, titled by `labels` when given."""
@@ -58,8 +67,13 @@ class ComparisonTable(DataTable[str]):
         if not mappings:
             return
         columns = list(mappings[0].keys())
+        self._titles = {}
+        self._sorted_by = None
         for column in columns:
-            self.add_column((labels or {}).get(column, column.replace("_", " ")), key=column)
+            title = (labels or {}).get(column, column.replace("_", " "))
+            # Room for the sort arrow from the start: widths measured later lag a frame behind.
+            key = self.add_column(title + "  ", key=column)
+            self._titles[key] = title
         for mapping in mappings:
             self.add_row(*(cell_text(mapping.get(column)) for column in columns))
 
@@ -68,6 +82,10 @@ class ComparisonTable(DataTable[str]):
         reverse = self._sorted_by is not None and self._sorted_by == (column, False)
         self.sort(column, key=_sort_key, reverse=reverse)
         self._sorted_by = (column, reverse)
+        for key, title in self._titles.items():
+            mark = SORT_MARKS[reverse] if key == column else "  "
+            self.columns[key].label = Text(title + mark)
+        self.refresh()
 
     @property
     def sorted_by(self) -> tuple[str, bool] | None:

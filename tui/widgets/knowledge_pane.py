@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from rich.text import Text
@@ -21,9 +22,10 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Static, Tree
+from textual.widgets.markdown import MarkdownBlock
 from textual.widgets.option_list import Option
 
-from content.knowledge import ComparisonRow, LibraryPage
+from content.knowledge import ComparisonRow, LibraryPage, SearchHit
 from tui.presentation import MUTED
 from tui.state import CheckState
 from tui.widgets.chooser_form import ChooserForm
@@ -85,6 +87,8 @@ class KnowledgePane(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        #: The hits of the last search, in the order listed.
+        self._hits: list[SearchHit] = []
         self.pages: dict[str, LibraryPage] = {}
         #: The library whose page is open, if one is.
         self.open_library: str | None = None
@@ -175,8 +179,13 @@ class KnowledgePane(Widget):
             elif name == "comparison":
                 self.query_one(ComparisonTable).focus()
 
-    def open_page(self, library: str, anchor: str | None = None) -> None:
-        """Show a library's page (at a heading's anchor, when given) and move the keys into it."""
+    def open_page(
+        self, library: str, anchor: str | None = None, highlight: SearchHit | None = None
+    ) -> None:
+        """Show a library's page (at a heading's anchor, when given) and move the keys into it.
+
+        `highlight`: a search hit whose line is marked and scrolled into view.
+        """
         page = self.pages.get(library)
         if page is None:
             self.notify(f"no page for {library}", severity="warning")
@@ -189,17 +198,26 @@ class KnowledgePane(Widget):
         viewer.border_title = page.title
         viewer.border_subtitle = "escape: back to the pages"
         self.refresh_bindings()
-        self._show_markdown(render_page_markdown(page), anchor)
+        self._show_markdown(render_page_markdown(page), anchor, highlight)
         # The arrows and page keys scroll the page from now on; escape goes back to the index.
         viewer.document.focus()
 
     @work(exclusive=True, group="page-render", exit_on_error=False)
-    async def _show_markdown(self, markdown: str, anchor: str | None) -> None:
+    async def _show_markdown(
+        self, markdown: str, anchor: str | None, highlight: SearchHit | None = None
+    ) -> None:
         viewer = self.query_one("#page-viewer", MarkdownViewer)
         await viewer.document.update(markdown)
         viewer.scroll_home(animate=False)
         if anchor:
             viewer.document.goto_anchor(anchor)
+        if highlight is not None:
+            block = search_hit_block(viewer.document.query(MarkdownBlock), highlight)
+            if block is not None:
+                block.add_class("-search-hit")
+                viewer.call_after_refresh(
+                    lambda: viewer.scroll_to_widget(block, animate=False, center=True)
+                )
 
     def _follow_check(self, state: CheckState | None) -> None:
         """Let the chooser weigh its advice against what this machine can do."""
@@ -263,9 +281,14 @@ class KnowledgePane(Widget):
             return
         from content.knowledge import search
 
-        for position, hit in enumerate(search(query)[:50]):
+        self._hits = search(query)[:50]
+        for position, hit in enumerate(self._hits):
             label = Text(f"{hit.page_title} > {hit.heading}", style="bold")
-            label.append("\n  " + plain_snippet(hit.snippet), style="")
+            snippet = Text("\n  " + plain_snippet(hit.snippet))
+            # The words searched for stand out in each hit (reverse shows without colour too).
+            for word in query.split():
+                snippet.highlight_words([word], style="reverse", case_sensitive=False)
+            label.append_text(snippet)
             results.add_option(Option(label, id=f"hit:{position}:{hit.page_id}:{hit.anchor}"))
         if not results.option_count:
             results.add_option(
@@ -283,7 +306,27 @@ class KnowledgePane(Widget):
     def _on_search_result(self, event: OptionList.OptionSelected) -> None:
         parts = (event.option.id or "").split(":", 3)
         if len(parts) == 4:
-            self.open_page(parts[2], parts[3] or None)
+            position = int(parts[1])
+            hit = self._hits[position] if position < len(self._hits) else None
+            self.open_page(parts[2], parts[3] or None, hit)
+
+
+def search_hit_block(blocks: Iterable[MarkdownBlock], hit: SearchHit) -> MarkdownBlock | None:
+    """The block of a rendered page that holds a search hit: the first after the hit's heading
+    whose source has the hit's words (any block with them when the heading is not found)."""
+    words = [w.lower() for w in re.findall(r"\w+", plain_snippet(hit.snippet))[:6]]
+    seen_heading, fallback = False, None
+    for block in blocks:
+        source = (block.source or "").lower()
+        if not seen_heading and hit.heading and hit.heading.lower() in source:
+            seen_heading = True
+            if source.lstrip().startswith("#"):
+                continue
+        if words and all(word in source for word in words):
+            if seen_heading:
+                return block
+            fallback = fallback or block
+    return fallback
 
 
 def plain_snippet(snippet: str) -> str:
