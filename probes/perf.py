@@ -80,6 +80,8 @@ CPU_SLOW_BELOW = 0.2
 SIBLING_MARGIN = 0.10
 #: A median SM clock under load below this share of the maximum is worth saying.
 CLOCK_LOW = 0.9
+#: Marks what NVML saw on a healthy device (a note, not a reason).
+SEEN = "seen: "
 #: Clock-event reasons that are not a fault under load.
 BENIGN_REASONS = frozenset({"idle", "applications clocks setting", "display clock setting"})
 
@@ -746,7 +748,7 @@ def judge_device(device: DevicePerf, extra: dict[str, Any] | None = None) -> Non
         device.reasons = slow + explain + device.reasons
     else:
         device.verdict = "healthy"
-        device.reasons = device.reasons + [f"seen: {r}" for r in explain]
+        device.reasons = device.reasons + [f"{SEEN}{r}" for r in explain]
 
 
 def judge_siblings(devices: Sequence[DevicePerf]) -> None:
@@ -769,6 +771,9 @@ def judge_siblings(devices: Sequence[DevicePerf]) -> None:
                 m = found.get(key)
                 if m is None or m.value is None or m.value >= (1 - SIBLING_MARGIN) * median:
                     continue
+                if device.verdict == "healthy":
+                    # What NVML saw now explains the shortfall: no longer a mere note.
+                    device.reasons = [r.removeprefix(SEEN) for r in device.reasons]
                 device.verdict = "slow"
                 device.reasons.insert(
                     0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from tests.fake_nvml import FIXTURES, FakeNvml
@@ -231,3 +232,133 @@ POWER_CAP = 0x004
 POWER_BRAKE = 0x080
 HW_SLOWDOWN = 0x008
 THERMAL = 0x020
+
+
+def canned_report() -> Any:
+    """A fixed perf report of a node with two H100s and a CPU: GPU 1 slow (power brake, clocks
+    down), the CPU healthy against its estimate, every library's GEMM compared on the CPU."""
+    from probes.nvml import NvmlSession
+    from probes.peaks import CpuSpecs, cpu_peaks, gpu_peaks
+    from probes.perf import NvmlSampler, judge_device, judge_siblings, nvml_extras, specs_of
+    from probes.perf_model import DevicePerf, LibraryRun, Measurement, PerfReport
+
+    fake = node(count=2, product="h100_sxm")
+    under_load(fake, 0, sm_mhz=1980, power_w=640)
+    under_load(fake, 1, sm_mhz=1100, power_w=700, reasons=POWER_BRAKE)
+    devices = []
+    with NvmlSession(fake) as session:
+        gpus = session.read().gpus
+        sampler = NvmlSampler(session, gpus)
+        for _ in range(20):
+            sampler.sample_once()
+        watches = sampler.stop()
+        for gpu, watch, bf16 in zip(gpus, watches, (0.74, 0.58), strict=True):
+            extra = nvml_extras(session, gpu.index)
+            device = DevicePerf(device=f"cuda:{gpu.index}", name=gpu.name, uuid=gpu.uuid)
+            device.peaks = gpu_peaks(specs_of(gpu, extra))
+            device.watch = watch
+            for key, share in (("gemm:bf16", bf16), ("gemm:fp32", 0.8), ("copy", 0.86)):
+                kind, _, dtype = key.partition(":")
+                device.measurements.append(
+                    Measurement(
+                        "torch",
+                        device.device,
+                        kind,  # type: ignore[arg-type]
+                        dtype or None,
+                        value=share * device.peaks[key].value,
+                        unit="FLOP/s" if kind == "gemm" else "B/s",
+                        size=8192 if kind == "gemm" else 1 << 30,
+                        result_ok=True,
+                    )
+                )
+            judge_device(device, extra)
+            devices.append(device)
+    cpu = DevicePerf(device="cpu", name="AMD EPYC 7763 64-Core Processor")
+    cpu.peaks = cpu_peaks(
+        CpuSpecs(
+            model_name="AMD EPYC 7763 64-Core Processor",
+            vendor="AuthenticAMD",
+            family=25,
+            flags=frozenset({"avx2", "fma"}),
+            cores=8,
+            clock_mhz=3525.0,
+            clock_source="the maximum clock cpufreq reports",
+        )
+    )
+    for library, gflops in (
+        ("numpy", 410.0),
+        ("torch", 520.0),
+        ("tensorflow", 470.0),
+        ("jax", 505.0),
+    ):
+        cpu.measurements.append(
+            Measurement(
+                library, "cpu", "gemm", "fp32", value=gflops * 1e9, size=1024, result_ok=True
+            )
+        )
+    judge_device(cpu)
+    report = PerfReport(
+        mltui_version="0.1.0",
+        created_at="2026-11-27T10:00:00Z",
+        hostname="gpu-node-07",
+        python="/opt/envs/ml/bin/python",
+        cpu_model=cpu.name,
+        seconds_budget=60.0,
+        elapsed_s=9.4,
+        devices=[cpu, *devices],
+        libraries=[
+            LibraryRun("numpy", "ok", "2.4.6"),
+            LibraryRun("torch", "ok", "2.13.0"),
+            LibraryRun("tensorflow", "ok", "2.21.0"),
+            LibraryRun("jax", "ok", "0.10.2"),
+        ],
+    )
+    judge_siblings(report.devices)
+    from probes.perf import overall
+
+    report.verdict, report.reasons = overall(report.devices)
+    return report
+
+
+def carrying(variable: str, word: str) -> list[Any]:
+    """Live (not zombie) processes with `variable=word` in their environment: what a test
+    started and everything those started (they inherit it)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["status", "environ"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and (
+                (proc.info["environ"] or {}).get(variable) == word
+            ):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def marked_environment(variable: str) -> Iterator[str]:
+    """Body of a fixture: a unique word in `variable` of this process's environment (so every
+    process a test starts inherits it); afterwards no live process may carry it (waited for up
+    to 5 s, then killed, and the test fails)."""
+    import os
+    import time
+    import uuid
+
+    word = uuid.uuid4().hex
+    previous = os.environ.get(variable)
+    os.environ[variable] = word
+    try:
+        yield word
+    finally:
+        if previous is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = previous
+    deadline = time.monotonic() + 5
+    while carrying(variable, word) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = carrying(variable, word)
+    for proc in left:
+        proc.kill()
+    assert left == [], "processes left behind"

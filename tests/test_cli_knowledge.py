@@ -255,3 +255,41 @@ def test_content_check_broken_copy_in_a_real_process(tmp_path: Path) -> None:
 def test_content_without_action_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["content"], capsys)
     assert code == 2 and "content check" in err
+
+
+def test_compare_shows_the_kept_perf_run_beside_the_claims(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from probes.cache import save_perf
+    from tests.perf_fixtures import canned_report
+
+    assert save_perf(canned_report(), current_target()) is not None
+    code, out, _ = run(["compare", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0
+    rows = {r["id"]: r for r in data["rows"]}
+    assert rows["torch"]["measured_here"] == {
+        "value": 520e9,
+        "unit": "FLOP/s",
+        "dtype": "fp32",
+        "device": "cpu",
+        "ratio_to_peak": rows["torch"]["measured_here"]["ratio_to_peak"],
+    }
+    assert 0.5 < rows["torch"]["measured_here"]["ratio_to_peak"] < 0.7
+    assert rows["theano"]["measured_here"] is None
+    assert data["measured_on"] == {"machine": "gpu-node-07", "created_at": "2026-11-27T10:00:00Z"}
+    code, out, _ = run(["compare"], capsys)
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "Measured here" in flat and "gpu-node-07" in flat
+    assert "520" in flat and "GFLOP/s" in flat  # the cell may be folded over lines
+
+
+def test_compare_without_a_perf_run_has_no_measured_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(["compare", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0
+    assert all(r["measured_here"] is None for r in data["rows"])
+    assert "measured_on" not in data

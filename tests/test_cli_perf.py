@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from probes.model import perf_json_schema
+from tests.perf_fixtures import carrying
 
 ROOT = Path(__file__).resolve().parent.parent
 MLTUI = ROOT / ".venv" / "bin" / "mltui"
@@ -46,16 +47,7 @@ def _mltui(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProces
 
 
 def _carrying(word: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["status", "environ"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and (
-                (proc.info["environ"] or {}).get(MARKER) == word
-            ):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
+    return carrying(MARKER, word)
 
 
 @pytest.mark.frameworks

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +43,15 @@ from probes.perf import (
 from probes.perf_model import DevicePerf, Measurement, PerfReport
 from probes.target import current_target
 from tests.fake_nvml import FakeNvml
-from tests.perf_fixtures import HW_SLOWDOWN, POWER_BRAKE, POWER_CAP, node, under_load
+from tests.perf_fixtures import (
+    HW_SLOWDOWN,
+    POWER_BRAKE,
+    POWER_CAP,
+    carrying,
+    marked_environment,
+    node,
+    under_load,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "probes" / "perf.schema.json"
@@ -164,13 +170,18 @@ def test_a_sibling_more_than_10_percent_below_the_median_is_slow(outlier_share: 
     fake = node(count=8, product="h100_sxm")
     devices = []
     for index in range(8):
-        under_load(fake, index)
+        under_load(
+            fake, index, sm_mhz=1500 if index == 5 else 1980, reasons=POWER_BRAKE * (index == 5)
+        )
         share = outlier_share if index == 5 else 0.75 + 0.002 * index
         devices.append(_gpu_device(fake, index, {**HEALTHY, "gemm:bf16": share}))
     assert [d.verdict for d in devices] == ["healthy"] * 8
     judge_siblings(devices)
     assert [d.verdict for d in devices] == ["healthy"] * 5 + ["slow"] + ["healthy"] * 2
     assert "below the median of its 8 NVIDIA H100 80GB HBM3 siblings" in devices[5].reasons[0]
+    assert not any(r.startswith("seen: ") for r in devices[5].reasons)
+    assert "power brake active in 100% of samples" in devices[5].reasons
+    assert "SM clock 1.50 of 1.98 GHz" in devices[5].reasons
     median = sorted([outlier_share] + [0.75 + 0.002 * i for i in range(8) if i != 5])[3:5]
     below = 1 - outlier_share / (sum(median) / 2)
     assert devices[5].reasons[0].startswith(f"BF16 GEMM {below:.0%} below")
@@ -336,31 +347,12 @@ def test_sampler_survives_a_gpu_lost_mid_run() -> None:
 @pytest.fixture
 def marker() -> Iterator[dict[str, str]]:
     """An environment marker; after the test no live process may carry it."""
-    word = f"perf-{uuid.uuid4().hex}"
-    previous = os.environ.get(MARKER)
-    os.environ[MARKER] = word
-    yield {MARKER: word}
-    if previous is None:
-        os.environ.pop(MARKER, None)
-    else:
-        os.environ[MARKER] = previous
-    left = _carrying(word)
-    for proc in left:
-        proc.kill()
-    assert left == [], "processes left behind"
+    for word in marked_environment(MARKER):
+        yield {MARKER: word}
 
 
 def _carrying(word: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["status", "environ"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and (
-                (proc.info["environ"] or {}).get(MARKER) == word
-            ):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
+    return carrying(MARKER, word)
 
 
 def _nothing_left(word: str, within_s: float = 5.0) -> None:

@@ -7,6 +7,7 @@ change with `pytest tests/test_snapshots.py --snapshot-update` and look at the S
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,12 +19,14 @@ from probes.fleet.model import FleetReport, NodeResult
 from probes.model import TargetPython, to_dict
 from tests.conftest import canned_check, make_services, wait_for
 from tests.fleet_reports import one_gpu_fewer, other_driver, recorded_node
+from tests.perf_fixtures import canned_report
 from tui.app import MltuiApp
 from tui.screens.fleet_node import NodeCheckScreen
 from tui.screens.library_detail import LibraryDetailScreen
 from tui.widgets.fleet_pane import FleetPane
 from tui.widgets.hardware_pane import HardwarePane
 from tui.widgets.knowledge_pane import KnowledgePane
+from tui.widgets.perf_pane import PerfPane
 from tui.widgets.run_pane import RunPane
 
 SIZES = [(80, 24), (160, 48)]
@@ -128,6 +131,23 @@ def test_knowledge_pane_page(snap_compare: Any, size: tuple[int, int]) -> None:
         await pilot.pause(0.5)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=show_page)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_perf_pane(snap_compare: Any, size: tuple[int, int]) -> None:
+    # A kept run of two H100s (one slow: power brake, clocks down, below its sibling) and a CPU.
+    check = replace(canned_check(SNAPSHOT_TARGET), perf=canned_report())
+    app = MltuiApp(
+        target=SNAPSHOT_TARGET, services=make_services(cached=check, check=check), refresh=3600
+    )
+
+    async def show_perf(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: pilot.app.query_one(PerfPane).report is not None)
+        await steady(pilot, lambda: pilot.app.query_one("#perf-scroll").virtual_size)
+
+    assert snap_compare(app, terminal_size=size, run_before=show_perf)
 
 
 def test_library_detail(snap_compare: Any) -> None:

@@ -234,3 +234,38 @@ async def test_a_search_hit_is_marked_and_in_view_on_its_page() -> None:
         assert "libgpuarray" in (hit.source or "").lower()  # type: ignore[attr-defined]
         # Its first line is on screen, inside the viewer.
         await wait_for(pilot, lambda: viewer.region.contains(hit.region.x, hit.region.y), timeout=5)
+
+
+async def test_comparison_shows_what_this_machine_measured_beside_the_claims() -> None:
+    # Issue 12 part 5: the article's speed claims ("High-speed computation", "Processing large
+    # data sets quickly") face the figures `mltui perf` measured here, labelled machine and date.
+    from dataclasses import replace
+
+    from tests.conftest import canned_check
+    from tests.perf_fixtures import canned_report
+
+    check = replace(canned_check(fixed_target()), perf=canned_report())
+    app = MltuiApp(target=fixed_target(), services=make_services(check=check), refresh=3600)
+    async with app.run_test(size=(200, 48)) as pilot:
+        await open_knowledge(app, pilot)
+        table = app.query_one(ComparisonTable)
+        await wait_for(pilot, lambda: "measured_here" in [str(k.value) for k in table.columns])
+        keys = [str(k.value) for k in table.columns]
+        assert keys.index("measured_here") == keys.index("best_application") + 1
+        title = table.columns[keys[keys.index("measured_here")]].label.plain  # type: ignore[index]
+        assert title == "Measured here (gpu-node-07, 2026-11-27)"
+        column = keys.index("measured_here")
+        cells = {table.get_row_at(i)[0]: table.get_row_at(i)[column] for i in range(6)}
+        assert cells["PyTorch"] == "520 GFLOP/s FP32 on cpu (58% of peak)"
+        assert cells["TensorFlow"] == "470 GFLOP/s FP32 on cpu (52% of peak)"
+        assert cells["JAX"] == "505 GFLOP/s FP32 on cpu (56% of peak)"
+        assert cells["Theano"] == "-" and cells["scikit-learn"] == "-"
+
+
+async def test_comparison_has_no_measured_column_before_a_perf_run() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_knowledge(app, pilot)
+        table = app.query_one(ComparisonTable)
+        await wait_for(pilot, lambda: table.row_count == len(GUIDE_LIBRARIES))
+        assert "measured_here" not in [str(k.value) for k in table.columns]

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from tui.widgets.hardware_pane import HardwarePane
     from tui.widgets.knowledge_pane import KnowledgePane, KnowledgeView
     from tui.widgets.libraries_matrix import LibrariesMatrix
+    from tui.widgets.perf_pane import PerfPane
 
 #: How long the check's probes wait for the first hardware reading to be drawn.
 CHECK_WAITS_FOR_HARDWARE_S = 2.0
@@ -442,6 +443,12 @@ class MltuiApp(App[None]):
         """Mark the first frame with every library's result (the panes follow on their own)."""
         if state is not None and state.result is not None:
             mark(self, "libraries")
+
+    def on_perf_pane_measured(self, event: PerfPane.Measured) -> None:
+        """A perf run ended: the check carries it (the Knowledge comparison shows its figures)."""
+        state = self.check_state
+        if state is not None and state.result is not None and state.target == self.target:
+            self.check_state = replace(state, result=replace(state.result, perf=event.report))
 
     def on_hardware_pane_first_drawn(self, _event: HardwarePane.FirstDrawn) -> None:
         """The machine's first reading is on screen: the re-check may start."""

@@ -74,6 +74,12 @@ def _fleet(context: PaneContext) -> Widget:
     return FleetPane(ascii=context.ascii, id="fleet-pane")
 
 
+def _perf(context: PaneContext) -> Widget:
+    from tui.widgets.perf_pane import PerfPane
+
+    return PerfPane(context.services, context.target, ascii=context.ascii, id="perf-pane")
+
+
 #: The panes in tab order. The Run and Knowledge panes are lazy: before the first frame they cost
 #: it more than half its time (their modules, Markdown, tables, selects and the chooser's data).
 PANES: tuple[PaneSpec, ...] = (
@@ -102,5 +108,13 @@ PANES: tuple[PaneSpec, ...] = (
         "the check on many nodes (Slurm, Ray, SSH) and what differs between them",
         _fleet,
         focus="#fleet-table",
+    ),
+    PaneSpec(
+        "perf",
+        "5",
+        "Perf",
+        "measure each device against its peak, watch the GPUs while it runs",
+        _perf,
+        focus="#perf-scroll",
     ),
 )

@@ -7,6 +7,7 @@ bundle with a fake NVML, fixed system readings, a canned check or a frozen clock
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from probes.model import CheckResult, LibraryReport, NvmlReport, SystemInfo, Tar
 if TYPE_CHECKING:
     # Types only: the modules themselves are imported when first used, inside workers.
     from probes.envs import PythonEnvironment
+    from probes.perf import EventCallback, PerfOptions
+    from probes.perf_model import PerfReport
     from probes.process import LineBatch
     from probes.runner import RunResult, SampleRef
 
@@ -63,6 +66,21 @@ class SampleRunner(Protocol):
         on_lines: Callable[[LineBatch], None] | None = ...,
     ) -> RunResult:
         """The sample's outcome."""
+        ...
+
+
+class PerfRunner(Protocol):
+    """Runs `mltui perf` on a target; progress to `on_event`, stopped early by `cancel`."""
+
+    async def __call__(
+        self,
+        target: TargetPython,
+        options: PerfOptions | None = ...,
+        *,
+        cancel: asyncio.Event | None = ...,
+        on_event: EventCallback | None = ...,
+    ) -> PerfReport:
+        """The whole perf report (cancelled or not)."""
         ...
 
 
@@ -113,6 +131,24 @@ async def _run_sample(
     return await run_sample(target, sample, device=device, on_lines=on_lines)
 
 
+async def _run_perf(
+    target: TargetPython,
+    options: PerfOptions | None = None,
+    *,
+    cancel: asyncio.Event | None = None,
+    on_event: EventCallback | None = None,
+) -> PerfReport:
+    from probes.perf import run_perf
+
+    return await run_perf(target, options, cancel=cancel, on_event=on_event)
+
+
+def _save_perf(report: PerfReport, target: TargetPython) -> object:
+    from probes.cache import save_perf
+
+    return save_perf(report, target)
+
+
 def _discover_environments() -> Sequence[PythonEnvironment]:
     from probes.envs import discover_environments
 
@@ -136,6 +172,9 @@ class Services:
     list_samples: Callable[[], Sequence[SampleRef]] = _list_samples
     run_sample: SampleRunner = _run_sample
     discover_environments: Callable[[], Sequence[PythonEnvironment]] = _discover_environments
+    run_perf: PerfRunner = _run_perf
+    #: Keeps a perf report for the target (the cache); returns None when it cannot.
+    save_perf: Callable[[PerfReport, TargetPython], object] = _save_perf
     resolve_target: Callable[[str | None], TargetPython] = _resolve_target
     #: Seconds on a monotonic clock; tests freeze it so ages and timers stay put in snapshots.
     clock: Callable[[], float] = time.monotonic

@@ -48,9 +48,17 @@ from content.knowledge import (
 )
 from content.validate import stale_claims
 from probes.model import TargetPython
+from probes.perf_model import Measurement, PerfReport
 from tui.cli.console import make_console
 from tui.cli.layout import label_value_lines, longest_token, wrap
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
+from tui.perf_view import (
+    MEASURED_AFTER,
+    MEASURED_KEY,
+    measured_by_library,
+    measured_cell,
+    measured_title,
+)
 from tui.presentation import (
     ACCENT,
     ERROR,
@@ -86,20 +94,75 @@ def cmd_compare(args: argparse.Namespace) -> int:
         rows = comparison_rows()
     except ContentError as exc:
         raise _wrap_content_error(exc) from None
+    perf = _kept_perf(args)
+    figures = measured_by_library(perf) if perf is not None else {}
     if getattr(args, "json", False):
-        data = {
+        data: dict[str, object] = {
             "source": ARTICLE_CREDIT,
             "columns": [asdict(c) for c in columns],
-            "rows": [{"id": r.library, **r.values} for r in rows],
+            "rows": [
+                {"id": r.library, **r.values, **_measured_json(figures.get(r.library))}
+                for r in rows
+            ],
         }
+        if perf is not None and figures:
+            data["measured_on"] = {"machine": perf.hostname, "created_at": perf.created_at}
         print(json.dumps(data, indent=2))
         return EXIT_OK
+    if perf is not None and figures:
+        columns, rows = _with_measured(columns, rows, perf, figures)
     console = _console()
     for line in compare_lines(
         columns, rows, console.width, colour=console.color_system is not None
     ):
         console.print(line, soft_wrap=True)
     return EXIT_OK
+
+
+def _kept_perf(args: argparse.Namespace) -> PerfReport | None:
+    """The last `mltui perf` of the target interpreter, if one is kept (never an error)."""
+    try:
+        from probes.cache import load_perf
+        from probes.target import resolve_target
+
+        return load_perf(resolve_target(getattr(args, "python", None)))
+    except Exception:  # no cache, no home folder, an unusable --python: no measured column
+        return None
+
+
+def _measured_json(m: Measurement | None) -> dict[str, object]:
+    """A row's measured figure for `compare --json` (explicit nulls when not measured)."""
+    if m is None:
+        return {"measured_here": None}
+    return {
+        "measured_here": {
+            "value": m.value,
+            "unit": m.unit,
+            "dtype": m.dtype,
+            "device": m.device,
+            "ratio_to_peak": m.ratio,
+        }
+    }
+
+
+def _with_measured(
+    columns: list[ComparisonColumn],
+    rows: list[ComparisonRow],
+    perf: PerfReport,
+    figures: dict[str, Measurement],
+) -> tuple[list[ComparisonColumn], list[ComparisonRow]]:
+    """The comparison with what this machine measured, right after the article's claims."""
+    measured = ComparisonColumn(MEASURED_KEY, measured_title(perf), MEASURED_KEY, False)
+    at = next((i + 1 for i, c in enumerate(columns) if c.key == MEASURED_AFTER), len(columns))
+    columns = [*columns[:at], measured, *columns[at:]]
+    rows = [
+        dataclasses.replace(
+            row,
+            cells={**row.cells, MEASURED_KEY: inert_line(measured_cell(figures.get(row.library)))},
+        )
+        for row in rows
+    ]
+    return columns, rows
 
 
 #: Marks a row (or column) mltui added to the article's table.

@@ -28,13 +28,12 @@ from probes.perf_model import DevicePerf, LibraryRun, Measurement, PerfReport
 from probes.target import resolve_target
 from tui.cli.console import make_console
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
+from tui.perf_view import comparison_rows, peak_text, ratio_bar, shown_measurements, verdict_text
 from tui.presentation import (
     ACCENT,
     ERROR,
     MUTED,
     human_rate,
-    perf_verdict_style,
-    ratio_style,
 )
 from tui.safe_text import safe_text
 
@@ -68,25 +67,6 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if report.has_errors else EXIT_OK
 
 
-# ------------------------------------------------------------------------------- formatting
-
-
-def ratio_bar(ratio: float | None, width: int = 10) -> Text:
-    """A bar of `width` cells filled to the ratio (capped at 100 %), then the percentage."""
-    if ratio is None:
-        return Text("—".ljust(width) + "     ", style=MUTED)
-    filled = max(0, min(width, round(ratio * width)))
-    bar = Text("█" * filled, style=ratio_style(ratio))
-    bar.append("░" * (width - filled), style=MUTED)
-    bar.append(f" {ratio:4.0%}")
-    return bar
-
-
-def verdict_text(verdict: str) -> Text:
-    """The verdict word in its style."""
-    return Text(verdict, style=perf_verdict_style(verdict))
-
-
 # ------------------------------------------------------------------------------- rendering
 
 
@@ -103,20 +83,16 @@ def render_device(device: DevicePerf) -> RenderableType:
     table.add_column("measured", justify="right", no_wrap=True)
     table.add_column("peak", justify="right", no_wrap=True)
     table.add_column("of peak")
-    for m in device.measurements:
-        if m.skipped:
-            continue
+    for m in shown_measurements(device):
         if m.error:
             table.add_row(m.label, safe_text(m.library), Text("error", style=ERROR), "", "")
             continue
-        peak = device.peaks.get(m.key)
-        peak_text = human_rate(peak.value, peak.unit) if peak else "—"
-        if peak is not None and peak.estimated:
-            peak_text = "~" + peak_text
         measured = Text(human_rate(m.value, m.unit))
         if m.result_ok is False:
             measured.append(" wrong result", style=ERROR)
-        table.add_row(m.label, safe_text(m.library), measured, peak_text, ratio_bar(m.ratio))
+        table.add_row(
+            m.label, safe_text(m.library), measured, peak_text(device, m), ratio_bar(m.ratio)
+        )
     parts: list[RenderableType] = []
     if device.measurements:
         parts.append(table)
@@ -138,11 +114,7 @@ def render_device(device: DevicePerf) -> RenderableType:
 
 def render_comparison(report: PerfReport) -> RenderableType | None:
     """The same GEMM in every library, on one device: who is fastest here."""
-    rows = report.comparison()
-    libraries_per_dtype: dict[str | None, set[str]] = {}
-    for m in rows:
-        libraries_per_dtype.setdefault(m.dtype, set()).add(m.library)
-    rows = [m for m in rows if len(libraries_per_dtype[m.dtype]) > 1]
+    rows = comparison_rows(report)
     if not rows:
         return None
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
@@ -152,8 +124,7 @@ def render_comparison(report: PerfReport) -> RenderableType | None:
     table.add_column("size", justify="right")
     table.add_column("measured", justify="right")
     table.add_column("of peak")
-    order = {"fp32": 0, "tf32": 1, "bf16": 2, "fp16": 3, "fp8": 4}
-    for m in sorted(rows, key=lambda m: (order.get(m.dtype or "", 9), -(m.value or 0))):
+    for m in rows:
         table.add_row(
             safe_text(m.library),
             m.device,

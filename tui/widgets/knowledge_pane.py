@@ -26,6 +26,8 @@ from textual.widgets.markdown import MarkdownBlock
 from textual.widgets.option_list import Option
 
 from content.knowledge import ComparisonRow, LibraryPage, SearchHit
+from probes.perf_model import PerfReport
+from tui.perf_view import with_measured_column
 from tui.presentation import MUTED
 from tui.state import CheckState
 from tui.widgets.chooser_form import ChooserForm
@@ -94,6 +96,11 @@ class KnowledgePane(Widget):
         self.open_library: str | None = None
         #: Set once the pages have been read (even if none could be).
         self.pages_loaded = asyncio.Event()
+        self._rows: list[dict[str, str]] = []
+        self._labels: dict[str, str] = {}
+        self._row_ids: list[str] = []
+        #: The last `mltui perf` of the target (the check's), shown in the comparison.
+        self._perf: PerfReport | None = None
 
     def compose(self) -> ComposeResult:
         """The index on the left; the chosen view and the credit on the right."""
@@ -121,7 +128,9 @@ class KnowledgePane(Widget):
             from content.knowledge import comparison_columns, comparison_rows, load_pages
 
             pages = list(load_pages())
-            rows = comparison_table_rows(comparison_rows())
+            loaded = comparison_rows()
+            rows = comparison_table_rows(loaded)
+            self._row_ids = [row.library for row in loaded]
             labels = {"library": "library"} | {c.key: c.title for c in comparison_columns()}
         except Exception as exc:  # a broken content file is shown, not fatal
             self.app.call_from_thread(
@@ -145,6 +154,15 @@ class KnowledgePane(Widget):
                 *(Option(p.title, id=f"page:{p.id}") for p in pages),
             ]
         )
+        self._rows, self._labels = rows, labels
+        self._show_comparison()
+
+    def _show_comparison(self) -> None:
+        """The comparison, with what this machine measured per library once `mltui perf` ran."""
+        rows, labels = self._rows, self._labels
+        if self._perf is not None and len(self._row_ids) == len(rows):
+            rows, titles = with_measured_column(rows, self._row_ids, self._perf)
+            labels = {**labels, **titles}
         self.query_one(ComparisonTable).show(rows, labels)
 
     # ------------------------------------------------------------------------- navigation
@@ -220,9 +238,15 @@ class KnowledgePane(Widget):
                 )
 
     def _follow_check(self, state: CheckState | None) -> None:
-        """Let the chooser weigh its advice against what this machine can do."""
+        """Let the chooser weigh its advice against what this machine can do; show what this
+        machine measured beside the article's claims."""
         if state is not None:
             self.query_one(ChooserForm).set_check(state)
+            perf = state.result.perf if state.result is not None else None
+            if perf is not self._perf:
+                self._perf = perf
+                if self._rows:
+                    self._show_comparison()
 
     async def on_knowledge_pane_open_page(self, message: OpenPage) -> None:
         """Open the page the app asked for, once the pages are read."""

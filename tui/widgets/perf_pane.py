@@ -1,0 +1,324 @@
+"""The Perf pane: `mltui perf` in the dashboard, with NVML watched live while the load runs.
+
+`r` runs the check on the app's interpreter (every device), `c` or escape cancels it (the load
+processes are killed whole). While it runs: a live strip with each GPU's SM clock (and its
+history), power against its limit, temperature and clock-event reasons, read by mltui itself
+about ten times a second, and each figure as it arrives. Then: per device, a bar of each figure
+against its peak, the verdict and its reasons; the same GEMM in every library. Before a run the
+pane shows the last one kept for the interpreter (the check's `perf`).
+
+The screen is refreshed at most four times a second while a run goes on (samples arrive from
+the sampling thread at 10 Hz per GPU; they are only stored there), and not at all while idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Static
+
+from probes.model import GpuInfo, NvmlReport, TargetPython
+from probes.perf_model import LibraryRun, Measurement, NvmlSample, NvmlWatch, PerfReport
+from tui.perf_view import comparison_rows, figure_line, shown_measurements, strip_line, verdict_text
+from tui.presentation import ACCENT_STRONG, ERROR, MUTED, human_rate
+from tui.safe_text import safe_markup, safe_text
+from tui.services import Services
+from tui.state import CheckState
+
+#: Seconds between two screen updates while a run goes on.
+LIVE_REFRESH_S = 0.25
+#: Samples kept per GPU for the strip's history.
+STRIP_HISTORY = 60
+
+
+class PerfPane(Widget):
+    """Measure every device against its peak; watch the GPUs while it runs; say why it is slow."""
+
+    BINDINGS = [
+        Binding("r", "run", "Run", tooltip="Measure every device (mltui perf)"),
+        Binding("c", "cancel", "Cancel", tooltip="Stop the run (kills its processes)"),
+        Binding("escape", "cancel", "Cancel", show=False),
+    ]
+
+    running: reactive[bool] = reactive(False)
+
+    class Measured(Message):
+        """A run ended with this report (the app keeps it in the check's `perf`)."""
+
+        def __init__(self, report: PerfReport) -> None:
+            super().__init__()
+            self.report = report
+
+    def __init__(
+        self,
+        services: Services,
+        target: TargetPython,
+        *,
+        ascii: bool = False,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.services = services
+        self.target = target
+        self.ascii = ascii
+        #: The report shown: the last run of this pane, or the one kept with the check.
+        self.report: PerfReport | None = None
+        self._own_report = False
+        self._cancel: asyncio.Event | None = None
+        self._lock = threading.Lock()
+        self._samples: dict[int, deque[NvmlSample]] = {}
+        self._gpus: dict[int, GpuInfo] = {}
+        self._live: list[Measurement] = []
+        self._library = ""
+        self._started = 0.0
+        self._ticker: Timer | None = None
+        #: How many times the figures and the strip were drawn (tests wait on it).
+        self.draws = 0
+
+    def compose(self) -> ComposeResult:
+        """Head, live strip, per-device figures, the comparison; a status line below."""
+        with VerticalScroll(id="perf-scroll"):
+            yield Static(id="perf-head")
+            yield Static(id="perf-strip")
+            yield Static(id="perf-devices")
+            yield Static(id="perf-comparison")
+        yield Static(Text("idle: r run, c cancel", style=MUTED), id="perf-status")
+
+    def on_mount(self) -> None:
+        """Follow the app's interpreter and check; the ticker runs only during a run."""
+        self._ticker = self.set_interval(LIVE_REFRESH_S, self._tick, pause=True)
+        self.watch(self.app, "target", self._follow_target)
+        self.watch(self.app, "check_state", self._follow_check)
+        self._draw()
+
+    # ------------------------------------------------------------------------- following
+
+    def _follow_target(self, target: TargetPython) -> None:
+        if target.executable == self.target.executable:
+            return
+        self.action_cancel()
+        self.target = target
+        self.report, self._own_report = None, False
+        self._draw()
+
+    def _follow_check(self, state: CheckState | None) -> None:
+        """Show the run kept with the check until this pane has one of its own."""
+        if self._own_report or self.running or state is None or state.result is None:
+            return
+        if state.result.perf is not self.report:
+            self.report = state.result.perf
+            self._draw()
+
+    # ------------------------------------------------------------------------- actions
+
+    def action_run(self) -> None:
+        """Start a run (one at a time)."""
+        if not self.running:
+            self._run()
+
+    def action_cancel(self) -> None:
+        """Stop the run under way: its processes are killed, what was measured is kept."""
+        if self._cancel is not None:
+            self._cancel.set()
+
+    @work(exclusive=True, group="perf", exit_on_error=False)
+    async def _run(self) -> None:
+        target = self.target
+        self._cancel = asyncio.Event()
+        with self._lock:
+            self._samples.clear()
+            self._live = []
+        self._gpus = {}
+        self._library = "reading the GPUs"
+        self._started = time.monotonic()
+        self.running = True
+        try:
+            report = await self.services.run_perf(
+                target, None, cancel=self._cancel, on_event=self._on_event
+            )
+        except Exception as exc:  # a bad device list or a broken NVML: said, the app goes on
+            self.notify(safe_markup(f"perf: {exc}"), severity="error")
+            return
+        finally:
+            self.running = False
+            self._cancel = None
+        self.report, self._own_report = report, True
+        self._draw()
+        self.post_message(self.Measured(report))
+        try:
+            saved = await asyncio.to_thread(self.services.save_perf, report, target)
+        except Exception:  # the cache is a convenience
+            saved = None
+        if saved is None:
+            self.notify("cannot keep the perf result in the cache", severity="warning")
+
+    def _on_event(self, kind: str, payload: Any) -> None:
+        """Progress from the run: from the event loop, or (samples) from the sampling thread."""
+        if kind == "sample":
+            index, sample = payload
+            with self._lock:
+                self._samples.setdefault(index, deque(maxlen=STRIP_HISTORY)).append(sample)
+            return
+        if kind == "gpus" and isinstance(payload, NvmlReport):
+            self._gpus = {g.index: g for g in payload.gpus}
+        elif kind == "library_started":
+            self._library = f"{payload}: importing and measuring"
+        elif kind == "measurement" and isinstance(payload, Measurement):
+            with self._lock:
+                self._live.append(payload)
+        elif kind == "library_done" and isinstance(payload, LibraryRun):
+            self._library = f"{payload.library}: {payload.status.replace('_', ' ')}"
+
+    def watch_running(self, running: bool) -> None:
+        """The ticker and the `-running` class follow the run."""
+        self.set_class(running, "-running")
+        if self._ticker is not None:
+            if running:
+                self._ticker.resume()
+            else:
+                self._ticker.pause()
+        self._draw()
+
+    def _tick(self) -> None:
+        self._draw()
+
+    # ------------------------------------------------------------------------- drawing
+
+    def _draw(self) -> None:
+        if not self.children:  # not composed yet
+            return
+        self.draws += 1
+        for selector, content in (
+            ("#perf-head", self._head()),
+            ("#perf-strip", self._strip()),
+            ("#perf-devices", self._devices()),
+            ("#perf-comparison", self._comparison()),
+        ):
+            widget = self.query_one(selector, Static)
+            empty = isinstance(content, Text) and not content.plain
+            widget.display = not empty
+            if not empty:
+                widget.update(content)
+        self.query_one("#perf-status", Static).update(self._status())
+
+    def _head(self) -> RenderableType:
+        report = self.report
+        if self.running:
+            return Text("measuring every device of this machine…", style=ACCENT_STRONG)
+        if report is None:
+            return Text(
+                "Not measured yet: r measures every device against its peak, c cancels.",
+                style=MUTED,
+            )
+        line = Text("verdict ")
+        line.append_text(verdict_text(report.verdict))
+        line.append_text(safe_text(f"  {report.hostname}, {report.created_at}", MUTED))
+        if report.elapsed_s is not None:
+            line.append(f", {report.elapsed_s:.1f} s", style=MUTED)
+        lines: list[RenderableType] = [line]
+        lines.extend(safe_text(f"  {reason}") for reason in report.reasons[:4])
+        return Group(*lines)
+
+    def _strip(self) -> RenderableType:
+        if not self.running:
+            return Text("")
+        with self._lock:
+            samples = {i: list(s) for i, s in self._samples.items()}
+        if not samples:
+            return Text("")
+        lines = []
+        for index in sorted(samples):
+            gpu = self._gpus.get(index)
+            watch = NvmlWatch(
+                gpu_index=index,
+                sm_clock_max_mhz=gpu.clock_sm_max_mhz if gpu else None,
+                power_limit_w=gpu.power_limit_w if gpu else None,
+            )
+            lines.append(_no_wrap(strip_line(watch, samples[index])))
+        return Group(Text("NVML, live", style="bold"), *lines)
+
+    def _devices(self) -> RenderableType:
+        if self.running:
+            with self._lock:
+                live = list(self._live)
+            lines = [
+                _no_wrap(
+                    safe_text(f"{m.device:<7} {m.label:<18.18} {m.library:<10.10} ")
+                    + (
+                        Text(human_rate(m.value, m.unit))
+                        if m.value is not None
+                        else safe_text(m.error or m.skipped or "", MUTED)
+                    )
+                )
+                for m in live
+                if not m.skipped
+            ]
+            return Group(*lines[-12:]) if lines else Text("")
+        report = self.report
+        if report is None:
+            return Text("")
+        blocks: list[RenderableType] = []
+        for device in report.devices:
+            title = safe_text(f"{device.device}  {device.name or ''}  ")
+            title.append_text(verdict_text(device.verdict))
+            title.stylize("bold", 0, len(device.device))
+            blocks.append(_no_wrap(title))
+            for m in shown_measurements(device):
+                blocks.append(_no_wrap(Text("  ") + figure_line(device, m, ascii=self.ascii)))
+            for reason in device.reasons:
+                style = ERROR if device.verdict == "failed" else ""
+                blocks.append(safe_text(f"  - {reason}", style))
+        if report.allreduce is not None:
+            m = report.allreduce
+            line = safe_text(f"all-reduce {m.device}: ")
+            line.append_text(
+                Text(f"bus bandwidth {human_rate(m.value, m.unit)}")
+                if m.value is not None
+                else safe_text(m.error or "not measured", ERROR)
+            )
+            blocks.append(line)
+        return Group(*blocks)
+
+    def _comparison(self) -> RenderableType:
+        if self.running or self.report is None:
+            return Text("")
+        rows = comparison_rows(self.report)
+        if not rows:
+            return Text("")
+        lines: list[RenderableType] = [
+            Text(f"the same matrix multiply in every library ({rows[0].device})", style="bold")
+        ]
+        for m in rows:
+            line = safe_text(f"  {(m.dtype or '').upper():<5} {m.library:<10.10} ")
+            line.append(f"{human_rate(m.value, m.unit):>14}")
+            if m.ratio is not None:
+                line.append(f"  {m.ratio:4.0%} of peak", style=MUTED)
+            lines.append(_no_wrap(line))
+        return Group(*lines)
+
+    def _status(self) -> Text:
+        if self.running:
+            text = safe_text(f"{self._library}  {time.monotonic() - self._started:.0f} s")
+            text.append("   c: cancel", style=MUTED)
+            return text
+        return Text("idle: r run, c cancel", style=MUTED)
+
+
+def _no_wrap(text: Text) -> Text:
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
