@@ -55,12 +55,13 @@ async def test_footer_shows_the_pane_keys_whole_at_80_columns() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         tabs = screen_text(app).splitlines()[1]
-        for words in ("1 Hardware", "2 Run", "3 Knowledge"):  # the pane keys are on the tabs
+        for words in ("1 Hardware", "2 Run", "3 Knowledge", "5 Perf"):  # pane keys on the tabs
             assert words in tabs
         expected = {
             "1": ("l Libraries", "? Help", "i Python", "q Quit"),
             "2": ("r Run", "a Run all", "c Cancel", "? Help", "i Python", "q Quit"),
             "3": ("/ Search", "? Help", "i Python", "q Quit"),
+            "5": ("r Run", "c Cancel", "? Help", "i Python", "q Quit"),
         }
         for key, keys in expected.items():
             await pilot.press(key)
