@@ -252,7 +252,7 @@ async def test_comparison_shows_what_this_machine_measured_beside_the_claims() -
         await wait_for(pilot, lambda: "measured_here" in [str(k.value) for k in table.columns])
         keys = [str(k.value) for k in table.columns]
         assert keys.index("measured_here") == keys.index("best_application") + 1
-        title = table.columns[keys[keys.index("measured_here")]].label.plain  # type: ignore[index]
+        title = table.columns[keys[keys.index("measured_here")]].label.plain.rstrip()  # type: ignore[index]
         assert title == "Measured here (gpu-node-07, 2026-11-27)"
         column = keys.index("measured_here")
         cells = {table.get_row_at(i)[0]: table.get_row_at(i)[column] for i in range(6)}
