@@ -7,8 +7,9 @@ about ten times a second, and each figure as it arrives. Then: per device, a bar
 against its peak, the verdict and its reasons; the same GEMM in every library. Before a run the
 pane shows the last one kept for the interpreter (the check's `perf`).
 
-The screen is refreshed at most four times a second while a run goes on (samples arrive from
-the sampling thread at 10 Hz per GPU; they are only stored there), and not at all while idle.
+While a run goes on the strip and the status line are redrawn twice a second, the figures only
+when one arrived (samples arrive from the sampling thread at 10 Hz per GPU and are only stored
+there); nothing is redrawn while idle.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from tui.safe_text import safe_markup, safe_text
 from tui.services import Services
 from tui.state import CheckState
 
-#: Seconds between two screen updates while a run goes on.
-LIVE_REFRESH_S = 0.25
+#: Seconds between two updates of the live strip while a run goes on (NVML is read at 10 Hz;
+#: twice a second is enough to watch, and drawing is most of what watching costs).
+LIVE_REFRESH_S = 0.5
 #: Samples kept per GPU for the strip's history.
 STRIP_HISTORY = 60
 
@@ -86,6 +88,7 @@ class PerfPane(Widget):
         self._library = ""
         self._started = 0.0
         self._ticker: Timer | None = None
+        self._live_shown = 0
         #: How many times the figures and the strip were drawn (tests wait on it).
         self.draws = 0
 
@@ -194,7 +197,17 @@ class PerfPane(Widget):
         self._draw()
 
     def _tick(self) -> None:
-        self._draw()
+        """During a run: the strip and the status line; the figures only when one arrived."""
+        if not self.children:
+            return
+        self.draws += 1
+        self._show("#perf-strip", self._strip())
+        with self._lock:
+            arrived = len(self._live)
+        if arrived != self._live_shown:
+            self._live_shown = arrived
+            self._show("#perf-devices", self._devices())
+        self.query_one("#perf-status", Static).update(self._status())
 
     # ------------------------------------------------------------------------- drawing
 
@@ -202,18 +215,19 @@ class PerfPane(Widget):
         if not self.children:  # not composed yet
             return
         self.draws += 1
-        for selector, content in (
-            ("#perf-head", self._head()),
-            ("#perf-strip", self._strip()),
-            ("#perf-devices", self._devices()),
-            ("#perf-comparison", self._comparison()),
-        ):
-            widget = self.query_one(selector, Static)
-            empty = isinstance(content, Text) and not content.plain
-            widget.display = not empty
-            if not empty:
-                widget.update(content)
+        self._show("#perf-head", self._head())
+        self._show("#perf-strip", self._strip())
+        self._show("#perf-devices", self._devices())
+        self._show("#perf-comparison", self._comparison())
         self.query_one("#perf-status", Static).update(self._status())
+
+    def _show(self, selector: str, content: RenderableType) -> None:
+        """Put content in one of the pane's parts; an empty part takes no room."""
+        widget = self.query_one(selector, Static)
+        empty = isinstance(content, Text) and not content.plain
+        widget.display = not empty
+        if not empty:
+            widget.update(content)
 
     def _head(self) -> RenderableType:
         report = self.report
