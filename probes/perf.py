@@ -141,6 +141,8 @@ class _Watch:
     index: int
     watch: NvmlWatch
     own_pids: set[int] = field(default_factory=set)
+    #: PIDs NVML listed that this PID namespace does not show (host PIDs in a container).
+    unseen: set[int] = field(default_factory=set)
 
 
 class NvmlSampler:
@@ -277,13 +279,26 @@ class NvmlSampler:
             if ok:
                 pids = {int(p.pid) for p in value or []}
                 break
-        candidates = pids - watch.own_pids - set(watch.watch.other_pids)
+        candidates = pids - watch.own_pids - watch.unseen - set(watch.watch.other_pids)
         if not candidates:
             return
-        others = sorted(candidates - _our_pids())  # the load processes are ours, not others
-        for pid in others:
-            if pid not in watch.watch.other_pids:
+        for pid in sorted(candidates - _our_pids()):  # the load processes are ours, not others
+            if not _visible(pid):
+                # In a container NVML gives host PIDs: mltui's own load cannot be told apart.
+                watch.unseen.add(pid)
+                watch.watch.errors["processes"] = (
+                    f"{len(watch.unseen)} PID(s) NVML lists are not visible here (a container "
+                    "sees host PIDs): other processes cannot be told from mltui's own load"
+                )
+            elif pid not in watch.watch.other_pids:
                 watch.watch.other_pids.append(pid)
+
+
+def _visible(pid: int) -> bool:
+    """True when `pid` is a process of this PID namespace."""
+    import psutil
+
+    return bool(psutil.pid_exists(pid))
 
 
 def _our_pids() -> set[int]:

@@ -303,15 +303,26 @@ def test_sampler_runs_at_about_ten_hertz_and_records_the_trace() -> None:
 def test_sampler_names_processes_that_appear_and_keeps_field_errors() -> None:
     fake = node(count=1, product="h100_sxm")
     fake.make_unsupported(0, "nvmlDeviceGetPowerUsage")
-    with NvmlSession(fake) as session:
-        gpus = session.read().gpus
-        sampler = NvmlSampler(session, gpus, process_every=1)
-        sampler.sample_once()
-        stranger = {"pid": 4_000_000, "usedGpuMemory": 1 << 30}
-        fake.set_reading(0, "nvmlDeviceGetComputeRunningProcesses_v3", [stranger])
-        sampler.sample_once()
-        (watch,) = sampler.stop()
-    assert watch.other_pids == [4_000_000]
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with NvmlSession(fake) as session:
+            gpus = session.read().gpus
+            sampler = NvmlSampler(session, gpus, process_every=1)
+            sampler.sample_once()
+            # A process of this PID namespace that is not mltui's (not its descendant)...
+            other = {"pid": 1, "usedGpuMemory": 1 << 30}
+            # ...mltui's own load (a child of this process)...
+            ours = {"pid": stranger.pid, "usedGpuMemory": 1 << 30}
+            # ...and a host PID a container does not see.
+            host = {"pid": 4_000_000, "usedGpuMemory": 1 << 30}
+            fake.set_reading(0, "nvmlDeviceGetComputeRunningProcesses_v3", [other, ours, host])
+            sampler.sample_once()
+            (watch,) = sampler.stop()
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert watch.other_pids == [1]
+    assert watch.errors["processes"].startswith("1 PID(s) NVML lists are not visible here")
     assert watch.samples[0].power_w is None
     assert watch.errors["nvmlDeviceGetPowerUsage"] == "NotSupported"
 

@@ -124,8 +124,6 @@ def _check_element(value, row, column, rtol):
 def gemm_size(device, dtype, memory_bytes, cpu_size):
     """The matrix size: large enough to saturate the device, within the memory budget."""
     n = cpu_size if device == "cpu" else 8192
-    if dtype == "fp32" and device != "cpu":
-        n = 4096 * 2
     while n > 256 and 3 * n * n * ELEMENT_BYTES[dtype] > memory_bytes:
         n //= 2
     return n
