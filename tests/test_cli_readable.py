@@ -28,6 +28,7 @@ from content.knowledge import (
 from probes.envs import PythonEnvironment
 from tui.cli.knowledge import compare_lines, link_references, reorder_page
 from tui.cli.layout import COMMAND, fill, tokens, wrap
+from tui.cli.output import EXIT_BROKEN_PIPE
 from tui.cli.run import environments_lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,3 +268,24 @@ def test_plain_terminals_get_only_ascii(args: list[str], env: dict[str, str]) ->
     assert result.stdout.isascii(), [c for c in result.stdout if not c.isascii()][:10]
     assert "\x1b" not in result.stdout
     assert len(result.stdout.splitlines()) > 5
+
+
+@pytest.mark.parametrize(
+    "args", [["info", "torch"], ["compare"], ["envs"], ["choose", "--help"]], ids=lambda a: a[0]
+)
+def test_a_closed_pipe_ends_quietly(args: list[str]) -> None:
+    """`mltui info torch | head -1`: the reader goes away after a line; nothing on stderr, and
+    the exit status is 0 or the shell's 141 for a closed pipe (tui.cli.output), never an error."""
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "40"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline()
+    process.stdout.close()  # as `head -1` does after its line
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) in (0, EXIT_BROKEN_PIPE)
+    assert errors == "", errors
