@@ -145,3 +145,22 @@ def test_ctrl_c_mid_run_exits_130_and_leaves_nothing(tmp_path: Path) -> None:
     while _carrying(word) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _carrying(word) == []
+
+
+def test_plain_ascii_output_draws_the_bars_with_ascii() -> None:
+    # Under LANG=C or TERM=dumb every character outside ASCII would be replaced: the bars too.
+    import io
+
+    from rich.console import Console
+
+    from tests.perf_fixtures import canned_report
+    from tui.cli.perf import render_perf
+    from tui.perf_view import sparkline
+
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(render_perf(canned_report(), ascii=True))
+    text = out.getvalue()
+    assert "########..  80%" in text and "#######...  74%" in text
+    assert "█" not in text and "░" not in text
+    assert sparkline([1.0, 2.0, None, 4.0], 4.0, 6, ascii=True) == "  -= #"
+    assert sparkline([1.0, 2.0, None, 4.0], 4.0, 6) == "  ▃▅ █"

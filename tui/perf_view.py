@@ -24,8 +24,9 @@ from tui.safe_text import safe_markup, safe_text
 
 #: Order of the data types wherever figures are listed.
 DTYPE_ORDER = {"fp32": 0, "tf32": 1, "bf16": 2, "fp16": 3, "fp8": 4}
-#: Sparkline characters, low to high.
+#: Sparkline characters, low to high (and their plain-ASCII stand-ins).
 SPARKS = "▁▂▃▄▅▆▇█"
+ASCII_SPARKS = "_.-:=+*#"
 
 
 def ratio_bar(ratio: float | None, width: int = 10, *, ascii: bool = False) -> Text:
@@ -91,8 +92,11 @@ def comparison_rows(report: PerfReport) -> list[Measurement]:
     return sorted(rows, key=lambda m: (DTYPE_ORDER.get(m.dtype or "", 9), -(m.value or 0)))
 
 
-def sparkline(values: Sequence[float | None], top: float | None, width: int) -> str:
+def sparkline(
+    values: Sequence[float | None], top: float | None, width: int, *, ascii: bool = False
+) -> str:
     """The last `width` values as a sparkline scaled to `top` (or their maximum)."""
+    ramp = ASCII_SPARKS if ascii else SPARKS
     shown = [v for v in values[-width:]]
     known = [v for v in shown if v is not None]
     scale = top or (max(known) if known else 0) or 1.0
@@ -101,12 +105,14 @@ def sparkline(values: Sequence[float | None], top: float | None, width: int) -> 
         if value is None:
             chars.append(" ")
         else:
-            level = max(0, min(len(SPARKS) - 1, int(value / scale * (len(SPARKS) - 1) + 0.5)))
-            chars.append(SPARKS[level])
+            level = max(0, min(len(ramp) - 1, int(value / scale * (len(ramp) - 1) + 0.5)))
+            chars.append(ramp[level])
     return "".join(chars).rjust(width)
 
 
-def strip_line(watch: NvmlWatch, samples: Sequence[NvmlSample], *, width: int = 12) -> Text:
+def strip_line(
+    watch: NvmlWatch, samples: Sequence[NvmlSample], *, width: int = 12, ascii: bool = False
+) -> Text:
     """A GPU's live NVML line: SM clock with its history, power against its limit, temperature,
     and the clock-event reasons of the latest sample."""
     line = Text(f"GPU {watch.gpu_index} ", style="bold")
@@ -115,7 +121,8 @@ def strip_line(watch: NvmlWatch, samples: Sequence[NvmlSample], *, width: int = 
         return line
     last = samples[-1]
     clocks = [s.sm_clock_mhz for s in samples]
-    line.append(sparkline([float(c) if c else None for c in clocks], watch.sm_clock_max_mhz, width))
+    history = [float(c) if c else None for c in clocks]
+    line.append(sparkline(history, watch.sm_clock_max_mhz, width, ascii=ascii))
     clock = f" SM {last.sm_clock_mhz or '?'}"
     if watch.sm_clock_max_mhz:
         clock += f"/{watch.sm_clock_max_mhz}"
@@ -125,7 +132,7 @@ def strip_line(watch: NvmlWatch, samples: Sequence[NvmlSample], *, width: int = 
         near = watch.power_limit_w and last.power_w >= 0.97 * watch.power_limit_w
         line.append(f"  {last.power_w:.0f}{limit} W", style=WARNING if near else "")
     if last.temperature_c is not None:
-        line.append(f"  {last.temperature_c} °C")
+        line.append(f"  {last.temperature_c} {'C' if ascii else '°C'}")
     if last.utilization_percent is not None:
         line.append(f"  {last.utilization_percent}%")
     reasons = [r for r in last.clock_event_reasons if r != "idle"]

@@ -26,7 +26,7 @@ from probes.model import perf_json_schema, to_json
 from probes.perf import PerfOptions, PerfUsageError, run_perf_sync
 from probes.perf_model import DevicePerf, LibraryRun, Measurement, PerfReport
 from probes.target import resolve_target
-from tui.cli.console import make_console
+from tui.cli.console import ascii_output, make_console
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
 from tui.perf_view import comparison_rows, peak_text, ratio_bar, shown_measurements, verdict_text
 from tui.presentation import (
@@ -63,14 +63,14 @@ def cmd_perf(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         sys.stdout.write(to_json(report, indent=2) + "\n")
     else:
-        make_console().print(render_perf(report))
+        make_console().print(render_perf(report, ascii=ascii_output()))
     return EXIT_FINDINGS if report.has_errors else EXIT_OK
 
 
 # ------------------------------------------------------------------------------- rendering
 
 
-def render_device(device: DevicePerf) -> RenderableType:
+def render_device(device: DevicePerf, *, ascii: bool = False) -> RenderableType:
     """One device: its figures (measured, peak, bar), the verdict and its reasons."""
     title = safe_text(device.device)
     if device.name:
@@ -91,7 +91,11 @@ def render_device(device: DevicePerf) -> RenderableType:
         if m.result_ok is False:
             measured.append(" wrong result", style=ERROR)
         table.add_row(
-            m.label, safe_text(m.library), measured, peak_text(device, m), ratio_bar(m.ratio)
+            m.label,
+            safe_text(m.library),
+            measured,
+            peak_text(device, m),
+            ratio_bar(m.ratio, ascii=ascii),
         )
     parts: list[RenderableType] = []
     if device.measurements:
@@ -112,7 +116,7 @@ def render_device(device: DevicePerf) -> RenderableType:
     )
 
 
-def render_comparison(report: PerfReport) -> RenderableType | None:
+def render_comparison(report: PerfReport, *, ascii: bool = False) -> RenderableType | None:
     """The same GEMM in every library, on one device: who is fastest here."""
     rows = comparison_rows(report)
     if not rows:
@@ -131,7 +135,7 @@ def render_comparison(report: PerfReport) -> RenderableType | None:
             (m.dtype or "").upper(),
             f"{m.size}²" if m.size else "",
             human_rate(m.value, m.unit),
-            ratio_bar(m.ratio),
+            ratio_bar(m.ratio, ascii=ascii),
         )
     return Panel(table, title="the same matrix multiply in every library", box=box.ROUNDED)
 
@@ -155,15 +159,15 @@ def render_libraries(runs: list[LibraryRun]) -> Text:
     return line
 
 
-def render_perf(report: PerfReport) -> RenderableType:
+def render_perf(report: PerfReport, *, ascii: bool = False) -> RenderableType:
     """The whole report: per-device panels, the comparison, the all-reduce, the verdict."""
     header = safe_text(f"mltui perf on {report.hostname or '?'}, {report.created_at}, ")
     header.append_text(safe_text(report.python))
     if report.elapsed_s is not None:
         header.append(f", {report.elapsed_s:.1f} s")
     parts: list[RenderableType] = [header]
-    parts.extend(render_device(d) for d in report.devices)
-    comparison = render_comparison(report)
+    parts.extend(render_device(d, ascii=ascii) for d in report.devices)
+    comparison = render_comparison(report, ascii=ascii)
     if comparison is not None:
         parts.append(comparison)
     if report.allreduce is not None:

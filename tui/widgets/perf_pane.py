@@ -262,7 +262,7 @@ class PerfPane(Widget):
                 sm_clock_max_mhz=gpu.clock_sm_max_mhz if gpu else None,
                 power_limit_w=gpu.power_limit_w if gpu else None,
             )
-            lines.append(_no_wrap(strip_line(watch, samples[index])))
+            lines.append(_no_wrap(strip_line(watch, samples[index], ascii=self.ascii)))
         return Group(Text("NVML, live", style="bold"), *lines)
 
     def _devices(self) -> RenderableType:
