@@ -62,6 +62,9 @@ LIBRARIES: tuple[str, ...] = ("numpy", "torch", "tensorflow", "jax")
 GPU_LIBRARIES: tuple[str, ...] = ("torch", "tensorflow", "jax")
 GPU_DTYPES: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8")
 CPU_DTYPES: tuple[str, ...] = ("fp32", "bf16")
+#: cpuinfo flags of a CPU with BF16 arithmetic (x86 AVX512_BF16 or AMX, Arm's BF16); elsewhere
+#: a BF16 GEMM is emulated and says nothing about the hardware, so only FP32 is measured.
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 #: Default share of a device's free memory a measurement may allocate.
 MEMORY_SHARE = 0.5
 #: NVML sampling interval (seconds).
@@ -933,9 +936,12 @@ async def _measure(
             to_load.append(gpu)
             extras[gpu.index] = await asyncio.to_thread(nvml_extras, session, gpu.index)
     report.devices = list(devices.values())
+    cpu_dtypes: tuple[str, ...] = ("fp32",)
     if "cpu" in devices:
         cpu_specs = read_cpu_specs(system, cpuinfo_text)
         devices["cpu"].peaks = cpu_peaks(cpu_specs)
+        if cpu_specs.flags & BF16_FLAGS:
+            cpu_dtypes = CPU_DTYPES
     slice_s = _slice_for(options.seconds)
     cpu_memory = int(
         min(1 << 30, options.memory_share * (system.memory.available_bytes or (2 << 30)))
@@ -970,7 +976,7 @@ async def _measure(
             LoadPlan(
                 library,
                 ["cpu"],
-                CPU_DTYPES,
+                cpu_dtypes,
                 kinds=("gemm", "copy") if library in ("numpy", "torch") else ("gemm",),
                 slice_s=slice_s,
                 memory_bytes=cpu_memory,

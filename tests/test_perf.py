@@ -704,3 +704,20 @@ def test_gpu_work_in_turns_one_gpu_and_eight() -> None:
     assert host.devices == devices and host.kinds == ("host",) and host.p2p
     assert tuple(host.dtypes) == ()
     assert gpu_turns(["jax"], devices, 0.25, 1 << 30)[0][0].devices == ["cuda:0"]
+
+
+@pytest.mark.frameworks
+def test_bf16_on_the_cpu_only_where_the_cpu_has_it(marker: dict[str, str]) -> None:
+    old_cpu = (
+        "vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 63\n"
+        "model name\t: Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz\ncpu MHz\t\t: 2500.000\n"
+        "flags\t\t: sse2 avx avx2 fma\n\n"
+    )
+    options = PerfOptions(devices="cpu", seconds=60, libraries=("torch",))
+    report = asyncio.run(
+        run_perf(current_target(), options, nvml=FakeNvml.no_driver(), cpuinfo_text=old_cpu)
+    )
+    (cpu,) = report.devices
+    assert {m.dtype for m in cpu.measurements if m.kind == "gemm"} == {"fp32"}
+    assert set(cpu.peaks) == {"gemm:fp32"}
+    assert "32 FP32 FLOP/cycle (AVX2 + FMA3" in cpu.peaks["gemm:fp32"].basis
