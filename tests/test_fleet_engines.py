@@ -104,7 +104,7 @@ def launcher_processes_left() -> list[str]:
 # ------------------------------------------------------------------------------------ SSH
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshEngine]:
     with sshd_running(tmp_path_factory.mktemp("sshd")) as engine:
         yield engine
@@ -225,7 +225,7 @@ def test_ssh_concurrency_is_bounded(sshd: SshEngine, tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------- Slurm
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmEngine]:
     engine = start_slurm(tmp_path_factory.mktemp("slurm"))
     try:
@@ -326,7 +326,7 @@ def test_slurm_node_taken_down_mid_run(slurm: SlurmEngine, tmp_path: Path) -> No
 # ------------------------------------------------------------------------------------ Ray
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     try:
         from ray.cluster_utils import Cluster
