@@ -496,7 +496,8 @@ def test_non_finite_or_non_positive_numbers_are_refused(
 ) -> None:
     done = mltui(*args, cache=tmp_path / "c", marker=marker)
     assert done.returncode == 2
-    assert "must be above zero and finite" in done.stderr.strip().splitlines()[-1]
+    (line,) = done.stderr.strip().splitlines()  # one line, no usage block
+    assert "must be above zero and finite" in line and line.endswith("--help)")
 
 
 @pytest.mark.parametrize("value", ["~nosuchuser-mltui/cache", "~nosuchuser-mltui"])

@@ -44,8 +44,9 @@ def _positive(text: str, kind: Callable[[str], N], noun: str) -> N:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `mltui` and all its subcommands."""
     from probes import __version__
+    from tui.cli.output import OneLineParser
 
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = OneLineParser(
         prog="mltui",
         description="What hardware is here, which ML libraries can use it, do they run, "
         "and which library fits the job.",

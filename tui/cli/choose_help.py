@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 
+from tui.cli.output import OneLineParser
 
-class ChooseParser(argparse.ArgumentParser):
+
+class ChooseParser(OneLineParser):
     """The `choose` subparser: its help names each question and every answer it accepts."""
 
     def format_help(self) -> str:

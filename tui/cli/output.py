@@ -13,16 +13,26 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import errno
 import os
 import signal
 import sys
+from typing import NoReturn
 
 #: The exit status after the reader of stdout went away (as a writer killed by SIGPIPE).
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 #: Errors of a stream that cannot take more output.
 WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line: what is wrong, and where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        """Exit with status 2 after one line on stderr (argparse prints the usage first)."""
+        self.exit(2, f"{self.prog}: {message} (see: {self.prog} --help)\n")
 
 
 def _broken_pipe(console: object) -> None:
