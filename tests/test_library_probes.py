@@ -104,6 +104,20 @@ def test_tensorflow_build_details(real_reports: dict[str, LibraryReport]) -> Non
     assert build["distribution"] in get_library("tensorflow").distributions
 
 
+def test_jax_build_details(real_reports: dict[str, LibraryReport]) -> None:
+    """JAX lists its platforms one by one; a platform that is simply absent is not an error."""
+    report = real_reports["jax"]
+    build = report.build
+    assert set(build) >= {"jaxlib_version", "default_backend", "devices_listed"}
+    assert build["jaxlib_version"] == report.version  # jax and jaxlib are released together
+    assert build["default_backend"] == "cpu"
+    assert build["devices_listed"] == {"cpu": 1, "gpu": 0, "tpu": 0}
+    # No CUDA plugin and no libtpu here: absent platforms, not failures.
+    assert not {"cpu_error", "gpu_error", "tpu_error", "backend_error"} & set(build)
+    (cpu,) = report.devices
+    assert cpu.computation_detail and cpu.computation_detail.startswith("jit 2x2 matmul on cpu")
+
+
 def test_theano_reports_its_c_backend(real_reports: dict[str, LibraryReport]) -> None:
     build = real_reports["theano"].build
     assert set(build) >= {"device", "c_backend", "c_backend_error"}

@@ -274,6 +274,7 @@ def runs(workdir: Path) -> Iterator[dict[str, Run]]:
     plan["theano-python"] = sample("theano", "--engine", "python")
     plan["pytensor-python"] = sample("pytensor", "--engine", "python")
     plan["caffe-bad-device"] = sample("caffe", "--device", "tpu")
+    plan["jax-tpu"] = sample("jax", "--device", "tpu")
     for name in ("scan-digit-4.png", "unlabelled.png", "digit-9.png", "not-an-image.png"):
         plan[f"caffe-image:{name}"] = sample("caffe", str(workdir / name), "--device", "cpu")
     plan["train-a"] = [PYTHON, str(TRAIN_SCRIPT), "--epochs", "1", "--out", str(workdir / "a")]
@@ -412,6 +413,19 @@ def test_tensorflow_adds_in_a_session_and_eagerly(runs: dict[str, Run]) -> None:
     result = runs["cpu:tensorflow"]
     assert "tf.compat.v1.Session" in result.stdout
     assert result.verdict["detail"] == "graph: 5 on device:CPU:0; eager: 5 on device:CPU:0"
+
+
+def test_jax_sums_the_rows_with_a_jit_compiled_function(runs: dict[str, Run]) -> None:
+    """The jit-compiled row sum gives [5, 7, 9] on the CPU; a TPU it does not have is refused."""
+    result = runs["cpu:jax"]
+    assert result.verdict["detail"] == "cpu [5.0, 7.0, 9.0]"
+    assert "jit-compiled" in result.verdict["checked"]
+    assert "cpu: [5. 7. 9.]" in result.stdout
+    assert "devices JAX lists: cpu" in result.stdout
+    tpu = runs["jax-tpu"]
+    assert tpu.returncode == 2, tpu.explain()
+    assert tpu.verdict["device"] == "tpu:0"
+    assert "tpu:0 is unavailable" in tpu.stderr and "available: cpu" in tpu.stderr
 
 
 def test_caffe_runs_through_opencv_without_pycaffe(runs: dict[str, Run]) -> None:
