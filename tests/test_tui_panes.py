@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -33,13 +34,19 @@ class NotesPane(Widget):
         self.states.append(state)
 
 
+#: The first key no real pane takes, so the test keeps working as panes are added.
+NOTES_KEY = str(len(PANES) + 1)
+
+
 def notes_spec(built: list[NotesPane]) -> PaneSpec:
     def build(context: PaneContext) -> Widget:
         pane = NotesPane(context)
         built.append(pane)
         return pane
 
-    return PaneSpec("notes", "4", "Notes", "what a test wrote down", build, focus="#notes-body")
+    return PaneSpec(
+        "notes", NOTES_KEY, "Notes", "what a test wrote down", build, focus="#notes-body"
+    )
 
 
 def make_app_with_notes(built: list[NotesPane]) -> MltuiApp:
@@ -57,9 +64,9 @@ async def test_a_registered_pane_gets_a_tab_and_is_built_only_when_its_key_is_pr
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.check_state and app.check_state.result is not None)
         tabs = screen_text(app).splitlines()[1]
-        assert "4 Notes" in tabs
+        assert f"{NOTES_KEY} Notes" in tabs
         assert built == []  # lazy: nothing built before it is needed
-        await pilot.press("4")
+        await pilot.press(NOTES_KEY)
         await wait_for(pilot, lambda: app.active_pane == "notes")
         assert len(built) == 1
         pane = built[0]
@@ -70,7 +77,7 @@ async def test_a_registered_pane_gets_a_tab_and_is_built_only_when_its_key_is_pr
         app.action_recheck()
         await wait_for(pilot, lambda: len(pane.states) >= 3)
         assert pane.built_for == app.target
-        await pilot.press("1", "4")
+        await pilot.press("1", NOTES_KEY)
         await wait_for(pilot, lambda: app.active_pane == "notes")
         assert len(built) == 1  # built once
 
@@ -100,3 +107,11 @@ async def test_the_registry_is_the_one_place_panes_are_named() -> None:
                     and app.focused is app.query_one(f"#{s.id}").query_one(s.focus)
                 ),
             )
+
+
+def test_a_registry_with_two_panes_on_one_key_or_id_is_refused() -> None:
+    same_key = PaneSpec("other", "1", "Other", "a pane on the Hardware key", NotesPane, focus="*")
+    same_id = PaneSpec("run", "9", "Run again", "a second pane called run", NotesPane, focus="*")
+    for extra, field in ((same_key, "key '1'"), (same_id, "id 'run'")):
+        with pytest.raises(ValueError, match=field):
+            MltuiApp(target=fixed_target(), services=make_services(), panes=(*PANES, extra))

@@ -40,7 +40,7 @@ from tui.commands import (
     PaneCommands,
     SampleCommands,
 )
-from tui.panes import PANES, PaneContext, PaneSpec
+from tui.panes import PANES, PaneContext, PaneSpec, check_panes
 from tui.plain_screen import AsciiCells, NoColour
 from tui.presentation import dashboard_theme
 from tui.safe_text import inert_line, safe_markup
@@ -145,6 +145,7 @@ class MltuiApp(App[None]):
         started_at: float | None = None,
         panes: Sequence[PaneSpec] = PANES,
     ) -> None:
+        check_panes(panes)
         super().__init__()
         self.services = services or default_services()
         if target is None:

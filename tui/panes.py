@@ -9,7 +9,7 @@ it is shown. A pane follows the app's state itself (`self.watch(self.app, "check
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from textual.widget import Widget
@@ -78,6 +78,19 @@ def _perf(context: PaneContext) -> Widget:
     from tui.widgets.perf_pane import PerfPane
 
     return PerfPane(context.services, context.target, ascii=context.ascii, id="perf-pane")
+
+
+def check_panes(panes: Sequence[PaneSpec]) -> None:
+    """Refuse a registry in which two panes share an id or a key (one would hide the other)."""
+    for field in ("id", "key"):
+        seen: dict[str, str] = {}
+        for spec in panes:
+            value = getattr(spec, field)
+            if value in seen:
+                raise ValueError(
+                    f"panes {seen[value]!r} and {spec.id!r} have the same {field} {value!r}"
+                )
+            seen[value] = spec.id
 
 
 #: The panes in tab order. The Run and Knowledge panes are lazy: before the first frame they cost
