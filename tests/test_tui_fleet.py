@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input
@@ -242,3 +243,33 @@ async def test_a_real_run_from_the_input_line(sshd: SshEngine) -> None:
         assert pane.table.row_count == 3
         assert isinstance(pane.table, DataTable)
         assert "done in" in pane.message
+
+
+async def test_x_stops_a_run_and_kills_what_it_started(sshd: SshEngine) -> None:
+    hanging = shlex.join(["sh", "-c", "sleep 30", "mltui"])
+    words = shlex.join(
+        ["--hosts", "node-a,node-b", "--ssh-config", str(sshd.config), "--remote-mltui", hanging]
+    )
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.start(words)
+        assert pane.running
+        await wait_for(pilot, lambda: len(ssh_clients()) == 2)
+        pane.table.focus()
+        await pilot.press("x")
+        assert not pane.running
+        assert pane.message == "stopped"
+        await wait_for(pilot, lambda: ssh_clients() == [])
+
+
+def ssh_clients() -> list[int]:
+    """The ssh clients this test process started that are still alive."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name() == "ssh" and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
