@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +141,14 @@ def _user() -> str:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """End a daemon the test started (its whole session) and wait for it."""
+    """End a daemon the test started, its whole session and every descendant, and wait for them.
+
+    sshd's per-connection processes and the commands they ran (a `sleep` a test left hanging)
+    may sit in sessions of their own: they are found as descendants first, then ended too.
+    """
+    family: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        family = psutil.Process(proc.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -149,6 +157,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    psutil.wait_procs(family, timeout=10)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """`mltui fleet` against real engines this suite starts and stops: sshd, Slurm (3 nodes), Ray (3).
 
-Each engine is started once per session (tests/fleet_engines.py) and shared by its tests; a test
+Each engine is started once for this module (tests/fleet_engines.py) and shared by its tests, then
+stopped, so no daemon outlives the module (other tests check that nothing is left running); a test
 that disturbs it (a drained node, a killed slurmd, a removed Ray node) restores it or runs last.
 Every node runs this worktree's own `mltui check --json --only caffe` (the quickest check; the
 shared filesystem is this machine's). When an engine cannot be found the tests say so: skipped

@@ -168,8 +168,13 @@ class FleetPane(Widget):
 
     async def _run(self, target: FleetTarget, command: NodeCommand) -> FleetReport:
         fleet = self.fleet
+
+        def take(row: NodeResult) -> None:
+            if fleet is self.fleet:  # a row of a run that was replaced is not shown
+                self._take(row)
+
         try:
-            report = await run_fleet(target, command, on_node=self._take, aggregate=fleet)
+            report = await run_fleet(target, command, on_node=take, aggregate=fleet)
         finally:
             self.running = False
         if fleet is self.fleet:
