@@ -131,7 +131,7 @@ def _region_text(app: MltuiApp, widget: Any) -> str:
     return "\n".join(line[region.x : region.right] for line in lines[region.y : region.bottom])
 
 
-@pytest.mark.parametrize("pane", ["1", "2", "3", "4"])
+@pytest.mark.parametrize("pane", ["1", "2", "3", "4", "5"])
 async def test_every_focusable_widget_shows_focus_in_shape(pane: str) -> None:
     """With focus, a widget's box or bar changes shape (not only colour: NO_COLOR keeps it)."""
     app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600, ascii=False)
@@ -140,7 +140,7 @@ async def test_every_focusable_widget_shows_focus_in_shape(pane: str) -> None:
         await pilot.press(pane)
         await pilot.pause(0.3)
         chain = [w for w in app.screen.focus_chain if type(w).__name__ != "ContentTabs"]
-        assert len(chain) >= 2
+        assert chain  # at least one focusable widget besides the tabs
         tabs = app.query_one("ContentTabs")
         for widget in chain:
             tabs.focus()
