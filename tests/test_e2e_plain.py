@@ -72,7 +72,14 @@ def test_every_pane_is_plain(plain: tuple[str, TmuxSession]) -> None:
     case, terminal = plain
     terminal.wait_for("CPU & memory")
     terminal.wait_for("Quit")
-    for key, text in (("1", "CPU & memory"), ("2", "sklearn"), ("3", "Comparison")):
+    panes = (
+        ("1", "CPU & memory"),
+        ("2", "sklearn"),
+        ("3", "Comparison"),
+        ("4", "--hosts FILE"),
+        ("5", "Not measured yet"),
+    )
+    for key, text in panes:
         terminal.keys(key)
         terminal.wait_for(text)
         time.sleep(0.5)
