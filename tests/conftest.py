@@ -193,6 +193,17 @@ async def wait_for(pilot: Any, predicate: Callable[[], object], timeout: float =
         await pilot.pause(0.05)
 
 
+def fresh_check_shown(app: Any) -> bool:
+    """Whether the app shows a finished check of its own (not the cached one it starts with)."""
+    state = app.check_state
+    return (
+        state is not None
+        and state.result is not None
+        and not state.running
+        and not state.from_cache
+    )
+
+
 def screen_text(app: Any) -> str:
     """What the app's screen shows now, as plain text lines."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

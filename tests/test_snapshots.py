@@ -17,7 +17,7 @@ from textual.widgets import MarkdownViewer
 from probes.fleet.aggregate import FleetAggregate
 from probes.fleet.model import FleetReport, NodeResult
 from probes.model import TargetPython, to_dict
-from tests.conftest import canned_check, make_services, wait_for
+from tests.conftest import canned_check, fresh_check_shown, make_services, wait_for
 from tests.fleet_reports import one_gpu_fewer, other_driver, recorded_node
 from tests.perf_fixtures import canned_report
 from tui.app import MltuiApp
@@ -53,15 +53,7 @@ async def settle(pilot: Any) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.query_one(HardwarePane).readings_drawn >= 1)
     # The cached check shows first; wait for the fresh one that replaces it.
-    await wait_for(
-        pilot,
-        lambda: (
-            app.check_state is not None
-            and app.check_state.result is not None
-            and not app.check_state.running
-            and not app.check_state.from_cache
-        ),
-    )
+    await wait_for(pilot, lambda: fresh_check_shown(app))
     await steady(pilot, lambda: _scroll_geometry(app))
 
 

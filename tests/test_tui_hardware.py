@@ -9,11 +9,18 @@ import time
 from functools import partial
 from typing import Any
 
+import pytest
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
 from probes.model import CheckResult, SystemInfo, TargetPython
 from tests.conftest import (
     canned_check,
     fixed_system,
     fixed_target,
+    fresh_check_shown,
     make_services,
     screen_text,
     wait_for,
@@ -260,3 +267,41 @@ def test_device_lists_collapse_consecutive_gpus() -> None:
     assert device_list([("cuda", 0), ("cuda", 2), ("cuda", 3)]) == "cuda:0, cuda:2-3"
     assert device_list([("cpu", None)]) == "cpu"
     assert device_list([]) == ""
+
+
+def _lines(count: int) -> RenderableType:
+    """`count` rows: a heading and a grid of the rest (as the findings are drawn)."""
+    grid = Table.grid()
+    grid.add_column()
+    for row in range(count - 1):
+        grid.add_row(f"row {row}")
+    return Group(Text("heading"), grid) if count > 1 else Text("heading")
+
+
+@pytest.mark.parametrize(("first", "second"), [(1, 4), (4, 1), (2, 5), (6, 3)])
+async def test_a_second_update_before_the_layout_still_resizes_the_static(
+    first: int, second: int
+) -> None:
+    """At start the findings were set twice in a row (placeholder, then the cached check) and
+    kept the placeholder's height: Textual measured the first content in a layout that ran
+    between the two updates and reused that measure after the second one."""
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: pane.readings_drawn >= 1)
+        # The fresh check would draw its own findings over the ones set below.
+        await wait_for(pilot, lambda: fresh_check_shown(app))
+        await pilot.pause()
+        findings = app.query_one("#findings", Static)
+        pane._update_static(findings, _lines(first), ("first", first))
+        # A layout of the column while the first update's own layout request is still pending
+        # (at start another section's update brings one); forced here through Textual's private
+        # hooks so that the order is the same on every run.
+        assert findings.parent is not None
+        findings.parent._clear_arrangement_cache()
+        app.screen._refresh_layout()
+        assert findings.size.height == first
+        pane._update_static(findings, _lines(second), ("second", second))
+        await wait_for(pilot, lambda: findings.size.height == second, timeout=5.0)
+        await pilot.pause()
+        assert findings.size.height == second

@@ -249,7 +249,16 @@ class HardwarePane(Widget):
             return
         self._static_shown[key] = shown
         # The status line is one row high (app.tcss): a new status needs no layout of the screen.
-        static.update(content, layout=key != "check-status")
+        layout = key != "check-status"
+        static.update(content, layout=layout)
+        if layout:
+            # Textual (8.2) keeps a widget's measured size under a counter that
+            # `refresh(layout=True)` bumps only when no layout is already pending. A second update
+            # before that layout ran (at start: the placeholder, then the cached check), with a
+            # layout of the column in between, kept the first content's height: the findings
+            # stayed one row high, and later checks with the same findings are skipped above, so
+            # they stayed so. Bumping it here makes the pending layout measure the new content.
+            static._layout_updates += 1
 
     # ------------------------------------------------------------------------- check results
 
