@@ -314,13 +314,21 @@ def start_slurm(folder: Path, count: int = 3) -> SlurmEngine:
 
 
 def stop_slurm(engine: SlurmEngine) -> None:
-    """Stop the daemons started for `engine` (by their pid files) and wait for them to go."""
+    """Stop the daemons started for `engine` and wait for them to go.
+
+    They are found by their pid files and by their command lines naming this engine's
+    slurm.conf (a slurmd restarted by a test may not have rewritten its pid file yet).
+    """
     pids = []
     for pid_file in engine.folder.glob("*.pid"):
         if pid_file.name == "munged.pid":
             continue
         with contextlib.suppress(ValueError, OSError):
             pids.append(int(pid_file.read_text().split()[0]))
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if str(engine.conf) in cmdline and proc.pid not in pids:
+            pids.append(proc.pid)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
@@ -336,5 +344,11 @@ def stop_slurm(engine: SlurmEngine) -> None:
             return False
         return True
 
-    with contextlib.suppress(AssertionError):
+    try:
         wait_until(gone, 20, "Slurm daemons to stop")
+    except AssertionError:  # a slurmd can sit on SIGTERM (seen once): it is killed then
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(AssertionError):
+            wait_until(gone, 10, "Slurm daemons to be killed")
