@@ -219,12 +219,16 @@ async def run_slurm(
             elapsed_s=round(time.monotonic() - task.started, 3),
             command=command.mltui[0],
         )
-        emit(row)
+        if row.check is None and returncode is not None and returncode >= 128:
+            held[task.node] = row  # killed by a signal: perhaps by the step's abort (below)
+        else:
+            emit(row)
 
+    held: dict[str, NodeResult] = {}
     first = await _step(selection, usable, command, finish, timeout, env, cancel)
     # A node whose launch failed aborts the whole step (srun kills the tasks still running on
-    # the others): it is a row in srun's words, and the nodes it took down run again once,
-    # in a step without it.
+    # the others, which may still print their exit status): it is a row in srun's words, and
+    # the nodes it took down run again once, in a step without it.
     lost = [name for name in usable if name in first.lost and name not in reported]
     for name in lost:
         emit(NodeResult(name, "down", first.lost[name], f"see `scontrol show node {name}`"))
@@ -233,7 +237,10 @@ async def run_slurm(
     remaining = timeout - (time.monotonic() - started)
     outcome = first.outcome
     if lost and left and remaining > 1 and not (outcome.timed_out or outcome.cancelled):
+        held.clear()
         last = await _step(selection, left, command, finish, remaining, env, cancel)
+    for row in held.values():
+        emit(row)
     for name in usable:
         if name not in reported:
             emit(_unreported(name, last, timeout))
