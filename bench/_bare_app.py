@@ -30,7 +30,7 @@ class BareApp(App[None]):
         path = os.environ.get("MLTUI_BENCH_READY_FILE")
         if path:
             with open(path, "a", encoding="utf-8") as out:
-                out.write(f"ready {time.time():.6f}\n")
+                out.write(f"ready {time.time():.6f} {time.process_time():.6f}\n")
 
 
 if __name__ == "__main__":

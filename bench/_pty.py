@@ -116,16 +116,21 @@ class PtyProgram:
         self._reader.join(timeout=1.0)
 
 
-def wait_for_marks(path: str, wanted: set[str], timeout_s: float) -> dict[str, float]:
-    """Poll a milestone file (`<name> <epoch seconds>` lines) until every wanted name is in it."""
+def wait_for_marks(
+    path: str, wanted: set[str], timeout_s: float, cpu: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Poll a milestone file (`<name> <epoch seconds> [<CPU seconds>]` lines) until every wanted
+    name is in it; returns the epoch seconds, and puts the CPU seconds (when given) in `cpu`."""
     deadline = time.monotonic() + timeout_s
     marks: dict[str, float] = {}
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), open(path, encoding="utf-8") as marks_file:
             for line in marks_file:
-                name, _, stamp = line.strip().partition(" ")
-                if stamp:
-                    marks[name] = float(stamp)
+                name, *fields = line.split()
+                if fields:
+                    marks[name] = float(fields[0])
+                if len(fields) > 1 and cpu is not None:
+                    cpu[name] = float(fields[1])
         if wanted <= set(marks):
             return marks
         time.sleep(0.005)

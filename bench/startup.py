@@ -12,8 +12,13 @@ $MLTUI_BENCH_READY_FILE after the frame that shows it is painted (tui/bench_mark
 
 Runs are interleaved (bare, cold, warm, bare, ...) so a change in machine load hits all three;
 medians are reported. Each run is quit with `q` and its process tree killed before the next.
+Besides the wall clock, each milestone carries the CPU seconds the process had used by then: on a
+machine shared with other work the CPU figure moves far less than the wall clock.
 
-    .venv/bin/python bench/startup.py [--repeat 7] [--json]
+`--baseline DIR` also times the mltui in DIR (a copy of another commit, e.g. from `git archive`,
+put first on PYTHONPATH) in the same rounds, for a before/after of one run.
+
+    .venv/bin/python bench/startup.py [--repeat 7] [--baseline DIR] [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +43,13 @@ from tui.bench_marks import BENCH_READY_FILE_ENV
 RATIO_GOAL = 1.5
 WARM_GOAL_S = 0.5
 BARE_APP = Path(__file__).resolve().parent / "_bare_app.py"
+COLD = {"ready", "hardware"}
+WARM = {"ready", "hardware", "libraries"}
+
+
+def warm_env_extra(warm_cache: Path) -> dict[str, str]:
+    """The environment of a warm start: the cache folder holding the saved check."""
+    return {"MLTUI_CACHE_DIR": str(warm_cache)}
 
 
 def _mltui_argv() -> list[str]:
@@ -47,18 +59,22 @@ def _mltui_argv() -> list[str]:
     return [sys.executable, "-c", "import sys; from tui.cli import main; sys.exit(main())"]
 
 
-def _launch(argv: list[str], env: dict[str, str], wanted: set[str], scratch: Path) -> float:
-    """Seconds from launch to the last of the wanted milestones."""
+def _launch(
+    argv: list[str], env: dict[str, str], wanted: set[str], scratch: Path
+) -> tuple[float, float]:
+    """Seconds from launch to the last of the wanted milestones, and CPU seconds used by then."""
     marks_file = scratch / f"marks-{time.monotonic_ns()}.txt"
     run_env = {**env, BENCH_READY_FILE_ENV: str(marks_file)}
     program = PtyProgram(argv, run_env)
+    cpu: dict[str, float] = {}
     try:
-        marks = wait_for_marks(str(marks_file), wanted, timeout_s=60)
+        marks = wait_for_marks(str(marks_file), wanted, timeout_s=60, cpu=cpu)
     except TimeoutError as exc:
         raise SystemExit(f"{' '.join(argv)}: {exc}\nscreen tail: {program.tail[-500:]!r}") from None
     finally:
         program.stop()
-    return max(marks[name] for name in wanted) - program.started
+    last = max(wanted, key=lambda name: marks[name])
+    return marks[last] - program.started, max(cpu.get(name, 0.0) for name in wanted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="runs of each kind")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also time the mltui tree in DIR, in the same rounds"
+    )
     args = parser.parse_args(argv)
 
     load_before = load_average()
@@ -79,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         # The warm start shows a real, complete check of this interpreter, saved beforehand.
         os.environ["MLTUI_CACHE_DIR"] = str(warm_cache)
         run_check_sync(current_target(), timeout=300)
-        cold_env = {**base_env, "MLTUI_CACHE_DIR": str(cold_cache)}
-        warm_env = {**base_env, "MLTUI_CACHE_DIR": str(warm_cache)}
         saved = list(warm_cache.glob("check-*.json"))
         if not saved:
             raise SystemExit("could not save a check for the warm start")
@@ -88,23 +105,41 @@ def main(argv: list[str] | None = None) -> int:
 
         bare_argv = [sys.executable, str(BARE_APP)]
         mltui_argv = _mltui_argv()
-        runs: dict[str, list[float]] = {"bare": [], "cold": [], "warm": []}
+        trees = {"": base_env}
+        if args.baseline:
+            old = str(Path(args.baseline).resolve())
+            trees["baseline "] = {**base_env, "PYTHONPATH": old}
+        kinds = ["bare"] + [f"{tree}{kind}" for tree in trees for kind in ("cold", "warm")]
+        runs: dict[str, list[float]] = {kind: [] for kind in kinds}
+        cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+
+        def record(kind: str, timing: tuple[float, float]) -> None:
+            runs[kind].append(timing[0])
+            cpu[kind].append(timing[1])
+
         # One untimed round: the first launch after a while reads everything from disk.
         _launch(bare_argv, base_env, {"ready"}, scratch)
-        _launch(mltui_argv, warm_env, {"ready", "hardware", "libraries"}, scratch)
-        for _ in range(args.repeat):
-            runs["bare"].append(_launch(bare_argv, base_env, {"ready"}, scratch))
-            shutil.rmtree(cold_cache, ignore_errors=True)
-            runs["cold"].append(_launch(mltui_argv, cold_env, {"ready", "hardware"}, scratch))
-            # The app re-checks in the background and may have replaced the saved check.
-            for path in warm_cache.glob("check-*.json"):
-                path.write_bytes(saved_check)
-            runs["warm"].append(
-                _launch(mltui_argv, warm_env, {"ready", "hardware", "libraries"}, scratch)
-            )
-            time.sleep(0.3)
+        for env in trees.values():
+            _launch(mltui_argv, {**env, **warm_env_extra(warm_cache)}, WARM, scratch)
+        for round_number in range(args.repeat):
+            record("bare", _launch(bare_argv, base_env, {"ready"}, scratch))
+            # The trees take turns at going first, so neither always follows the bare app.
+            order = list(trees.items())
+            if round_number % 2:
+                order.reverse()
+            for tree, env in order:
+                shutil.rmtree(cold_cache, ignore_errors=True)
+                cold = {**env, "MLTUI_CACHE_DIR": str(cold_cache)}
+                record(f"{tree}cold", _launch(mltui_argv, cold, COLD, scratch))
+                # The app re-checks in the background and may have replaced the saved check.
+                for path in warm_cache.glob("check-*.json"):
+                    path.write_bytes(saved_check)
+                warm = {**env, **warm_env_extra(warm_cache)}
+                record(f"{tree}warm", _launch(mltui_argv, warm, WARM, scratch))
+                time.sleep(0.3)
 
     medians = {kind: median(times) for kind, times in runs.items()}
+    cpu_medians = {kind: median(times) for kind, times in cpu.items()}
     ratio = medians["cold"] / medians["bare"]
     warm_ratio = medians["warm"] / medians["bare"]
     figures = {
@@ -112,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "repeat": args.repeat,
+        "baseline": args.baseline,
         "median_s": {kind: round(t, 3) for kind, t in medians.items()},
+        "median_cpu_s": {kind: round(t, 3) for kind, t in cpu_medians.items()},
+        "ratio_to_bare": {kind: round(t / medians["bare"], 2) for kind, t in medians.items()},
+        "cpu_ratio_to_bare": {
+            kind: round(t / cpu_medians["bare"], 2) for kind, t in cpu_medians.items()
+        },
         "runs_s": {kind: [round(t, 3) for t in times] for kind, times in runs.items()},
         "ratio_cold_to_bare": round(ratio, 3),
         "ratio_goal": RATIO_GOAL,
@@ -129,9 +170,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['cpus']} CPUs, load average {load_before} before, "
         f"{figures['load_average_after']} after; median of {args.repeat} interleaved runs"
     )
-    print(f"  bare Textual app, first frame             {medians['bare']:6.3f} s")
-    print(f"  mltui, first frame with hardware (cold)   {medians['cold']:6.3f} s")
-    print(f"  mltui, hardware + cached libraries (warm) {medians['warm']:6.3f} s")
+    labels = {
+        "bare": "bare Textual app, first frame",
+        "cold": "mltui, first frame with hardware (cold)",
+        "warm": "mltui, hardware + cached libraries (warm)",
+    }
+    print(f"  {'':48s} {'wall':>7s} {'ratio':>6s} {'CPU':>7s} {'ratio':>6s}")
+    for kind in kinds:
+        tree, _, base_kind = kind.rpartition(" ")
+        label = (f"{tree}: " if tree else "") + labels[base_kind]
+        print(
+            f"  {label:48s} {medians[kind]:6.3f}s {medians[kind] / medians['bare']:5.2f}x "
+            f"{cpu_medians[kind]:6.3f}s {cpu_medians[kind] / cpu_medians['bare']:5.2f}x"
+        )
     verdict = "PASS" if ratio <= RATIO_GOAL else "MISS"
     print(f"start-up ratio cold / bare: {ratio:.2f} (goal <= {RATIO_GOAL:g})  {verdict}")
     verdict = "PASS" if medians["warm"] <= WARM_GOAL_S else "MISS"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Static, TabbedContent
 
 from tests.conftest import fixed_target, make_services, screen_text, wait_for
 from tests.test_tui_app import choose_in_palette
@@ -115,3 +115,35 @@ def test_a_registry_with_two_panes_on_one_key_or_id_is_refused() -> None:
     for extra, field in ((same_key, "key '1'"), (same_id, "id 'run'")):
         with pytest.raises(ValueError, match=field):
             MltuiApp(target=fixed_target(), services=make_services(), panes=(*PANES, extra))
+
+
+async def test_the_last_pane_asked_for_wins_while_panes_are_being_built() -> None:
+    """Keys pressed faster than the lazy panes are built: the last one asked for is in front."""
+    for keys, last in ((("2", "3"), "knowledge"), (("3", "2", "1"), "hardware"), (("2",), "run")):
+        app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press(*keys)
+            await wait_for(pilot, lambda a=app: all(a._is_mounted_pane(p) for p in a._pane_widgets))
+            await wait_for(pilot, lambda a=app, w=last: a.active_pane == w)
+            await wait_for(
+                pilot, lambda a=app, w=last: a.query_one("#panes", TabbedContent).active == w
+            )
+            # Steady: a late TabActivated of an earlier key does not take the front back.
+            await pilot.pause()
+            assert app.active_pane == last, keys
+            assert app.query_one("#panes", TabbedContent).active == last, keys
+
+
+async def test_a_late_activation_of_the_previous_pane_does_not_win() -> None:
+    """The app brings the Run pane to the front; before Textual reports that, Knowledge is asked
+    for. The late report of Run must not make the app forget that Knowledge is wanted."""
+    import asyncio
+
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_show_pane("run")
+        while app.active_pane != "run":  # every turn of the loop, not after a pause
+            await asyncio.sleep(0)
+        app.action_show_pane("knowledge")
+        await wait_for(pilot, lambda: app.active_pane == "knowledge")
+        await wait_for(pilot, lambda: app.query_one("#panes", TabbedContent).active == "knowledge")

@@ -29,7 +29,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from probes.model import LibraryReport, TargetPython
 from tui.bench_marks import mark
@@ -48,6 +48,7 @@ from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.services import Services, default_services
 from tui.state import CheckState
 from tui.widgets.glyphs import use_ascii_chrome
+from tui.widgets.keys_footer import KeysFooter
 
 if TYPE_CHECKING:
     from tui.widgets.hardware_pane import HardwarePane
@@ -76,6 +77,9 @@ class MltuiApp(App[None]):
         SampleCommands,
         InterpreterCommands,
     }
+    #: The first pane's main widget has the keys from the first frame on: focused later, the
+    #: footer would compose its keys twice while the app starts.
+    AUTO_FOCUS = f"#{PANES[0].id} {PANES[0].focus}"
     #: The app's own keys; each pane's key comes from its PaneSpec (tui/panes.py).
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", id="help", tooltip="Keys and panes"),
@@ -175,6 +179,8 @@ class MltuiApp(App[None]):
         self._pane_mail: dict[str, list[Message]] = {}
         #: The pane last asked for (a key, a click, a command).
         self._wanted_pane = self._first_pane
+        #: The pane this app last brought to the front itself, until its TabActivated arrives.
+        self._activating: str | None = None
         for spec in self.panes.values():
             self.bind(spec.key, f"show_pane({spec.id!r})", description=spec.title, show=False)
         if ascii:
@@ -203,7 +209,7 @@ class MltuiApp(App[None]):
                         self._pane_widgets[spec.id] = widget
                         yield widget
         # The palette hint draws a block-glyph separator; ctrl+p still works without it.
-        yield Footer(show_command_palette=not self.ascii)
+        yield KeysFooter(show_command_palette=not self.ascii)
 
     def _pane_context(self) -> PaneContext:
         return PaneContext(self.services, self.target, self.refresh_interval, self.ascii)
@@ -284,14 +290,19 @@ class MltuiApp(App[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Record the pane in front and give its main widget the keys (building it if need be)."""
         pane_id = event.pane.id or ""
-        self._wanted_pane = pane_id
-        self.active_pane = pane_id
+        if pane_id == self._activating:
+            # Our own doing (_bring_to_front): by now another key may want another pane.
+            self._activating = None
+        else:
+            self._wanted_pane = pane_id  # a click on a tab
+        self.active_pane = self.query_one("#panes", TabbedContent).active
         if self._is_mounted_pane(pane_id):
             self._focus_pane(pane_id)
         elif pane_id in self.panes:
             self._build_pane(pane_id)  # a tab clicked before its pane was built
 
     def _bring_to_front(self, pane_id: str) -> None:
+        self._activating = pane_id
         self.query_one("#panes", TabbedContent).active = pane_id
         self.active_pane = pane_id
 

@@ -109,19 +109,44 @@ class HardwarePane(Widget):
         self._static_shown: dict[str, object] = {}
         #: How many readings have been drawn (tests wait on it).
         self.readings_drawn = 0
+        #: Whether the GPU processes' table is mounted (after the first frame).
+        self._processes_mounted = False
+        #: The CPU and memory read while composing, drawn in the first frame.
+        self._first_system: SystemInfo | None = None
 
     def compose(self) -> ComposeResult:
-        """Status line, then everything in one scrolling column."""
+        """Status line, then everything in one scrolling column.
+
+        The CPU and memory are read here (local files, a few ms), so the first frame shows them;
+        NVML, which can take seconds, is left to the poll. The GPU processes, at the bottom, are
+        mounted after the first frame: one table fewer for it to lay out and style.
+        """
+        try:
+            self._first_system = self.services.read_system()
+        except Exception:  # the poll reads it again and says what went wrong
+            self._first_system = None
         yield Static("", id="check-status")
         with VerticalScroll(id="hw-scroll"):
-            yield from check_sections(ascii=self.ascii)
+            yield from check_sections(ascii=self.ascii, system=self._first_system, processes=False)
 
     def on_mount(self) -> None:
         """Start polling at once: the first reading is the first thing a user wants."""
+        if self._first_system is not None:
+            mark(self, "hardware")  # the CPU and memory are in the first frame
+        self.call_after_refresh(self._mount_processes)
         self._poll()
         self.watch(self.app, "check_state", self._follow_check)
         self.watch(self.app, "active_pane", self._follow_active_pane)
         self.watch(self.app, "refresh_interval", self._follow_refresh_interval)
+
+    async def _mount_processes(self) -> None:
+        """Add the GPU processes section below the rest (after the first frame)."""
+        if not self.is_attached:
+            return
+        await self.query_one("#hw-scroll", VerticalScroll).mount_all(processes_section())
+        self._processes_mounted = True
+        if self._latest is not None and self._latest.nvml is not None:
+            self.query_one(ProcessesTable).show(self._latest.nvml.gpus)
 
     def _follow_active_pane(self, active: str) -> None:
         """Draw only while this pane's tab is the one in front."""
@@ -197,7 +222,8 @@ class HardwarePane(Widget):
             self.query_one(SystemPanel).show(reading.system)
         if reading.nvml is not None:
             self._draw_gpus(reading.nvml)
-            self.query_one(ProcessesTable).show(reading.nvml.gpus)
+            if self._processes_mounted:  # else shown once mounted, after the first frame
+                self.query_one(ProcessesTable).show(reading.nvml.gpus)
         elif reading.error:
             self._set_gpu_message(safe_text(reading.error, style=ERROR), reading.error)
         self._draw_status()
@@ -305,22 +331,29 @@ class HardwarePane(Widget):
         self._update_static(self.query_one("#check-status", Static), status)
 
 
-def check_sections(*, ascii: bool) -> list[Widget]:
-    """The sections that show a check, empty: system, GPU cards, libraries, findings, processes.
+def check_sections(
+    *, ascii: bool, system: SystemInfo | None = None, processes: bool = True
+) -> list[Widget]:
+    """The sections that show a check: system, GPU cards, libraries, findings, and (unless
+    `processes` is false) the GPU processes; the system panel shows `system` from the start.
 
     The Hardware pane shows this machine in them; the Fleet pane's node screen, a node's report.
     """
-    return [
-        SystemPanel(ascii=ascii, id="system-panel"),
+    sections: list[Widget] = [
+        SystemPanel(ascii=ascii, system=system, id="system-panel"),
         Static("GPUs", id="gpu-summary", classes="section"),
         Container(Static("reading the GPUs...", id="gpu-message"), id="gpu-cards"),
         Static(LIBRARIES_HEADING, id="libraries-heading", classes="section"),
         LibrariesMatrix(id="libraries-matrix"),
         Static("Findings", id="findings-heading", classes="section"),
         Static(findings_renderable(None), id="findings"),
-        Static("GPU processes", classes="section"),
-        ProcessesTable(id="gpu-processes"),
     ]
+    return [*sections, *processes_section()] if processes else sections
+
+
+def processes_section() -> list[Widget]:
+    """The GPU processes' heading and table."""
+    return [Static("GPU processes", classes="section"), ProcessesTable(id="gpu-processes")]
 
 
 def gpu_summary(report: NvmlReport) -> Text:

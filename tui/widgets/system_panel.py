@@ -11,6 +11,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 from textual import events
+from textual.geometry import Size
 from textual.widget import Widget
 
 from probes.model import SystemInfo
@@ -36,24 +37,39 @@ class SystemPanel(Widget):
     SystemPanel { height: auto; }
     """
 
-    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
+    def __init__(
+        self, *, ascii: bool = False, system: SystemInfo | None = None, id: str | None = None
+    ) -> None:
         super().__init__(id=id, classes="card")
         self.ascii = ascii
-        self.system: SystemInfo | None = None
+        #: The reading drawn; one given here is drawn in the panel's first frame.
+        self.system: SystemInfo | None = system
         #: The lines drawn now, and the width they were made for.
         self.lines: list[Text] = [Text("reading...", style=MUTED)]
         self._lines_width = 0
 
     def on_mount(self) -> None:
         """Title the card."""
-        self.border_title = "CPU & memory"
+        self._set_title()
+
+    def _set_title(self) -> None:
+        system = self.system
+        title = f"CPU & memory: {system.hostname}" if system and system.hostname else "CPU & memory"
+        if title != self.border_title:
+            self.border_title = title
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """As many rows as lines; a reading given at construction gets its lines made here, for
+        the width of the first layout, so the first frame shows it at its final height."""
+        if self.system is not None and not self._lines_width and width:
+            self._lines_width = max(width, MIN_WIDTH)
+            self.lines = system_lines(self.system, self._lines_width, ascii=self.ascii)
+        return len(self.lines)
 
     def show(self, system: SystemInfo) -> None:
         """Take a new reading and repaint."""
         self.system = system
-        title = f"CPU & memory: {system.hostname}" if system.hostname else "CPU & memory"
-        if title != self.border_title:
-            self.border_title = title
+        self._set_title()
         self._draw()
 
     def on_resize(self, event: events.Resize) -> None:
