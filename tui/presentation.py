@@ -98,17 +98,26 @@ LIBRARY_STATUS: dict[str, tuple[str, Tone]] = {
 SHORT_LIBRARY_STATUS = {"not_installed": "no"}
 
 
+def _words(states: Mapping[str, tuple[str, Tone]], state: str) -> str:
+    """A state's words from a table of states; the state itself when it has none."""
+    return states[state][0] if state in states else state
+
+
+def _style(states: Mapping[str, tuple[str, Tone]], state: str, strong: bool) -> str:
+    """A state's style from a table of states; muted when it has none."""
+    return style(states[state][1] if state in states else "muted", strong=strong)
+
+
 def library_status_words(status: str, *, short: bool = False) -> str:
     """'yes', 'import error', ...; the status itself when it has no words."""
     if short and status in SHORT_LIBRARY_STATUS:
         return SHORT_LIBRARY_STATUS[status]
-    return LIBRARY_STATUS[status][0] if status in LIBRARY_STATUS else status
+    return _words(LIBRARY_STATUS, status)
 
 
 def library_status_style(status: str, *, strong: bool = False) -> str:
     """The style a library's probe status is shown in."""
-    tone = LIBRARY_STATUS[status][1] if status in LIBRARY_STATUS else "muted"
-    return style(tone, strong=strong)
+    return _style(LIBRARY_STATUS, status, strong)
 
 
 # ----------------------------------------------------------------------------- sample runs
@@ -145,13 +154,12 @@ NODE_STATE: dict[str, tuple[str, Tone]] = {
 
 def node_state_words(state: str) -> str:
     """'ok', 'unreachable', 'no mltui', ...; the state itself when it has no words."""
-    return NODE_STATE[state][0] if state in NODE_STATE else state
+    return _words(NODE_STATE, state)
 
 
 def node_state_style(state: str, *, strong: bool = False) -> str:
     """The style a fleet node's state is shown in."""
-    tone = NODE_STATE[state][1] if state in NODE_STATE else "muted"
-    return style(tone, strong=strong)
+    return _style(NODE_STATE, state, strong)
 
 
 # ----------------------------------------------------------------------------- findings
