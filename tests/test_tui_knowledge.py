@@ -39,8 +39,8 @@ async def test_open_a_page_from_the_index_with_the_keyboard() -> None:
         index.highlighted = index.get_option_index("page:torch")
         await pilot.press("enter")
         await wait_for(pilot, lambda: pane.open_library == "torch")
-        await pilot.pause(0.3)
         viewer = app.query_one("#page-viewer", MarkdownViewer)
+        await wait_for(pilot, lambda: "PyTorch" in (viewer.border_title or ""))
         assert app.query_one("#kn-views", ContentSwitcher).current == "page-viewer"
         assert "PyTorch" in (viewer.border_title or "")
         assert "Since then" in viewer.document.source
@@ -82,8 +82,17 @@ async def test_chooser_recommends_with_reasons_and_follows_the_answers() -> None
     async with app.run_test(size=(120, 48)) as pilot:
         pane = await open_knowledge(app, pilot)
         pane.show_view("chooser")
-        await pilot.pause(0.3)
         form = app.query_one(ChooserForm)
+
+        def shown() -> bool:
+            rec = form.recommendation
+            return (
+                isinstance(rec, Recommendation)
+                and rec.machine_checked
+                and f"1. {rec.ranked[0].display_name}" in screen_text(app)
+            )
+
+        await wait_for(pilot, shown)
         first = form.recommendation
         assert isinstance(first, Recommendation)
         assert first.ranked and first.ranked[0].reasons
@@ -92,7 +101,7 @@ async def test_chooser_recommends_with_reasons_and_follows_the_answers() -> None
         kind = app.query_one("#q-kind", Select)
         options = [value for _, value in kind._options]
         kind.value = options[-1]
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: form.recommendation is not first)
         assert form.answers()["kind"] == options[-1]
         second = form.recommendation
         assert isinstance(second, Recommendation)
@@ -107,7 +116,7 @@ async def test_page_keys_run_its_sample_and_show_its_probe_result() -> None:
         # The Run pane is not built yet: `r` builds it, waits for its samples, then runs.
         assert not app.query(RunPane)
         pane.open_page("torch")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: pane.open_library == "torch")
         app.query_one("#page-viewer").focus()
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, LibraryDetailScreen))
