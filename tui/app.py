@@ -40,7 +40,7 @@ from tui.commands import (
     PaneCommands,
     SampleCommands,
 )
-from tui.panes import PANES, PaneContext, PaneSpec, check_panes
+from tui.panes import KNOWLEDGE_PANE, PANES, RUN_PANE, PaneContext, PaneSpec, check_panes
 from tui.plain_screen import AsciiCells, NoColour
 from tui.presentation import dashboard_theme
 from tui.safe_text import inert_line, safe_markup
@@ -498,8 +498,8 @@ class MltuiApp(App[None]):
         """Switch to the Run pane and run the sample of a library."""
         from tui.widgets.run_pane import RunPane
 
-        self.show_pane("run")
-        self.tell_pane("run", RunPane.RunLibrarySample(library))
+        self.show_pane(RUN_PANE)
+        self.tell_pane(RUN_PANE, RunPane.RunLibrarySample(library))
 
     def run_sample(self, name: str) -> None:
         """Switch to the Run pane and run a sample by name (once the samples are listed)."""
@@ -509,22 +509,22 @@ class MltuiApp(App[None]):
         """Switch to the Run pane and run these samples in turn (None: every sample)."""
         from tui.widgets.run_pane import RunPane
 
-        self.show_pane("run")
-        self.tell_pane("run", RunPane.RunSamples(None if names is None else list(names)))
+        self.show_pane(RUN_PANE)
+        self.tell_pane(RUN_PANE, RunPane.RunSamples(None if names is None else list(names)))
 
     def open_page(self, library: str, anchor: str | None = None) -> None:
         """Switch to the Knowledge pane and open a page (at a heading, when given)."""
         from tui.widgets.knowledge_pane import KnowledgePane
 
-        self.show_pane("knowledge")
-        self.tell_pane("knowledge", KnowledgePane.OpenPage(library, anchor))
+        self.show_pane(KNOWLEDGE_PANE)
+        self.tell_pane(KNOWLEDGE_PANE, KnowledgePane.OpenPage(library, anchor))
 
     def show_knowledge_view(self, view: KnowledgeView) -> None:
         """Switch to the Knowledge pane's comparison, chooser or search."""
         from tui.widgets.knowledge_pane import KnowledgePane
 
-        self.show_pane("knowledge")
-        self.tell_pane("knowledge", KnowledgePane.ShowView(view))
+        self.show_pane(KNOWLEDGE_PANE)
+        self.tell_pane(KNOWLEDGE_PANE, KnowledgePane.ShowView(view))
 
     # ------------------------------------------------------------------------- interpreter
 

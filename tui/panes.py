@@ -48,6 +48,11 @@ class PaneSpec:
     lazy: bool = True
 
 
+#: The ids of the panes the app's verbs address (`run_sample` shows the Run pane, ...).
+RUN_PANE = "run"
+KNOWLEDGE_PANE = "knowledge"
+
+
 def _hardware(context: PaneContext) -> Widget:
     from tui.widgets.hardware_pane import HardwarePane
 
@@ -105,9 +110,9 @@ PANES: tuple[PaneSpec, ...] = (
         focus="#hw-scroll",
         lazy=False,
     ),
-    PaneSpec("run", "2", "Run", "run the samples", _run, focus="#samples-table"),
+    PaneSpec(RUN_PANE, "2", "Run", "run the samples", _run, focus="#samples-table"),
     PaneSpec(
-        "knowledge",
+        KNOWLEDGE_PANE,
         "3",
         "Knowledge",
         "compare the libraries, read their pages, choose one",
