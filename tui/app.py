@@ -65,6 +65,15 @@ MIN_REFRESH_S = 0.25
 MAX_REFRESH_S = 30.0
 
 
+class DashboardScreen(Screen[None]):
+    """The screen the panes are on."""
+
+    #: The first pane's main widget has the keys from the first frame on: focused later, the
+    #: footer would compose its keys twice while the app starts. (Only this screen: the others,
+    #: help, details, dialogs, keep Textual's first-focusable rule.)
+    AUTO_FOCUS = f"#{PANES[0].id} {PANES[0].focus}"
+
+
 class MltuiApp(App[None]):
     """What hardware is here, which ML libraries can use it, do they run, which fits the job."""
 
@@ -77,9 +86,6 @@ class MltuiApp(App[None]):
         SampleCommands,
         InterpreterCommands,
     }
-    #: The first pane's main widget has the keys from the first frame on: focused later, the
-    #: footer would compose its keys twice while the app starts.
-    AUTO_FOCUS = f"#{PANES[0].id} {PANES[0].focus}"
     #: The app's own keys; each pane's key comes from its PaneSpec (tui/panes.py).
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", id="help", tooltip="Keys and panes"),
@@ -196,6 +202,10 @@ class MltuiApp(App[None]):
         self.console.push_theme(dashboard_theme(self.get_css_variables()))
 
     # ------------------------------------------------------------------------- layout
+
+    def get_default_screen(self) -> Screen[None]:
+        """The dashboard's screen (it knows which widget gets the keys first)."""
+        return DashboardScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         """Header, a tab per pane (the lazy ones empty until needed), the footer with the keys."""
