@@ -142,7 +142,9 @@ async def test_a_late_activation_of_the_previous_pane_does_not_win() -> None:
     app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
     async with app.run_test(size=(100, 30)) as pilot:
         app.action_show_pane("run")
+        deadline = asyncio.get_running_loop().time() + 20
         while app.active_pane != "run":  # every turn of the loop, not after a pause
+            assert asyncio.get_running_loop().time() < deadline, "the Run pane never came"
             await asyncio.sleep(0)
         app.action_show_pane("knowledge")
         await wait_for(pilot, lambda: app.active_pane == "knowledge")

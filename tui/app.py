@@ -16,6 +16,7 @@ import contextlib
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -185,8 +186,10 @@ class MltuiApp(App[None]):
         self._pane_mail: dict[str, list[Message]] = {}
         #: The pane last asked for (a key, a click, a command).
         self._wanted_pane = self._first_pane
-        #: The pane this app last brought to the front itself, until its TabActivated arrives.
-        self._activating: str | None = None
+        #: Tab activations this app caused itself whose TabActivated has not arrived yet, by
+        #: pane (the first pane's comes from TabbedContent's start). Under load several can be
+        #: in flight; one left unmatched would make a late one look like a click on its tab.
+        self._activations_pending: Counter[str] = Counter({self._first_pane: 1})
         for spec in self.panes.values():
             self.bind(spec.key, f"show_pane({spec.id!r})", description=spec.title, show=False)
         if ascii:
@@ -300,9 +303,9 @@ class MltuiApp(App[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Record the pane in front and give its main widget the keys (building it if need be)."""
         pane_id = event.pane.id or ""
-        if pane_id == self._activating:
-            # Our own doing (_bring_to_front): by now another key may want another pane.
-            self._activating = None
+        if self._activations_pending[pane_id] > 0:
+            # Our own doing (start-up or _bring_to_front): by now another pane may be wanted.
+            self._activations_pending[pane_id] -= 1
         else:
             self._wanted_pane = pane_id  # a click on a tab
         self.active_pane = self.query_one("#panes", TabbedContent).active
@@ -312,8 +315,10 @@ class MltuiApp(App[None]):
             self._build_pane(pane_id)  # a tab clicked before its pane was built
 
     def _bring_to_front(self, pane_id: str) -> None:
-        self._activating = pane_id
-        self.query_one("#panes", TabbedContent).active = pane_id
+        tabs = self.query_one("#panes", TabbedContent)
+        if tabs.active != pane_id:  # setting the same tab again posts no TabActivated
+            self._activations_pending[pane_id] += 1
+            tabs.active = pane_id
         self.active_pane = pane_id
 
     def _focus_pane(self, pane_id: str) -> None:
