@@ -761,7 +761,8 @@ async def test_cancel_or_quit_the_dashboard_while_running(
 
 @pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-@pytest.mark.parametrize("key", ["q", "C-q"])
+# Ctrl-C quits too when no text is selected, as in htop and nvitop (issue 11).
+@pytest.mark.parametrize("key", ["q", "C-q", "C-c"])
 def test_quit_the_real_dashboard_while_a_sample_runs(
     key: str, tmp_path: Path, marker: str, bare_venv: Path
 ) -> None:
@@ -798,9 +799,6 @@ def test_quit_the_real_dashboard_while_a_sample_runs(
         while len(_live_with(sleeper.name)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(_live_with(sleeper.name)) == 2  # the sample and its grandchild
-        terminal.keys("C-c")  # in the dashboard Ctrl-C only says how to quit
-        time.sleep(0.5)
-        assert "mltui-exited-" not in terminal.capture()
         terminal.keys(key)
         screen = terminal.wait_for("mltui-exited-")
         assert "mltui-exited-0" in screen and "Traceback" not in screen
