@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -36,7 +34,7 @@ from probes.model import (
 )
 from probes.target import resolve_target
 from tui.check_markdown import check_markdown
-from tui.cli.console import make_console, print_plain
+from tui.cli.console import LiveProgress, make_console, print_plain
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK
 from tui.presentation import (
     ACCENT,
@@ -53,11 +51,6 @@ from tui.presentation import (
     severity_style,
 )
 from tui.safe_text import inert, safe_text
-
-
-def report_console(*, stderr: bool = False) -> Console:
-    """A Rich console that knows mltui's style names (see `tui.presentation`)."""
-    return make_console(stderr=stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -95,45 +88,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif output == "md":
         print_plain(check_markdown(result))
     else:
-        report_console().print(render_report(result))
+        make_console().print(render_report(result))
     return EXIT_FINDINGS if result.has_errors else EXIT_OK
 
 
 # --------------------------------------------------------------------------------- progress
 
 
-class _Progress:
+class _Progress(LiveProgress):
     """A live table on stderr: each library's probe phase, then its outcome."""
 
     def __init__(self, specs: list[LibrarySpec]) -> None:
         self.specs = specs
         self.state: dict[str, str] = {spec.id: "starting" for spec in specs}
-        self.lock = threading.Lock()
-        self.live = Live(
-            self._render(),
-            console=report_console(stderr=True),
-            transient=True,
-            refresh_per_second=8,
-        )
-
-    def __enter__(self) -> _Progress:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(None, None, None)
+        super().__init__()
 
     def phase(self, library_id: str, phase: str) -> None:
         with self.lock:
             self.state[library_id] = {"find": "looking", "import": "importing"}.get(phase, phase)
-        self.live.update(self._render())
+        self.redraw()
 
     def library_done(self, report: LibraryReport) -> None:
         with self.lock:
             label = inert(library_status_words(report.status))
             elapsed = f" ({duration(report.elapsed_s)})" if report.elapsed_s is not None else ""
             self.state[report.name] = f"done: {label}{elapsed}"
-        self.live.update(self._render())
+        self.redraw()
 
     def _render(self) -> RenderableType:
         table = Table.grid(padding=(0, 2))

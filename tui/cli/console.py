@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.live import Live
 
 from tui.presentation import terminal_theme
 from tui.terminal import to_ascii, wants_ascii, wants_colour
@@ -72,3 +74,34 @@ def print_plain(text: str, *, ascii: bool | None = None) -> None:
     """Print text that is not Rich (Markdown, JSON-free reports) in the terminal's characters."""
     plain = ascii_output() if ascii is None else ascii
     sys.stdout.write(to_ascii(text) if plain else text)
+
+
+class LiveProgress:
+    """A transient live panel on stderr that a command updates, from any thread, while it works.
+
+    A subclass sets up its state before calling `__init__` here (which draws it once), changes it
+    under `self.lock`, calls `redraw()`, and draws it in `_render()`.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live = Live(
+            self._render(),
+            console=make_console(stderr=True),
+            transient=True,
+            refresh_per_second=8,
+        )
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def redraw(self) -> None:
+        """Show the current state."""
+        self.live.update(self._render())
+
+    def _render(self) -> RenderableType:
+        raise NotImplementedError

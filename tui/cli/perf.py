@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from typing import Any
 
 from rich import box
 from rich.console import Group, RenderableType
-from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -26,7 +24,7 @@ from probes.model import perf_json_schema, to_json
 from probes.perf import PerfOptions, PerfUsageError, run_perf_sync
 from probes.perf_model import DevicePerf, LibraryRun, Measurement, PerfReport
 from probes.target import resolve_target
-from tui.cli.console import ascii_output, make_console
+from tui.cli.console import LiveProgress, ascii_output, make_console
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
 from tui.perf_view import comparison_rows, peak_text, ratio_bar, shown_measurements, verdict_text
 from tui.presentation import (
@@ -196,26 +194,13 @@ def render_perf(report: PerfReport, *, ascii: bool = False) -> RenderableType:
 # -------------------------------------------------------------------------------- progress
 
 
-class _Progress:
+class _Progress(LiveProgress):
     """A live line on stderr: which library runs, the last figures."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.library = "reading the GPUs"
         self.lines: list[Text] = []
-        self.live = Live(
-            self._render(),
-            console=make_console(stderr=True),
-            transient=True,
-            refresh_per_second=8,
-        )
-
-    def __enter__(self) -> _Progress:
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(None, None, None)
+        super().__init__()
 
     def event(self, kind: str, payload: Any) -> None:
         """Called by the run (from the event loop or the sampler thread)."""
@@ -228,7 +213,7 @@ class _Progress:
                 self.lines = [*self.lines[-5:], line]
             elif kind == "sample":
                 return
-        self.live.update(self._render())
+        self.redraw()
 
     def _render(self) -> RenderableType:
         with self.lock:
