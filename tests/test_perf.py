@@ -468,7 +468,7 @@ def test_load_cancel_while_waiting_for_its_turn(marker: dict[str, str], tmp_path
             run_load(current_target(), plan, timeout=60, go=tmp_path / "never", cancel=cancel)
         )
         await _wait_for_workers(marker[MARKER], 1)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # waits-for: the load under way, not only its process started
         cancel.set()
         run, found, _ = await task
         assert found == []

@@ -206,7 +206,7 @@ async def test_comparison_keeps_the_library_in_view_and_shows_the_sort_column() 
         for _ in range(12):
             await pilot.press("right")
         await wait_for(pilot, lambda: table.scroll_x > 0)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: first in screen_text(app))
         shown = screen_text(app)
         assert first in shown and "Library" in shown
         # The column sorted by carries an arrow after its title; sorting again turns it.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.command import CommandList
 from textual.widgets import Input, OptionList, Select
 from textual.widgets.input import Selection
 
@@ -166,7 +167,7 @@ async def test_no_dialog_opens_over_the_too_small_screen(key: str) -> None:
         await pilot.resize_terminal(50, 15)
         await wait_for(pilot, lambda: isinstance(app.screen, TooSmallScreen))
         await pilot.press(key)
-        await pilot.pause(0.2)
+        await pilot.pause(0.2)  # waits-for: a dialog the key might open; none may come
         assert isinstance(app.screen, TooSmallScreen)
         assert len(app.screen_stack) == 2  # the dashboard and the message, nothing above
         await pilot.resize_terminal(80, 24)
@@ -211,9 +212,8 @@ async def test_ctrl_c_copies_a_selection_instead_of_quitting() -> None:
         await pilot.press(*"cuda")
         search.selection = Selection(0, 4)
         await pilot.press("ctrl+c")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.clipboard == "cuda")
         assert app.is_running
-        assert app.clipboard == "cuda"
 
 
 async def test_export_saves_the_check_and_the_screen(
@@ -243,6 +243,6 @@ async def test_export_is_a_palette_command(tmp_path: Path, monkeypatch: pytest.M
         await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
         await pilot.press("ctrl+p")
         await pilot.press(*"Export the check")
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: app.screen.query_one(CommandList).option_count > 0)
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(list(tmp_path.iterdir())) == 3)
