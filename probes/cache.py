@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from probes.files import read_json_file
 from probes.model import SCHEMA_VERSION, CheckResult, TargetPython, from_dict, parse_check, to_dict
 from probes.perf_model import PERF_SCHEMA_VERSION, PerfReport
+from probes.untrusted_json import read_json_file
 
 #: Bump when the envelope below changes; the inner result carries its own schema_version.
 CACHE_FORMAT = 1
@@ -160,7 +160,7 @@ def _save(path: Path, target: TargetPython, data: object) -> Path | None:
 def _load(path: Path, target: TargetPython, version: int) -> tuple[dict[str, object], float] | None:
     """(the saved data, when it was saved) from a cache file, or None if it is not usable."""
     try:
-        envelope = read_json_file(path, MAX_CACHE_BYTES)
+        envelope = read_json_file(path, max_bytes=MAX_CACHE_BYTES)
     except (OSError, ValueError):
         return None
     if not isinstance(envelope, dict) or envelope.get("cache_format") != CACHE_FORMAT:

@@ -10,7 +10,6 @@ misbehaved.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -19,8 +18,10 @@ from typing import Any
 
 from probes.cache import cache_dir, load_check
 from probes.catalog import LIBRARIES, LibrarySpec
+from probes.limits import PROBE_TIMEOUT_S
 from probes.model import LIBRARY_STATUSES, LibraryReport, TargetPython, from_dict_lenient
 from probes.process import CUT_MARK, OutputLine, ProcessOutcome, stream_process
+from probes.untrusted_json import UntrustedJSONError, parse_json
 
 #: Lines of the probe's stderr kept in a report.
 STDERR_TAIL_LINES = 20
@@ -108,8 +109,8 @@ class _ProbeListener:
         if not text:
             return
         try:
-            event = json.loads(text)
-        except ValueError:
+            event = parse_json(text, max_bytes=4 * MAX_REPORT_LINE_CHARS)
+        except UntrustedJSONError:
             event = None
         if not isinstance(event, dict) or "event" not in event:
             if self.bad_line is None:
@@ -202,7 +203,7 @@ async def probe_library(
     target: TargetPython,
     spec: LibrarySpec,
     *,
-    timeout: float = 120.0,
+    timeout: float = PROBE_TIMEOUT_S,
     env: Mapping[str, str] | None = None,
     script: Path | None = None,
     on_phase: PhaseCallback | None = None,
@@ -229,7 +230,7 @@ async def probe_libraries(
     target: TargetPython,
     specs: Sequence[LibrarySpec] | None = None,
     *,
-    timeout: float = 120.0,
+    timeout: float = PROBE_TIMEOUT_S,
     on_report: ReportCallback | None = None,
     on_phase: PhaseCallback | None = None,
     env: Mapping[str, str] | None = None,

@@ -16,8 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
-from probes.files import MAX_JSON_DEPTH
 from probes.perf_model import PERF_SCHEMA_VERSION, PerfReport
+from probes.untrusted_json import MAX_JSON_DEPTH, parse_json
 
 #: Bump when a field is removed or changes meaning; adding an optional field keeps the version.
 SCHEMA_VERSION = 1
@@ -336,7 +336,7 @@ def _lenient_value(tp: Any, value: Any, at: str, problems: list[str]) -> Any:
 
 def from_json(cls: type[T], text: str) -> T:
     """Parse a JSON string into a model dataclass."""
-    return from_dict(cls, json.loads(text))
+    return from_dict(cls, parse_json(text))
 
 
 _HINTS_CACHE: dict[type, dict[str, Any]] = {}

@@ -14,7 +14,6 @@ keeps only the last lines, so a flood costs bounded memory.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import tempfile
 from collections import deque
@@ -26,6 +25,7 @@ from typing import Any, Literal
 from probes import catalog
 from probes.model import TargetPython
 from probes.process import KILL_GRACE_S, LineBatch, OutputLine, ProcessOutcome, stream_process
+from probes.untrusted_json import UntrustedJSONError, parse_json
 
 RunStatus = Literal["pass", "fail", "error", "timeout", "cancelled"]
 
@@ -308,8 +308,8 @@ def parse_verdict(line: str | None) -> dict[str, Any] | None:
     if not text.startswith("{"):
         return None
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = parse_json(text)
+    except UntrustedJSONError:
         return None
     return value if isinstance(value, dict) and "verdict" in value else None
 

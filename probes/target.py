@@ -13,9 +13,9 @@ import typing
 from functools import lru_cache
 from typing import Any
 
-from probes.files import loads_strict
 from probes.model import TargetPython
 from probes.process import run_captured
+from probes.untrusted_json import parse_json
 
 #: Standalone scripts are written for this Python and newer.
 MIN_PYTHON = (3, 8)
@@ -139,7 +139,7 @@ def _last_json_line(stdout: bytes) -> Any:
     if not lines:
         return None
     try:
-        return loads_strict(lines[-1][:MAX_ANSWER_CHARS])
+        return parse_json(lines[-1][:MAX_ANSWER_CHARS])
     except ValueError:
         return None
 

@@ -8,15 +8,16 @@ Ray ships mltui's probes with the task itself.
 
 from __future__ import annotations
 
-import json
 import shlex
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from probes.fleet.model import NodeResult, NodeState
+from probes.limits import PROBE_TIMEOUT_S
 from probes.model import CheckResult, from_dict
 from probes.perf_model import PerfReport
+from probes.untrusted_json import UntrustedJSONError, parse_json
 
 NodeCallback = Callable[[NodeResult], None]
 
@@ -48,7 +49,7 @@ class NodeCommand:
     #: Comma-separated libraries to probe (`mltui check --only`), None for all.
     only: str | None = None
     #: Seconds each library probe may take on the node (`mltui check --timeout`).
-    probe_timeout: float = 120.0
+    probe_timeout: float = PROBE_TIMEOUT_S
     #: Also run `mltui perf --json` first, with this time budget.
     perf: bool = False
     perf_seconds: float = 60.0
@@ -95,9 +96,9 @@ def parse_check(stdout: str) -> CheckResult | str:
     if start < 0:
         return "printed no JSON report: " + _first_line(text)
     try:
-        data = json.loads(text[start:])
-    except json.JSONDecodeError as exc:
-        return f"printed a report that is not valid JSON ({exc.msg} at line {exc.lineno})"
+        data = parse_json(text[start:])
+    except UntrustedJSONError as exc:
+        return f"printed a report that is not valid JSON ({exc})"
     if not isinstance(data, dict) or "nvml" not in data or "system" not in data:
         return "printed JSON that is not an mltui check report"
     try:
@@ -113,9 +114,9 @@ def parse_perf(stdout: str) -> PerfReport | str:
     if start < 0:
         return "printed no report"
     try:
-        data = json.loads(text[start:])
+        data = parse_json(text[start:])
         return from_dict(PerfReport, data)
-    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:
         return f"printed a report this mltui cannot read: {exc}"
 
 

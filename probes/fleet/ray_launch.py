@@ -9,13 +9,14 @@ module reads its JSON lines and turns each into a node row. mltui's probes trave
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Callable, Sequence
 
 from probes.fleet.launch import FleetError, NodeCallback, NodeCommand, node_from_output
 from probes.fleet.model import NodeResult
+from probes.limits import RUN_TIMEOUT_S
 from probes.process import LineBatch, stream_process
+from probes.untrusted_json import UntrustedJSONError, parse_json
 
 #: Seconds allowed to join the cluster and list its nodes, on top of the run's own time.
 JOIN_SLACK_S = 60.0
@@ -42,8 +43,8 @@ def row_from_event(event: dict[str, object]) -> NodeResult:
     text = event.get("check")
     if isinstance(text, str):
         try:
-            missing = json.loads(text).get("missing") if text.lstrip().startswith("{") else None
-        except (json.JSONDecodeError, AttributeError):
+            missing = parse_json(text).get("missing") if text.lstrip().startswith("{") else None
+        except (UntrustedJSONError, AttributeError):
             missing = None
         if isinstance(missing, str):
             return NodeResult(
@@ -73,7 +74,7 @@ async def run_ray(
     command: NodeCommand,
     on_node: NodeCallback,
     *,
-    timeout: float = 600.0,
+    timeout: float = RUN_TIMEOUT_S,
     python: str | None = None,
     env: dict[str, str] | None = None,
     cancel: asyncio.Event | None = None,
@@ -95,8 +96,8 @@ async def run_ray(
             return
         for text in batch.texts:
             try:
-                event = json.loads(text)
-            except json.JSONDecodeError:
+                event = parse_json(text)
+            except UntrustedJSONError:
                 continue  # Ray's own chatter on stdout
             if not isinstance(event, dict):
                 continue
