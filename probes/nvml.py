@@ -767,3 +767,26 @@ def explain_missing_gpu(
                 "(often 'video') or fix its permissions."
             )
     return lines
+
+
+def nvml_extras(session: NvmlSession, index: int) -> dict[str, Any]:
+    """Fields the check does not read but the perf peaks need: CUDA cores, bus width, NVLinks."""
+    extra: dict[str, Any] = {}
+    ok, value = session.device_call(index, "nvmlDeviceGetNumGpuCores")
+    if ok:
+        extra["cuda_cores"] = int(value)
+    ok, value = session.device_call(index, "nvmlDeviceGetMemoryBusWidth")
+    if ok:
+        extra["memory_bus_width_bits"] = int(value)
+    links = 0
+    for link in range(18):
+        ok, value = session.device_call(index, "nvmlDeviceGetNvLinkState", link)
+        if not ok:
+            break
+        links += int(int(value) == 1)
+    if links:
+        extra["nvlink_active_links"] = links
+    ok, value = session.device_call(index, "nvmlDeviceGetPowerManagementDefaultLimit")
+    if ok:
+        extra["power_default_limit_w"] = round(int(value) / 1000.0, 1)
+    return extra

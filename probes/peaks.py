@@ -23,9 +23,13 @@ _ConvertSMVer2Cores, public deviceQuery readings; Intel's vpu-count and McCalpin
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from probes.model import GpuInfo, SystemInfo
 from probes.perf_model import Peak
 
 GIGA = 1e9
@@ -157,6 +161,23 @@ class GpuSpecs:
     notes: list[str] = field(default_factory=list)
 
 
+def specs_of(gpu: GpuInfo, extra: dict[str, Any] | None = None) -> GpuSpecs:
+    """The peak-derivation input of a GPU from its NVML reading and what CUDA reported."""
+    extra = extra or {}
+    return GpuSpecs(
+        name=gpu.name,
+        compute_capability=gpu.compute_capability or extra.get("compute_capability"),
+        cuda_cores=extra.get("cuda_cores"),
+        sm_count=extra.get("sm_count"),
+        clock_sm_max_mhz=gpu.clock_sm_max_mhz,
+        clock_memory_max_mhz=gpu.clock_memory_max_mhz,
+        memory_bus_width_bits=extra.get("memory_bus_width_bits"),
+        pcie_generation_max=gpu.pcie_generation_max,
+        pcie_width_max=gpu.pcie_width_max,
+        nvlink_active_links=extra.get("nvlink_active_links"),
+    )
+
+
 def _sm_count(specs: GpuSpecs, product: Product | None) -> tuple[int | None, str]:
     if specs.sm_count:
         return specs.sm_count, "SMs from CUDA"
@@ -266,6 +287,10 @@ def gpu_peaks(specs: GpuSpecs) -> dict[str, Peak]:
 
 # ------------------------------------------------------------------------------------ CPU
 
+#: cpuinfo flags of a CPU with BF16 arithmetic (x86 AVX512_BF16 or AMX, Arm's BF16); elsewhere
+#: a BF16 GEMM is emulated and says nothing about the hardware, so only FP32 is measured.
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
 
 @dataclass
 class CpuSpecs:
@@ -371,3 +396,27 @@ def cpu_peaks(specs: CpuSpecs) -> dict[str, Peak]:
             estimated=True,
         )
     return peaks
+
+
+def read_cpu_specs(system: SystemInfo, cpuinfo_text: str | None = None) -> CpuSpecs:
+    """The CPU estimate's input: /proc/cpuinfo, the usable cores, the best clock known."""
+    if cpuinfo_text is None:
+        try:
+            cpuinfo_text = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            cpuinfo_text = ""
+    specs = parse_cpuinfo(cpuinfo_text)
+    cores = system.cpu.physical_cores or system.cpu.logical_cores
+    if hasattr(os, "sched_getaffinity"):
+        cores = min(cores or 10**6, len(os.sched_getaffinity(0)))
+    limit = system.container.cpu_limit_cores
+    if limit and cores:
+        cores = max(1, min(cores, int(limit)))
+    specs.cores = cores
+    max_mhz = system.cpu.frequency_max_mhz
+    if max_mhz:
+        specs.clock_mhz = max_mhz
+        specs.clock_source = "the maximum clock cpufreq reports"
+    if not specs.model_name:
+        specs.model_name = system.cpu.model or ""
+    return specs

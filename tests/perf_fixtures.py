@@ -237,9 +237,10 @@ THERMAL = 0x020
 def canned_report() -> Any:
     """A fixed perf report of a node with two H100s and a CPU: GPU 1 slow (power brake, clocks
     down), the CPU healthy against its estimate, every library's GEMM compared on the CPU."""
-    from probes.nvml import NvmlSession
-    from probes.peaks import CpuSpecs, cpu_peaks, gpu_peaks
-    from probes.perf import NvmlSampler, judge_device, judge_siblings, nvml_extras, specs_of
+    from probes.nvml import NvmlSession, nvml_extras
+    from probes.peaks import CpuSpecs, cpu_peaks, gpu_peaks, specs_of
+    from probes.perf.judge import judge_device, judge_siblings
+    from probes.perf.sampler import NvmlSampler
     from probes.perf_model import DevicePerf, LibraryRun, Measurement, PerfReport
 
     fake = node(count=2, product="h100_sxm")
@@ -314,7 +315,7 @@ def canned_report() -> Any:
         ],
     )
     judge_siblings(report.devices)
-    from probes.perf import overall
+    from probes.perf.judge import overall
 
     report.verdict, report.reasons = overall(report.devices)
     return report

@@ -22,24 +22,14 @@ import psutil
 import pytest
 
 from probes.model import from_json, perf_json_schema, to_json
-from probes.nvml import NvmlSession
-from probes.peaks import gpu_peaks
-from probes.perf import (
-    LoadPlan,
-    NvmlSampler,
-    PerfOptions,
-    PerfUsageError,
-    gpu_turns,
-    judge_device,
-    judge_siblings,
-    nvml_extras,
-    overall,
-    run_allreduce,
-    run_load,
-    run_perf,
-    select_devices,
-    specs_of,
-)
+from probes.nvml import NvmlSession, nvml_extras
+from probes.peaks import gpu_peaks, specs_of
+from probes.perf.devices import PerfUsageError, select_devices
+from probes.perf.judge import judge_device, judge_siblings, overall
+from probes.perf.load import LoadPlan, run_allreduce, run_load
+from probes.perf.plan import PerfOptions, gpu_turns
+from probes.perf.run import run_perf
+from probes.perf.sampler import NvmlSampler
 from probes.perf_model import DevicePerf, Measurement, PerfReport
 from probes.target import current_target
 from tests.fake_nvml import FakeNvml

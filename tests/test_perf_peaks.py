@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from probes.nvml import NvmlSession
+from probes.nvml import NvmlSession, nvml_extras
 from probes.peaks import (
     CpuSpecs,
     GpuSpecs,
@@ -19,8 +19,8 @@ from probes.peaks import (
     gpu_peaks,
     parse_cpuinfo,
     pcie_peak,
+    specs_of,
 )
-from probes.perf import nvml_extras, specs_of
 from probes.perf_model import Peak
 from tests.fake_nvml import FakeNvml
 from tests.perf_fixtures import DATASHEET, node
