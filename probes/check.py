@@ -21,6 +21,7 @@ from probes.cache import load_check, load_perf, save_check
 from probes.catalog import LibrarySpec
 from probes.diagnosis import diagnose
 from probes.libraries import PhaseCallback, probe_libraries
+from probes.limits import PROBE_TIMEOUT_S
 from probes.model import CheckResult, LibraryReport, NvmlReport, SystemInfo, TargetPython
 from probes.nvml import read_nvml
 from probes.system import read_system
@@ -37,7 +38,7 @@ async def run_check(
     target: TargetPython,
     specs: Sequence[LibrarySpec] | None = None,
     *,
-    timeout: float = 120.0,
+    timeout: float = PROBE_TIMEOUT_S,
     nvml: Any = None,
     on_library: LibraryCallback | None = None,
     on_phase: PhaseCallback | None = None,
@@ -121,7 +122,7 @@ def run_check_sync(
     target: TargetPython,
     specs: Sequence[LibrarySpec] | None = None,
     *,
-    timeout: float = 120.0,
+    timeout: float = PROBE_TIMEOUT_S,
     nvml: Any = None,
     on_library: LibraryCallback | None = None,
     on_phase: PhaseCallback | None = None,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from probes.catalog import parse_library_list
 from probes.check import run_check_sync
+from probes.limits import PROBE_TIMEOUT_S
 from probes.model import to_json
 from probes.target import current_target
 
 
 def check_json(
-    only: str | None = None, timeout: float = 120.0, perf_seconds: float | None = None
+    only: str | None = None, timeout: float = PROBE_TIMEOUT_S, perf_seconds: float | None = None
 ) -> str:
     """This machine's check, as the JSON `mltui check --json` prints.
 

@@ -25,6 +25,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from probes.limits import PROBE_TIMEOUT_S, RUN_TIMEOUT_S
+
 
 def _emit(event: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(event) + "\n")
@@ -73,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m probes.fleet.ray_driver")
     parser.add_argument("--address", default="auto")
     parser.add_argument("--only", default=None)
-    parser.add_argument("--probe-timeout", type=float, default=120.0)
-    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--probe-timeout", type=float, default=PROBE_TIMEOUT_S)
+    parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S)
     parser.add_argument("--perf-seconds", type=float, default=None)
     args = parser.parse_args(argv)
     try:

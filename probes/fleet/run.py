@@ -16,7 +16,8 @@ from probes.fleet.launch import FleetError, NodeCallback, NodeCommand
 from probes.fleet.model import FleetReport, Launcher, NodeResult
 from probes.fleet.ray_launch import run_ray
 from probes.fleet.slurm import SlurmSelection, run_slurm
-from probes.fleet.ssh import DEFAULT_CONCURRENCY, DEFAULT_HOST_TIMEOUT, run_ssh
+from probes.fleet.ssh import DEFAULT_CONCURRENCY, run_ssh
+from probes.limits import RUN_TIMEOUT_S, SSH_HOST_TIMEOUT_S
 
 
 @dataclass
@@ -28,7 +29,7 @@ class SshTarget:
     options: list[str] = field(default_factory=list)
     concurrency: int = DEFAULT_CONCURRENCY
     #: Seconds each host may take.
-    timeout: float = DEFAULT_HOST_TIMEOUT
+    timeout: float = SSH_HOST_TIMEOUT_S
 
     def describe(self) -> str:
         """A few words for the report's target line."""
@@ -41,7 +42,7 @@ class SlurmTarget:
 
     selection: SlurmSelection = field(default_factory=SlurmSelection)
     #: Seconds the whole step may take (queueing included).
-    timeout: float = 600.0
+    timeout: float = RUN_TIMEOUT_S
 
     def describe(self) -> str:
         """A few words for the report's target line."""
@@ -54,7 +55,7 @@ class RayTarget:
 
     address: str = "auto"
     #: Seconds the whole run may take.
-    timeout: float = 600.0
+    timeout: float = RUN_TIMEOUT_S
     #: The Python that runs the Ray driver (needs Ray); None: mltui's own.
     python: str | None = None
 

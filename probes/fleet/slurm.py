@@ -30,6 +30,7 @@ from probes.fleet.launch import (
     node_from_output,
 )
 from probes.fleet.model import NodeResult
+from probes.limits import RUN_TIMEOUT_S
 from probes.process import LineBatch, ProcessOutcome, stream_process
 
 #: Seconds sinfo and scontrol may take.
@@ -170,7 +171,7 @@ async def run_slurm(
     command: NodeCommand,
     on_node: NodeCallback,
     *,
-    timeout: float = 600.0,
+    timeout: float = RUN_TIMEOUT_S,
     env: dict[str, str] | None = None,
     cancel: asyncio.Event | None = None,
 ) -> None:

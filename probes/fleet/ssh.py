@@ -15,12 +15,11 @@ from pathlib import Path
 
 from probes.fleet.launch import FleetError, NodeCallback, NodeCommand, node_from_output
 from probes.fleet.model import NodeResult
+from probes.limits import SSH_HOST_TIMEOUT_S
 from probes.process import LineBatch, stream_process
 
 #: Hosts contacted at once unless told otherwise.
 DEFAULT_CONCURRENCY = 32
-#: Seconds each host may take unless told otherwise (connect, check, report).
-DEFAULT_HOST_TIMEOUT = 180.0
 #: ssh's own exit status when the connection (not the remote command) failed.
 SSH_FAILED = 255
 
@@ -90,7 +89,7 @@ async def check_host(
     host: str,
     command: NodeCommand,
     *,
-    timeout: float = DEFAULT_HOST_TIMEOUT,
+    timeout: float = SSH_HOST_TIMEOUT_S,
     config: str | None = None,
     options: Sequence[str] = (),
     cancel: asyncio.Event | None = None,
@@ -147,7 +146,7 @@ async def run_ssh(
     on_node: NodeCallback,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-    timeout: float = DEFAULT_HOST_TIMEOUT,
+    timeout: float = SSH_HOST_TIMEOUT_S,
     config: str | None = None,
     options: Sequence[str] = (),
     cancel: asyncio.Event | None = None,

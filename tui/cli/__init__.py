@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from probes.catalog import UnknownLibraryError
+from probes.limits import PROBE_TIMEOUT_S, RUN_TIMEOUT_S, SSH_HOST_TIMEOUT_S
 from probes.target import TargetError
 from tui.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
@@ -77,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout",
         type=_positive_float,
-        default=120.0,
+        default=PROBE_TIMEOUT_S,
         metavar="SECONDS",
-        help="time allowed to each library probe (default 120 s)",
+        help=f"time allowed to each library probe (default {PROBE_TIMEOUT_S:g} s)",
     )
     check.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
 
@@ -204,14 +205,17 @@ def _add_fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--timeout",
         type=_positive_float,
         metavar="SECONDS",
-        help="time for each host (ssh, default 180 s) or the whole run (slurm, ray, 600 s)",
+        help=(
+            f"time for each host (ssh, default {SSH_HOST_TIMEOUT_S:g} s)"
+            f" or the whole run (slurm, ray, {RUN_TIMEOUT_S:g} s)"
+        ),
     )
     fleet.add_argument(
         "--probe-timeout",
         type=_positive_float,
-        default=120.0,
+        default=PROBE_TIMEOUT_S,
         metavar="SECONDS",
-        help="time each library probe may take on a node (default 120 s)",
+        help=f"time each library probe may take on a node (default {PROBE_TIMEOUT_S:g} s)",
     )
     slurm = fleet.add_argument_group("Slurm")
     slurm.add_argument("--partition", "-p", metavar="NAME")

@@ -23,6 +23,7 @@ from probes.cache import describe_cache_dir
 from probes.catalog import LIBRARIES, LibrarySpec, parse_library_list
 from probes.check import run_check_sync, save_result
 from probes.diagnosis import ALL_CLEAR, verdict
+from probes.limits import PROBE_TIMEOUT_S
 from probes.model import (
     CheckResult,
     GpuInfo,
@@ -61,7 +62,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     target = resolve_target(getattr(args, "python", None))
     only = getattr(args, "only", None)
     specs = parse_library_list(only) if only else None
-    timeout = float(getattr(args, "timeout", 120.0) or 120.0)
+    timeout = float(getattr(args, "timeout", PROBE_TIMEOUT_S) or PROBE_TIMEOUT_S)
 
     progress = _Progress(specs or list(LIBRARIES)) if sys.stderr.isatty() else None
     if progress is None:

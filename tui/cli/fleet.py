@@ -24,16 +24,14 @@ from probes.fleet.launch import FleetError, NodeCommand, parse_remote_mltui
 from probes.fleet.model import FleetReport, NodeResult, fleet_schema
 from probes.fleet.run import FleetTarget, RayTarget, SlurmTarget, SshTarget, run_fleet
 from probes.fleet.slurm import SlurmSelection
-from probes.fleet.ssh import DEFAULT_HOST_TIMEOUT, read_hosts
+from probes.fleet.ssh import read_hosts
+from probes.limits import RUN_TIMEOUT_S, SSH_HOST_TIMEOUT_S
 from probes.model import to_json
 from tui.cli.console import make_console
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError
 from tui.fleet_view import COLUMNS, row_cells, state_style, state_word
 from tui.presentation import ERROR_STRONG, MUTED, WARNING
 from tui.safe_text import safe_text
-
-#: Seconds a Slurm step or a Ray run may take unless --timeout says otherwise.
-RUN_TIMEOUT = 600.0
 
 
 def build_target(args: argparse.Namespace) -> FleetTarget:
@@ -51,7 +49,7 @@ def build_target(args: argparse.Namespace) -> FleetTarget:
             config=args.ssh_config,
             options=list(args.ssh_option),
             concurrency=args.concurrency,
-            timeout=timeout or DEFAULT_HOST_TIMEOUT,
+            timeout=timeout or SSH_HOST_TIMEOUT_S,
         )
     if getattr(args, "slurm", False):
         selection = SlurmSelection(
@@ -62,10 +60,10 @@ def build_target(args: argparse.Namespace) -> FleetTarget:
             time_limit=args.time,
             extra=list(args.srun_arg),
         )
-        return SlurmTarget(selection, timeout=timeout or RUN_TIMEOUT)
+        return SlurmTarget(selection, timeout=timeout or RUN_TIMEOUT_S)
     if getattr(args, "ray", None):
         _refuse(args, slurm_only, "--ray")
-        return RayTarget(args.ray, timeout=timeout or RUN_TIMEOUT)
+        return RayTarget(args.ray, timeout=timeout or RUN_TIMEOUT_S)
     raise UsageError("fleet needs a launcher: --slurm, --ray [ADDRESS] or --hosts FILE")
 
 
