@@ -19,7 +19,6 @@ from typing import Any
 from probes.cache import cache_dir, load_check
 from probes.catalog import LIBRARIES, LibrarySpec
 from probes.limits import PROBE_TIMEOUT_S
-from probes.limits import PROBE_TIMEOUT_S
 from probes.model import LIBRARY_STATUSES, LibraryReport, TargetPython, from_dict_lenient
 from probes.process import CUT_MARK, OutputLine, ProcessOutcome, stream_process
 from probes.untrusted_json import UntrustedJSONError, parse_json

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from probes.fleet.model import NodeResult, NodeState
 from probes.limits import PROBE_TIMEOUT_S
-from probes.limits import PROBE_TIMEOUT_S
 from probes.model import CheckResult, from_dict
 from probes.perf_model import PerfReport
 from probes.untrusted_json import UntrustedJSONError, parse_json

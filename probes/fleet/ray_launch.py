@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from probes.fleet.launch import FleetError, NodeCallback, NodeCommand, node_from_output
 from probes.fleet.model import NodeResult
 from probes.limits import RUN_TIMEOUT_S
-from probes.limits import RUN_TIMEOUT_S
 from probes.process import LineBatch, stream_process
 from probes.untrusted_json import UntrustedJSONError, parse_json
 
