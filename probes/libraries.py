@@ -20,8 +20,7 @@ from probes.cache import cache_dir, load_check
 from probes.catalog import LIBRARIES, LibrarySpec
 from probes.limits import PROBE_TIMEOUT_S
 from probes.model import LIBRARY_STATUSES, LibraryReport, TargetPython, from_dict_lenient
-from probes.process import CUT_MARK, OutputLine, ProcessOutcome, stream_process
-from probes.untrusted_json import UntrustedJSONError, parse_json
+from probes.process import EventLineReader, ProcessOutcome, stream_process
 
 #: Lines of the probe's stderr kept in a report.
 STDERR_TAIL_LINES = 20
@@ -78,7 +77,8 @@ def probe_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 class _ProbeListener:
-    """Collects one probe's output lines: its events, its stderr tail, anything unexpected."""
+    """Collects one probe's events (through the shared event-line reader), its stderr tail and
+    the first line that was not an event."""
 
     def __init__(self, spec: LibrarySpec, on_phase: PhaseCallback | None) -> None:
         self.spec = spec
@@ -86,36 +86,24 @@ class _ProbeListener:
         self.report: dict[str, Any] | None = None
         self.partial: dict[str, Any] | None = None
         self.phase: str | None = None
-        self.bad_line: str | None = None
-        self.stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self.lines = EventLineReader(
+            self._on_event,
+            max_line_chars=MAX_REPORT_LINE_CHARS,
+            stderr_lines=STDERR_TAIL_LINES,
+            stderr_chars=STDERR_LINE_CHARS,
+        )
 
-    def __call__(self, line: OutputLine) -> None:
-        if line.stream == "stdout" and line.text.endswith(CUT_MARK):
-            # Longer than MAX_REPORT_LINE_CHARS: not a report that can be read.
-            if self.bad_line is None:
-                self.bad_line = (
-                    f"a line of more than {MAX_REPORT_LINE_CHARS} characters (cut): "
-                    + line.text[:200]
-                )
-            return
-        if line.stream == "stderr":
-            text = line.text[:STDERR_LINE_CHARS]
-            if line.replace and self.stderr:
-                self.stderr[-1] = text
-            else:
-                self.stderr.append(text)
-            return
-        text = line.text.strip()
-        if not text:
-            return
-        try:
-            event = parse_json(text, max_bytes=4 * MAX_REPORT_LINE_CHARS)
-        except UntrustedJSONError:
-            event = None
-        if not isinstance(event, dict) or "event" not in event:
-            if self.bad_line is None:
-                self.bad_line = text[:300]
-            return
+    @property
+    def bad_line(self) -> str | None:
+        """The first stdout line that was not an event, or None."""
+        return self.lines.bad_line
+
+    @property
+    def stderr(self) -> deque[str]:
+        """The probe's last stderr lines."""
+        return self.lines.stderr
+
+    def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "phase":
             self.phase = str(event.get("phase"))
@@ -218,7 +206,8 @@ async def probe_library(
     argv = [target.executable, str(script or spec.probe_script), spec.id]
     outcome = await stream_process(
         argv,
-        listener,
+        None,
+        on_lines=listener.lines,
         timeout=timeout,
         env=probe_env(env),
         max_line_chars=MAX_REPORT_LINE_CHARS,

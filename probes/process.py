@@ -40,11 +40,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, overload
+from typing import Any, Literal, NamedTuple, overload
 
 import psutil
+
+from probes.untrusted_json import UntrustedJSONError, parse_json
 
 Stream = Literal["stdout", "stderr"]
 
@@ -653,3 +656,74 @@ async def stream_process(
         timed_out=timed_out,
         cancelled=cancelled,
     )
+
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+def parse_event(text: str, max_bytes: int = 4 * MAX_LINE_CHARS) -> dict[str, Any] | None:
+    """The event object on one line (a JSON object with an "event" key), or None.
+
+    Decoded by the one bounded reader of untrusted JSON (`probes.untrusted_json`), so a line
+    nested 100,000 deep or holding NaN is "not an event", never an exception.
+    """
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        value = parse_json(stripped, max_bytes=max_bytes)
+    except UntrustedJSONError:
+        return None
+    return value if isinstance(value, dict) and "event" in value else None
+
+
+class EventLineReader:
+    """Reads a child that speaks JSON event lines: the one reader of that protocol.
+
+    Pass it as `stream_process(..., on_lines=reader)`. Each stdout line that is an event
+    (`parse_event`) goes to `on_event`; the first stdout line that is not one is kept in
+    `bad_line` (a cut line says so); stderr lines (`\\r` updates applied) are kept in `stderr`,
+    the last `stderr_lines` of them, each cut to `stderr_chars`. Library probes, perf loads and
+    the Ray driver all read their child through this.
+    """
+
+    def __init__(
+        self,
+        on_event: EventCallback,
+        *,
+        max_line_chars: int = MAX_LINE_CHARS,
+        stderr_lines: int = 20,
+        stderr_chars: int = 2000,
+    ) -> None:
+        self.on_event = on_event
+        self.max_line_chars = max_line_chars
+        self.stderr_chars = stderr_chars
+        self.stderr: deque[str] = deque(maxlen=stderr_lines)
+        self.bad_line: str | None = None
+
+    def __call__(self, batch: LineBatch) -> None:
+        if batch.stream == "stderr":
+            for index, text in enumerate(batch.texts):
+                text = text[: self.stderr_chars]
+                if index in batch.replacing and self.stderr:
+                    self.stderr[-1] = text
+                else:
+                    self.stderr.append(text)
+            return
+        for text in batch.texts:
+            if text.endswith(CUT_MARK):
+                self._bad(
+                    f"a line of more than {self.max_line_chars} characters (cut): " + text[:200]
+                )
+                continue
+            if not text.strip():
+                continue
+            event = parse_event(text, max_bytes=4 * self.max_line_chars)
+            if event is None:
+                self._bad(text.strip()[:300])
+            else:
+                self.on_event(event)
+
+    def _bad(self, text: str) -> None:
+        if self.bad_line is None:
+            self.bad_line = text

@@ -21,6 +21,7 @@ import pytest
 from probes.cache import check_path, load_check, load_perf, perf_path
 from probes.catalog import get_library
 from probes.libraries import probe_library
+from probes.process import CUT_MARK, EventLineReader, LineBatch, parse_event
 from probes.runner import SampleRef, parse_verdict, run_sample
 from probes.untrusted_json import (
     MAX_JSON_DEPTH,
@@ -279,3 +280,32 @@ def test_running_under_a_tiny_recursion_limit_still_refuses_cleanly() -> None:
         assert json.dumps(value) == "[" * 40 + "]" * 40
     finally:
         sys.setrecursionlimit(old)
+
+
+# ------------------------------------------------------------------- the event-line reader
+
+
+TEXT_VECTORS = [name for name, text in BAD_VECTORS.items() if isinstance(text, str)]
+
+
+@pytest.mark.parametrize("name", TEXT_VECTORS)
+def test_the_event_line_reader_passes_over_every_bad_vector(name: str) -> None:
+    """(Lines arrive decoded: process.py replaces invalid UTF-8 before any reader sees it.)"""
+    events: list[dict[str, Any]] = []
+    reader = EventLineReader(events.append, max_line_chars=4 * MIB)
+    line = str(BAD_VECTORS[name])
+    reader(LineBatch("stdout", [line, '{"event": "done", "n": 1}']))
+    assert events == [{"event": "done", "n": 1}]
+    if line.strip():
+        assert reader.bad_line is not None
+
+
+def test_the_event_line_reader_keeps_stderr_and_says_a_line_was_cut() -> None:
+    events: list[dict[str, Any]] = []
+    reader = EventLineReader(events.append, max_line_chars=10, stderr_lines=2, stderr_chars=5)
+    reader(LineBatch("stderr", ["first", "10%", "20% done"], frozenset({2})))
+    assert list(reader.stderr) == ["first", "20% d"]
+    reader(LineBatch("stdout", ['{"event": "x"}', "0123456789" + CUT_MARK, "not json"]))
+    assert events == [{"event": "x"}]
+    assert reader.bad_line is not None and "more than 10 characters (cut)" in reader.bad_line
+    assert parse_event('{"no": "event key"}') is None and parse_event("[1]") is None
