@@ -7,18 +7,27 @@ would give every venv of one base Python the same key), under
 written is a state (`save_check` returns None), and a file that is corrupt or written with another
 schema is treated as absent and replaced on the next save; so is one that is not a bounded
 regular file of valid JSON fitting the schema of `mltui check --json` (see `load_check`).
+
+Writers never lose each other's work: every save reads, merges (`save_check(merge=...)`: a
+`check --only` folds into the saved check) and renames its file into place while holding an
+exclusive `flock` on a lock file beside it (`.check-<key>.lock`), so two `check --only` runs for
+different libraries at the same moment both land. A lock that cannot be had within
+CACHE_LOCK_TIMEOUT_S (a writer stopped with ctrl+z) makes the save a state (None), not a hang.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +39,12 @@ from probes.untrusted_json import read_json_file
 CACHE_FORMAT = 1
 #: A cache file larger than this is not read (a check is a few tens of KiB).
 MAX_CACHE_BYTES = 16 * 1024 * 1024
+#: How long a save waits for another writer of the same file before it gives up (returns None).
+CACHE_LOCK_TIMEOUT_S = 10.0
+#: How often a waiting save tries the lock again.
+_LOCK_RETRY_S = 0.005
+
+CheckMerge = Callable[[CheckResult, CheckResult | None], CheckResult]
 
 
 class CacheDirError(OSError):
@@ -95,10 +110,12 @@ def perf_path(target: TargetPython, environ: Mapping[str, str] | None = None) ->
     return cache_dir(environ) / f"perf-{interpreter_key(target)}.json"
 
 
-def save_check(result: CheckResult) -> Path | None:
+def save_check(result: CheckResult, *, merge: CheckMerge | None = None) -> Path | None:
     """Write the check to its interpreter's cache file atomically; None if it cannot be written.
 
-    A result without a target is saved under the current interpreter's key.
+    With `merge`, the file is read under the writers' lock and `merge(result, saved)` (saved:
+    the check in the file, or None) is what gets written, so a concurrent writer's update is
+    never lost. A result without a target is saved under the current interpreter's key.
     """
     target = result.target or TargetPython(
         sys.executable, sys.version.split()[0], prefix=sys.prefix
@@ -107,7 +124,14 @@ def save_check(result: CheckResult) -> Path | None:
         path = check_path(target)
     except OSError:
         return None
-    return _save(path, target, to_dict(result))
+
+    def merged() -> object:
+        if merge is None:
+            return to_dict(result)
+        cached = load_check(target)
+        return to_dict(merge(result, cached.result if cached is not None else None))
+
+    return _save(path, target, merged)
 
 
 def save_perf(report: PerfReport, target: TargetPython) -> Path | None:
@@ -116,7 +140,7 @@ def save_perf(report: PerfReport, target: TargetPython) -> Path | None:
         path = perf_path(target)
     except OSError:
         return None
-    return _save(path, target, to_dict(report))
+    return _save(path, target, lambda: to_dict(report))
 
 
 def load_perf(target: TargetPython) -> PerfReport | None:
@@ -133,21 +157,48 @@ def load_perf(target: TargetPython) -> PerfReport | None:
         return None
 
 
-def _save(path: Path, target: TargetPython, data: object) -> Path | None:
-    envelope = {
-        "cache_format": CACHE_FORMAT,
-        "interpreter": interpreter_identity(target),
-        "saved_at": time.time(),
-        "result": data,
-    }
+@contextlib.contextmanager
+def _writers_lock(path: Path) -> Iterator[None]:
+    """Hold the exclusive lock of `path`'s writers (raises OSError when it cannot be had)."""
+    lock_path = path.with_name(f".{path.stem}.lock")
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(lock_path, flags, 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{lock_path}: not a regular file")
+        deadline = time.monotonic() + CACHE_LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise OSError(errno.EAGAIN, f"{lock_path}: held by another writer") from None
+                time.sleep(_LOCK_RETRY_S)  # waits-for: the other writer's rename (milliseconds)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _save(path: Path, target: TargetPython, make_data: Callable[[], object]) -> Path | None:
+    """Write what `make_data()` gives (called under the writers' lock) atomically to `path`."""
     tmp_name: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem[:5]}-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(envelope, out)
-        os.replace(tmp_name, path)
-        tmp_name = None
+        with _writers_lock(path):
+            envelope = {
+                "cache_format": CACHE_FORMAT,
+                "interpreter": interpreter_identity(target),
+                "saved_at": time.time(),
+                "result": make_data(),
+            }
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{path.stem[:5]}-", suffix=".tmp", dir=path.parent
+            )
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(envelope, out)
+            os.replace(tmp_name, path)
+            tmp_name = None
     except (OSError, TypeError, ValueError):
         return None
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from probes import __version__
-from probes.cache import load_check, load_perf, save_check
+from probes.cache import load_perf, save_check
 from probes.catalog import LibrarySpec
 from probes.diagnosis import diagnose
 from probes.libraries import PhaseCallback, probe_libraries
@@ -113,8 +113,9 @@ def save_result(result: CheckResult, *, partial: bool) -> Path | None:
     Returns where it was saved, or None when it could not be.
     """
     if partial and result.target is not None:
-        cached = load_check(result.target)
-        result = merge_checks(result, cached.result if cached is not None else None)
+        # Read, merged and written under the cache's writers' lock: a concurrent run's
+        # update is never lost.
+        return save_check(result, merge=merge_checks)
     return save_check(result)
 
 

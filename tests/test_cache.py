@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import multiprocessing
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,7 +77,8 @@ def test_round_trip(cache_home: Path, tmp_path: Path) -> None:
     assert loaded is not None
     assert to_dict(loaded.result) == to_dict(result)
     assert 0 <= loaded.age_s < 60
-    assert [p.name for p in cache_home.iterdir()] == [path.name]  # no temporary left
+    left = [p.name for p in cache_home.iterdir() if not p.name.endswith(".lock")]
+    assert left == [path.name]  # no temporary left (the writers' lock file stays)
 
 
 def test_each_environment_has_its_own_entry(cache_home: Path, tmp_path: Path) -> None:
@@ -170,4 +176,80 @@ def test_failed_write_leaves_no_temporary(
 
     monkeypatch.setattr(cache.os, "replace", refuse)
     assert save_check(_result(_target(tmp_path))) is None
-    assert list(cache_home.iterdir()) == []
+    assert [p for p in cache_home.iterdir() if not p.name.endswith(".lock")] == []
+
+
+# ------------------------------------------------------- concurrent writers (issue 17, class 7)
+
+WRITER_LIBRARIES = ["torch", "tensorflow", "jax", "sklearn"]
+
+
+def _write_one_library(target: TargetPython, library: str, start: Any) -> None:
+    """A `check --only <library>` saving its partial result, once every writer is ready."""
+    from probes.check import save_result
+
+    partial = _result(target)
+    partial.libraries = [replace(partial.libraries[0], name=library, display_name=library)]
+    partial.findings = []
+    start.wait()
+    os._exit(0 if save_result(partial, partial=True) is not None else 3)
+
+
+@pytest.mark.parametrize("writers", [2, 4])
+def test_concurrent_partial_checks_lose_no_update(
+    writers: int, cache_home: Path, tmp_path: Path
+) -> None:
+    """Real processes, released at one moment, each folding its library into the same file."""
+    target = _target(tmp_path)
+    context = multiprocessing.get_context("fork")
+    libraries = WRITER_LIBRARIES[:writers]
+    for round_number in range(25):
+        with contextlib.suppress(FileNotFoundError):
+            check_path(target).unlink()
+        start = context.Barrier(writers)
+        procs = [
+            context.Process(target=_write_one_library, args=(target, library, start))
+            for library in libraries
+        ]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert [proc.exitcode for proc in procs] == [0] * writers
+        cached = load_check(target)
+        assert cached is not None
+        saved = sorted(report.name for report in cached.result.libraries)
+        assert saved == sorted(libraries), f"round {round_number}: {saved}"
+
+
+def test_a_stopped_writer_makes_the_save_a_state_not_a_hang(
+    cache_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = _target(tmp_path)
+    assert save_check(_result(target)) is not None
+    monkeypatch.setattr(cache, "CACHE_LOCK_TIMEOUT_S", 0.2)
+    lock = check_path(target).with_name(f".{check_path(target).stem}.lock")
+    holder = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        assert save_check(_result(target)) is None
+    finally:
+        os.close(holder)
+    assert save_check(_result(target)) is not None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "symlink to /dev/zero"])
+def test_a_lock_file_that_is_not_a_file_makes_the_save_a_state(
+    kind: str, cache_home: Path, tmp_path: Path
+) -> None:
+    target = _target(tmp_path)
+    path = check_path(target)
+    path.parent.mkdir(parents=True)
+    lock = path.with_name(f".{path.stem}.lock")
+    if kind == "fifo":
+        os.mkfifo(lock)
+    elif kind == "folder":
+        lock.mkdir()
+    else:
+        lock.symlink_to("/dev/zero")
+    assert save_check(_result(target)) is None
