@@ -20,6 +20,7 @@ from probes import __version__
 from probes.cache import load_perf, save_check
 from probes.catalog import LibrarySpec
 from probes.diagnosis import diagnose
+from probes.headline import check_headline
 from probes.libraries import PhaseCallback, probe_libraries
 from probes.limits import PROBE_TIMEOUT_S
 from probes.model import CheckResult, LibraryReport, NvmlReport, SystemInfo, TargetPython
@@ -76,6 +77,7 @@ async def run_check(
         findings=findings,
         elapsed_s=round(time.monotonic() - started, 3),
     )
+    result.headline = check_headline(result)
     try:
         result.perf = load_perf(target)
     except (RuntimeError, KeyError, OSError):  # no home folder to find the cache in
@@ -104,7 +106,8 @@ def merge_checks(partial: CheckResult, saved: CheckResult | None) -> CheckResult
         environ=dict(os.environ),
         target=partial.target,
     )
-    return replace(partial, libraries=libraries, findings=findings)
+    merged = replace(partial, libraries=libraries, findings=findings)
+    return replace(merged, headline=check_headline(merged))
 
 
 def save_result(result: CheckResult, *, partial: bool) -> Path | None:

@@ -673,6 +673,78 @@ def rule_nvml_error(ctx: _Context) -> list[Finding]:
     ]
 
 
+def _bus_address(text: str | None) -> str:
+    """A PCI address as "bus:device.function" in lower case (NVML pads the domain to 8 digits)."""
+    return (
+        (text or "").lower().rpartition(":")[0].rpartition(":")[2]
+        + ":"
+        + ((text or "").lower().rpartition(":")[2])
+    )
+
+
+def rule_pci_gpus_without_driver(ctx: _Context) -> list[Finding]:
+    """NVIDIA GPUs on the PCI bus that the driver does not see (none loaded, or fewer seen)."""
+    pci = ctx.system.pci if ctx.system is not None else None
+    if pci is None or not pci.readable or not pci.nvidia_gpus:
+        return []
+    on_bus = pci.nvidia_gpus
+    addresses = ", ".join(gpu.address for gpu in on_bus)
+    if ctx.nvml.status == "no_driver":
+        bound = sorted({gpu.driver for gpu in on_bus if gpu.driver and gpu.driver != "nvidia"})
+        in_container = ctx.system is not None and ctx.system.container.in_container
+        if "nouveau" in bound:
+            fix = (
+                "The open-source nouveau driver holds the GPU: blacklist it "
+                "(echo 'blacklist nouveau' | sudo tee /etc/modprobe.d/blacklist-nouveau.conf; "
+                "sudo update-initramfs -u), install the NVIDIA driver, and reboot."
+            )
+        elif "vfio-pci" in bound:
+            fix = (
+                "vfio-pci holds the GPU (it is reserved for a virtual machine): unbind it from "
+                "vfio-pci and install the NVIDIA driver, or use the GPU from that VM."
+            )
+        elif in_container:
+            fix = (
+                "Start the container with GPU access (docker run --gpus all, or the NVIDIA "
+                "Container Toolkit's runtime in Kubernetes); the host needs the NVIDIA driver."
+            )
+        else:
+            fix = (
+                "Install the NVIDIA driver (Ubuntu: sudo ubuntu-drivers install; or the CUDA "
+                "repository's nvidia-driver package) and load it (sudo modprobe nvidia) or "
+                "reboot; nvidia-smi should then list the GPUs."
+            )
+        held = f"; bound to {', '.join(bound)}" if bound else "; no kernel driver bound"
+        return [
+            Finding(
+                rule="pci_gpu_without_driver",
+                severity="error",
+                title=f"{len(on_bus)} NVIDIA GPU(s) on the PCI bus, but no NVIDIA driver is loaded",
+                evidence=f"PCI {addresses}{held}; NVML: {ctx.nvml.reason or 'no driver'}.",
+                fix=fix,
+            )
+        ]
+    if ctx.nvml.status != "ok" or len(ctx.nvml.gpus) >= len(on_bus):
+        return []
+    seen = {_bus_address(gpu.pci_bus_id) for gpu in ctx.nvml.gpus if gpu.pci_bus_id}
+    missing = [gpu.address for gpu in on_bus if _bus_address(gpu.address) not in seen]
+    unseen = f"; not seen: {', '.join(missing)}" if seen and missing else ""
+    return [
+        Finding(
+            rule="pci_gpus_not_seen_by_driver",
+            severity="error",
+            title=f"the driver sees {len(ctx.nvml.gpus)} of the {len(on_bus)} NVIDIA GPUs on "
+            "the PCI bus",
+            evidence=f"PCI: {len(on_bus)} NVIDIA GPU(s) ({addresses}); NVML: "
+            f"{len(ctx.nvml.gpus)}{unseen}.",
+            fix="A GPU the driver does not see has usually fallen off the bus or failed to "
+            "start: look for Xid 79 or 'RmInitAdapter failed' in `sudo dmesg | grep -i nvrm`, "
+            "reset it (sudo nvidia-smi -r -i N) or reboot; if it stays missing, reseat or "
+            "replace it.",
+        )
+    ]
+
+
 def rule_theano_c_backend(ctx: _Context) -> list[Finding]:
     """Theano or PyTensor whose C backend does not compile: pure-Python mode, very slow."""
     findings = []
@@ -809,6 +881,7 @@ RULES: tuple[Callable[[_Context], list[Finding]], ...] = (
     rule_library_did_not_run,
     rule_nothing_installed,
     rule_nvml_error,
+    rule_pci_gpus_without_driver,
     rule_lost_gpu,
     rule_cpu_only_build,
     rule_driver_too_old,

@@ -51,6 +51,8 @@ class CpuInfo:
     frequency_max_mhz: float | None = None
     per_core_percent: list[float] = field(default_factory=list)
     load_average: list[float] | None = None
+    #: The vector extensions that decide the CPU's speed (AVX2, AVX-512F, AMX-BF16, NEON, SVE...).
+    vector_extensions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +77,38 @@ class ContainerLimits:
 
 
 @dataclass
+class PciDevice:
+    """One device on the PCI bus, as sysfs lists it (ids as lower-case hex, e.g. "0x10de")."""
+
+    address: str
+    vendor_id: str
+    device_id: str
+    #: The 24-bit class code, e.g. "0x030200" (0x03xxxx: a display or 3D controller).
+    class_code: str
+    #: The kernel driver bound to it ("nvidia", "nouveau", "vfio-pci"), None when none is.
+    driver: str | None = None
+
+
+@dataclass
+class PciBus:
+    """What is on the PCI bus: how many devices, the NVIDIA GPUs and the other display devices.
+
+    `readable` is False where there is no PCI bus to read (not Linux, a sandbox without /sys),
+    with the reason in `reason`; the counts are then 0 and mean nothing.
+    """
+
+    readable: bool = False
+    reason: str | None = None
+    #: Where it was read from (a sysfs folder, or a recording).
+    source: str = ""
+    device_count: int = 0
+    #: NVIDIA (vendor 0x10de) display and 3D controllers: the GPUs.
+    nvidia_gpus: list[PciDevice] = field(default_factory=list)
+    #: Display and 3D controllers of any other vendor (a BMC's VGA, virtio-gpu, an iGPU).
+    other_displays: list[PciDevice] = field(default_factory=list)
+
+
+@dataclass
 class SystemInfo:
     """The machine mltui runs on: OS, kernel, Python, CPU, memory and container limits."""
 
@@ -86,6 +120,10 @@ class SystemInfo:
     cpu: CpuInfo = field(default_factory=CpuInfo)
     memory: MemoryInfo = field(default_factory=MemoryInfo)
     container: ContainerLimits = field(default_factory=ContainerLimits)
+    #: The PCI bus (None when not read, e.g. in a report from an older mltui).
+    pci: PciBus | None = None
+    #: The environment variables that change what the libraries do, None where unset.
+    environment: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,6 +291,8 @@ class CheckResult:
     nvml: NvmlReport = field(default_factory=NvmlReport)
     libraries: list[LibraryReport] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    #: One plain sentence first: what is here and does it work (probes.headline).
+    headline: str = ""
     elapsed_s: float | None = None
     #: The last `mltui perf` of this interpreter (saved beside the check), None before the first.
     perf: PerfReport | None = None

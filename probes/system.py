@@ -18,10 +18,189 @@ from pathlib import Path
 
 import psutil
 
-from probes.model import ContainerLimits, CpuInfo, MemoryInfo, SystemInfo
+from probes.model import ContainerLimits, CpuInfo, MemoryInfo, PciBus, PciDevice, SystemInfo
+from probes.peaks import parse_cpuinfo
 
 #: cgroup v1 writes this (or a value near it) for "no memory limit".
 _V1_UNLIMITED = 1 << 60
+
+#: Where the PCI bus is read from; MLTUI_PCI_ROOT points it at a recorded tree instead.
+PCI_ROOT = "/sys/bus/pci/devices"
+PCI_ROOT_VARIABLE = "MLTUI_PCI_ROOT"
+#: NVIDIA's PCI vendor id.
+NVIDIA_VENDOR = "0x10de"
+#: The PCI base class of display controllers (VGA, XGA, 3D): the first byte of the class code.
+DISPLAY_CLASS = 0x03
+#: The environment variables that change what the ML libraries do or see.
+RESULT_ENVIRONMENT = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "LD_LIBRARY_PATH",
+    "XLA_FLAGS",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "TF_ENABLE_ONEDNN_OPTS",
+)
+#: /proc/cpuinfo flags -> the name people know, in the order shown (x86, then Arm).
+VECTOR_EXTENSIONS = (
+    ("avx", "AVX"),
+    ("avx2", "AVX2"),
+    ("fma", "FMA3"),
+    ("avx512f", "AVX-512F"),
+    ("avx512_bf16", "AVX-512 BF16"),
+    ("avx512_fp16", "AVX-512 FP16"),
+    ("avx512_vnni", "AVX-512 VNNI"),
+    ("amx_tile", "AMX"),
+    ("amx_bf16", "AMX-BF16"),
+    ("amx_int8", "AMX-INT8"),
+    ("asimd", "NEON"),
+    ("sve", "SVE"),
+    ("sve2", "SVE2"),
+    ("sme", "SME"),
+)
+
+
+def vector_extensions(flags: frozenset[str] | set[str]) -> list[str]:
+    """The vector extensions among a CPU's /proc/cpuinfo flags, by the names people know."""
+    return [name for flag, name in VECTOR_EXTENSIONS if flag in flags]
+
+
+def result_environment(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """Each variable of RESULT_ENVIRONMENT with its value, None where it is unset."""
+    env = os.environ if environ is None else environ
+    return {name: env.get(name) for name in RESULT_ENVIRONMENT}
+
+
+def _hex_id(text: str | None) -> str | None:
+    """A sysfs id ("0x10de\n") normalised, or None when it is not hex."""
+    if not text:
+        return None
+    text = text.strip().lower()
+    try:
+        int(text, 16)
+    except ValueError:
+        return None
+    return text if text.startswith("0x") else "0x" + text
+
+
+@functools.lru_cache(maxsize=1024)
+def _pci_identity(device_dir: str) -> tuple[str, str, str] | None:
+    """(vendor, device, class) of one PCI device: they never change while it is there."""
+    folder = Path(device_dir)
+    vendor = _hex_id(_read(folder / "vendor"))
+    device = _hex_id(_read(folder / "device"))
+    class_code = _hex_id(_read(folder / "class"))
+    if vendor is None or class_code is None:
+        return None
+    return vendor, device or "0x0000", class_code
+
+
+def _pci_driver(folder: Path) -> str | None:
+    try:
+        return os.path.basename(os.readlink(folder / "driver")) or None
+    except OSError:
+        return None
+
+
+def _add_pci_device(bus: PciBus, entry: PciDevice) -> None:
+    """Count one device on `bus`, and keep it when it is a display controller."""
+    bus.device_count += 1
+    if int(entry.class_code, 16) >> 16 != DISPLAY_CLASS:
+        return
+    (bus.nvidia_gpus if entry.vendor_id == NVIDIA_VENDOR else bus.other_displays).append(entry)
+
+
+def pci_bus_from_listing(listing: object, source: str) -> PciBus:
+    """A PciBus from a recorded listing: a list of {"address", "vendor", "device", "class",
+    "driver"} objects, one per device (what `MLTUI_REPLAY` recordings carry as `pci`).
+
+    An entry that does not fit is left out; a listing that is not a list is an unreadable bus.
+    """
+    if not isinstance(listing, list):
+        return PciBus(
+            readable=False, reason=f"{source}: the PCI listing is not a list", source=source
+        )
+    bus = PciBus(readable=True, source=source)
+    for item in listing:
+        if not isinstance(item, dict):
+            continue
+        vendor = _hex_id(str(item.get("vendor") or ""))
+        class_code = _hex_id(str(item.get("class") or ""))
+        if vendor is None or class_code is None:
+            continue
+        driver = item.get("driver")
+        _add_pci_device(
+            bus,
+            PciDevice(
+                address=str(item.get("address") or f"#{bus.device_count}"),
+                vendor_id=vendor,
+                device_id=_hex_id(str(item.get("device") or "")) or "0x0000",
+                class_code=class_code,
+                driver=str(driver) if driver else None,
+            ),
+        )
+    return bus
+
+
+def _replayed_pci_bus() -> PciBus | None:
+    """The PCI bus of the recording MLTUI_REPLAY names, when one is replayed (else None)."""
+    from probes import replay
+
+    if replay.replay_path() is None:
+        return None
+    try:
+        recording = replay.active_recording()
+    except replay.ReplayError as exc:
+        return PciBus(readable=False, reason=str(exc), source="MLTUI_REPLAY")
+    if recording is None:
+        return None
+    if "pci" not in recording.data:
+        return PciBus(
+            readable=False,
+            reason=f"the replayed recording {recording.machine} has no PCI listing",
+            source=recording.path,
+        )
+    return pci_bus_from_listing(recording.data["pci"], recording.path)
+
+
+def read_pci_bus(root: str | None = None) -> PciBus:
+    """The devices on the PCI bus: their count, NVIDIA's GPUs and other display controllers.
+
+    `root` (default: $MLTUI_PCI_ROOT, else the replayed recording's listing under MLTUI_REPLAY,
+    else /sys/bus/pci/devices) may be a recorded tree: one folder per device holding `vendor`,
+    `device` and `class` files and a `driver` link. Reads only what Linux lists anyway, no device
+    is opened; a bus that cannot be read is a state with its reason.
+    """
+    where = root or os.environ.get(PCI_ROOT_VARIABLE)
+    if where is None:
+        replayed = _replayed_pci_bus()
+        if replayed is not None:
+            return replayed
+        where = PCI_ROOT
+    try:
+        names = sorted(os.listdir(where))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return PciBus(readable=False, reason=f"{where}: {reason}", source=where)
+    bus = PciBus(readable=True, source=where)
+    for name in names:
+        folder = Path(where) / name
+        identity = _pci_identity(str(folder))
+        if identity is None:
+            continue
+        vendor, device, class_code = identity
+        _add_pci_device(
+            bus,
+            PciDevice(
+                address=name,
+                vendor_id=vendor,
+                device_id=device,
+                class_code=class_code,
+                driver=_pci_driver(folder),
+            ),
+        )
+    return bus
 
 
 def _read(path: Path) -> str | None:
@@ -73,6 +252,11 @@ def _static_platform() -> tuple[str, str, str]:
     return os_name, platform.release(), socket.gethostname()
 
 
+@functools.lru_cache(maxsize=8)
+def _cpu_extensions(proc_root: str) -> tuple[str, ...]:
+    return tuple(vector_extensions(parse_cpuinfo(_read(Path(proc_root) / "cpuinfo") or "").flags))
+
+
 def _cpu(proc_root: str) -> CpuInfo:
     model, vendor = _cpu_identity(proc_root)
     physical, logical = _core_counts()
@@ -82,6 +266,7 @@ def _cpu(proc_root: str) -> CpuInfo:
         architecture=platform.machine() or None,
         physical_cores=physical,
         logical_cores=logical,
+        vector_extensions=list(_cpu_extensions(proc_root)),
     )
     try:
         freq = psutil.cpu_freq()
@@ -227,8 +412,10 @@ def read_container_limits(
     )
 
 
-def read_system(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -> SystemInfo:
-    """Everything about this machine that mltui shows, read now."""
+def read_system(
+    cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc", pci_root: str | None = None
+) -> SystemInfo:
+    """Everything about this machine that mltui shows, read now (`pci_root`: see read_pci_bus)."""
     os_name, kernel, hostname = _static_platform()
     memory = _memory()
     return SystemInfo(
@@ -242,4 +429,6 @@ def read_system(cgroup_root: str = "/sys/fs/cgroup", proc_root: str = "/proc") -
         container=read_container_limits(
             cgroup_root, proc_root, host_memory_bytes=memory.total_bytes
         ),
+        pci=read_pci_bus(pci_root),
+        environment=result_environment(),
     )
