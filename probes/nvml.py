@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 from probes.model import GpuInfo, GpuProcess, MigDevice, NvmlReport
+from probes.replay import ReplayError, open_replayed_nvml
 
 # NVML constants, repeated here so that decoding works with any binding (or a fake of one).
 _TEMPERATURE_GPU = 0
@@ -114,8 +115,9 @@ FIELD_FUNCTIONS: dict[str, tuple[str, ...]] = {
 
 #: Errors after which an older variant of the same reading is worth trying.
 _TRY_OLDER = frozenset({"FunctionNotFound", "NotSupported", "ArgumentVersionMismatch"})
-#: Errors that mean the GPU itself is gone, not just one field.
-_GPU_GONE = frozenset({"GpuIsLost", "Unknown"})
+#: Errors that mean the GPU itself is gone, not just one field. Only GpuIsLost: a field that
+#: answers Unknown (or NotSupported, NoPermission, ...) is that field's state, never the GPU's.
+_GPU_GONE = frozenset({"GpuIsLost"})
 
 ProcessLookup = Callable[[int], "tuple[str | None, str | None] | None"]
 
@@ -192,7 +194,8 @@ class NvmlSession:
     """An open NVML: initialised once, device handles cached, `read()` as often as needed.
 
     Pass a module (or a fake of one) as `nvml`; None imports `pynvml` from nvidia-ml-py on the
-    first read. A failed import or nvmlInit is a state of the report, never an exception.
+    first read, or, with MLTUI_REPLAY set, reads the recorded machine (`probes.replay`). A
+    failed import or nvmlInit is a state of the report, never an exception.
     """
 
     def __init__(
@@ -237,6 +240,12 @@ class NvmlSession:
         if self._started:
             return self._failure
         self._started = True
+        if self._nvml is None:
+            try:
+                self._nvml = open_replayed_nvml()
+            except ReplayError as exc:
+                self._failure = NvmlReport(status="error", reason=str(exc))
+                return self._failure
         if self._nvml is None:
             try:
                 import pynvml

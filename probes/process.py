@@ -47,6 +47,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import psutil
 
+from probes.replay import replay_environment
 from probes.untrusted_json import UntrustedJSONError, parse_json
 
 Stream = Literal["stdout", "stderr"]
@@ -543,7 +544,9 @@ def run_captured(
     `kill_all_running()` reaches it. Raises OSError when it cannot be started.
     """
     token = uuid.uuid4().hex
-    environ = {**(os.environ if env is None else env), RUN_TOKEN_VARIABLE: token}
+    environ = replay_environment(
+        {**(os.environ if env is None else env), RUN_TOKEN_VARIABLE: token}
+    )
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
@@ -598,7 +601,7 @@ async def stream_process(
     loop = asyncio.get_running_loop()
     protocol = _ChildProtocol(loop, emit, max_line_chars)
     token = uuid.uuid4().hex
-    env = {**(os.environ if env is None else env), RUN_TOKEN_VARIABLE: token}
+    env = replay_environment({**(os.environ if env is None else env), RUN_TOKEN_VARIABLE: token})
     started = time.monotonic()
     problem = _start_problem(argv, env)
     if problem is not None:

@@ -14,7 +14,13 @@ import pynvml
 import pytest
 
 from probes.model import NvmlReport, to_dict
-from probes.nvml import NvmlSession, decode_clock_event_reasons, explain_missing_gpu, read_nvml
+from probes.nvml import (
+    FIELD_FUNCTIONS,
+    NvmlSession,
+    decode_clock_event_reasons,
+    explain_missing_gpu,
+    read_nvml,
+)
 from tests.fake_nvml import FIXTURES, FakeNvml
 
 DUMPS = ["h100_sxm_x8", "a100_sxm4_x8"]
@@ -280,9 +286,71 @@ def test_gpu_lost_mid_session_keeps_its_identity() -> None:
 
 
 def test_handle_error_unknown_is_lost_too() -> None:
+    """No handle means nothing of the GPU can be read: that one is a placeholder."""
     fake = FakeNvml.from_fixture("h100_sxm_x8")
-    fake.make_unsupported(1, "nvmlDeviceGetName", "Unknown")
-    assert [g.state for g in _read(fake).gpus] == ["ok", "lost"]
+    fake.make_unsupported(1, "nvmlDeviceGetHandleByIndex", "Unknown")
+    gpus = _read(fake).gpus
+    assert [g.state for g in gpus] == ["ok", "lost"]
+    assert gpus[1].errors == {"state": "Unknown"}
+
+
+# Issue 18 item 2.8: a field that answers any NVML error degrades that field only. Every field
+# function mltui reads, with every error a driver gives for one field, must leave the GPU "ok"
+# and every other field as it was.
+FIELD_ERRORS = ["NotSupported", "Unknown", "NoPermission", "InvalidArgument", "Timeout", "NoData"]
+FIELD_CASES = [
+    (field, functions) for field, functions in FIELD_FUNCTIONS.items() if field != "processes"
+]
+
+
+def _without_errors(gpu: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in gpu.items() if k != "errors"}
+
+
+@pytest.mark.parametrize("error", FIELD_ERRORS)
+@pytest.mark.parametrize(("field", "functions"), FIELD_CASES)
+def test_one_field_error_degrades_that_field_only(
+    field: str, functions: tuple[str, ...], error: str
+) -> None:
+    baseline = to_dict(_read(FakeNvml.from_fixture("a100_sxm4_x8")).gpus[0])
+    fake = FakeNvml.from_fixture("a100_sxm4_x8")
+    for function in functions:
+        fake.make_unsupported(0, function, error)
+    gpus = _read(fake).gpus
+    gpu = to_dict(gpus[0])
+    assert [g.state for g in gpus] == ["ok", "ok", "ok"]
+    assert gpu[field] is None
+    assert gpu["errors"][field] == error
+    changed = {k for k in _without_errors(gpu) if gpu[k] != baseline[k]}
+    # Fields read by the same call fail with it; nothing else changes.
+    siblings = {f for f, fns in FIELD_FUNCTIONS.items() if set(fns) & set(functions)}
+    siblings |= {"utilization_memory_percent"} if field == "utilization_gpu_percent" else set()
+    siblings |= {"memory_used_bytes", "memory_free_bytes"} if "memory" in field else set()
+    assert changed <= siblings | {field}
+
+
+@pytest.mark.parametrize("error", ["Unknown", "NotSupported", "NoPermission"])
+def test_every_field_failing_at_once_still_is_no_lost_gpu(error: str) -> None:
+    fake = FakeNvml.from_fixture("h100_sxm_x8")
+    for functions in FIELD_FUNCTIONS.values():
+        for function in functions:
+            fake.make_unsupported(1, function, error)
+    gpus = _read(fake).gpus
+    assert [g.state for g in gpus] == ["ok", "ok"]
+    assert gpus[1].name is None and gpus[1].errors["name"] == error
+    assert gpus[0].name == "NVIDIA H100 80GB HBM3"
+
+
+def test_field_error_in_the_sampler_keeps_the_handle() -> None:
+    """device_call (the perf sampler's reading) forgets a handle only for a lost GPU."""
+    fake = FakeNvml.from_fixture("h100_sxm_x8")
+    fake.make_unsupported(0, "nvmlDeviceGetPowerUsage", "Unknown")
+    with NvmlSession(fake) as session:
+        assert session.device_call(0, "nvmlDeviceGetPowerUsage") == (False, "Unknown")
+        assert session.device_call(0, "nvmlDeviceGetPowerUsage") == (False, "Unknown")
+        ok, _ = session.device_call(0, "nvmlDeviceGetTemperature", 0)
+    handles = [c for c in fake.calls if c[0] == "nvmlDeviceGetHandleByIndex"]
+    assert ok and len(handles) == 1
 
 
 def test_mig_devices_are_listed() -> None:

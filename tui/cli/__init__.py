@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", action="store_true", help="also print the sample's source (at the end)"
     )
 
-    choose = sub.add_parser("choose", help="which library fits me? (the guide's four questions)")
+    choose = sub.add_parser("choose", help="which library fits me? (the guide's four questions, and existing code)")
     # Its help lists each question's answers, read from the content only when it is shown.
     from tui.cli.choose_help import ChooseParser
 
@@ -146,10 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("--kind", help="classic ML or deep learning")
     choose.add_argument("--application", help="what the library is for")
     choose.add_argument("--hardware", help="extra hardware or scaling to bigger data")
+    choose.add_argument(
+        "--existing", help="existing code in an unmaintained library (default: none, new work)"
+    )
     choose.add_argument("--json", action="store_true", help="print as JSON")
     choose.add_argument("--no-probe", action="store_true", help="do not check this machine")
 
     _add_fleet_parser(sub)
+    from tui.cli.health import add_parser as add_health_parser
+
+    add_health_parser(sub, python_help)
 
     content = sub.add_parser("content", help="knowledge content tools")
     content_sub = content.add_subparsers(dest="content_command", metavar="ACTION")
@@ -194,6 +200,11 @@ def _add_fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="time budget of each node's perf run (default 60 s)",
     )
     fleet.add_argument("--only", metavar="LIBS", help="comma-separated libraries to probe")
+    fleet.add_argument(
+        "--save-baseline",
+        metavar="FILE",
+        help="save what the majority of nodes have as a baseline for `mltui health`",
+    )
     fleet.add_argument("--gpus", type=_positive_int, metavar="N", help="GPUs each node should have")
     fleet.add_argument(
         "--remote-mltui",
@@ -246,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.route_rich_broken_pipe()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if problem is None:
+        from probes.replay import replay_problem
+
+        problem = replay_problem()  # a bad MLTUI_REPLAY file: one line, before anything runs
     if problem is not None:
         print(f"mltui: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -299,6 +314,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from tui.cli.fleet import cmd_fleet
 
         return cmd_fleet(args)
+    if command == "health":
+        from tui.cli.health import cmd_health
+
+        return cmd_health(args)
     if command in ("compare", "info", "choose", "content"):
         from tui.cli import knowledge
 

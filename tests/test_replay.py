@@ -1,0 +1,247 @@
+"""MLTUI_REPLAY, mltui's half: recordings are checked, cite sources, and replay through NVML."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pynvml
+import pytest
+
+from probes.nvml import NvmlSession
+from probes.replay import (
+    FORMAT,
+    REPLAY_VARIABLE,
+    STANDIN_DIR,
+    STATE_VARIABLE,
+    ReplayedNvml,
+    ReplayError,
+    load_recording,
+    recording_problems,
+    replay_environment,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+GPUS = ROOT / "tests" / "fixtures" / "gpus"
+RECORDINGS = sorted(p.stem for p in GPUS.glob("*.json"))
+REQUIRED = {"h200-sxm-1", "h100-sxm-8", "a100-mig", "mixed-l4-a100", "rtx-pro-6000"}
+
+
+def _data(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((GPUS / f"{name}.json").read_text())
+    return data
+
+
+def _session(name: str, environ: dict[str, str] | None = None) -> NvmlSession:
+    recording = load_recording(GPUS / f"{name}.json")
+    return NvmlSession(ReplayedNvml.from_recording(recording))
+
+
+def test_the_required_machines_are_recorded() -> None:
+    assert set(RECORDINGS) >= REQUIRED
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_every_recording_is_valid_and_cites_its_sources(name: str) -> None:
+    data = _data(name)
+    assert recording_problems(data) == []
+    assert data["format"] == FORMAT and data["machine"] == name
+    for source in data["sources"]:
+        assert source["what"].strip()
+        assert (
+            source.get("url")
+            or (source.get("repo") and source.get("path"))
+            or source.get("recorded_on")
+        )
+    # Hand-made values must say so: every recording states what was derived.
+    assert data["derived"] and all(len(line) > 20 for line in data["derived"])
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_nvml_reads_every_recorded_gpu(name: str) -> None:
+    data = _data(name)
+    with _session(name) as session:
+        report = session.read()
+    assert report.status == "ok"
+    assert report.driver_version == data["nvml"]["system"]["nvmlSystemGetDriverVersion"]
+    recorded = data["nvml"]["devices"]
+    assert [g.uuid for g in report.gpus] == [d["nvmlDeviceGetUUID"] for d in recorded]
+    assert [g.name for g in report.gpus] == [d["nvmlDeviceGetName"] for d in recorded]
+    for gpu in report.gpus:
+        assert gpu.state == "ok"
+        assert gpu.compute_capability is not None
+        assert gpu.memory_total_bytes and gpu.memory_total_bytes > 0
+
+
+def test_the_h100_box_has_eight_gpus_nvlink_and_a_full_p2p_matrix() -> None:
+    with _session("h100-sxm-8") as session:
+        report = session.read()
+        assert len(report.gpus) == 8
+        nvml: Any = session._nvml
+        nvml_handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(8)]
+        pairs = 0
+        for a in range(8):
+            for b in range(a + 1, 8):
+                status = nvml.nvmlDeviceGetP2PStatus(
+                    nvml_handles[a], nvml_handles[b], pynvml.NVML_P2P_CAPS_INDEX_NVLINK
+                )
+                assert status == pynvml.NVML_P2P_STATUS_OK
+                pairs += 1
+        assert pairs == 28
+        for link in range(18):
+            assert session.device_call(3, "nvmlDeviceGetNvLinkState", link) == (True, 1)
+        assert session.device_call(3, "nvmlDeviceGetNvLinkState", 18)[0] is False
+
+
+def test_the_mixed_box_has_no_nvlink_between_its_gpus() -> None:
+    with _session("mixed-l4-a100") as session:
+        session.read()
+        nvml: Any = session._nvml
+        h0, h1 = nvml.nvmlDeviceGetHandleByIndex(0), nvml.nvmlDeviceGetHandleByIndex(1)
+        status = nvml.nvmlDeviceGetP2PStatus(h0, h1, pynvml.NVML_P2P_CAPS_INDEX_NVLINK)
+        assert status != pynvml.NVML_P2P_STATUS_OK
+        assert session.device_call(0, "nvmlDeviceGetNvLinkState", 0) == (False, "NotSupported")
+
+
+def test_mig_instances_and_their_parent() -> None:
+    data = _data("a100-mig")
+    with _session("a100-mig") as session:
+        parent, normal = session.read().gpus
+    assert parent.mig_mode is True and normal.mig_mode is False
+    cuda_slices = data["cuda"]["devices"][0]["mig"]
+    assert [m.uuid for m in parent.mig_devices] == [m["uuid"] for m in cuda_slices]
+    assert all(m.uuid and m.uuid.startswith("MIG-") for m in parent.mig_devices)
+    assert [m.memory_total_bytes for m in parent.mig_devices] == [19968 << 20] * 3
+
+
+def test_rtx_pro_6000_is_compute_capability_12() -> None:
+    with _session("rtx-pro-6000") as session:
+        (gpu,) = session.read().gpus
+    assert gpu.name == "NVIDIA RTX PRO 6000 Blackwell Server Edition"
+    assert gpu.compute_capability == "12.0"
+
+
+def _announce(state: Path, pid: int, uuid: str, used: int = 5 << 30) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    (state / f"{pid}.{uuid}.json").write_text(
+        json.dumps({"pid": pid, "uuid": uuid, "used_bytes": used})
+    )
+
+
+def test_a_busy_gpu_answers_its_under_load_readings(tmp_path: Path) -> None:
+    data = _data("h100-sxm-8")
+    fake = ReplayedNvml(data["nvml"], state=str(tmp_path))
+    with NvmlSession(fake, process_lookup=lambda pid: ("me", "python load")) as session:
+        idle = session.read()
+        _announce(tmp_path, os.getpid(), idle.gpus[2].uuid or "")
+        busy = session.read()
+    load = data["nvml"]["devices"][2]["under_load"]
+    assert idle.gpus[2].clock_sm_mhz == 345 and idle.gpus[2].clock_event_reasons == ["idle"]
+    assert busy.gpus[2].clock_sm_mhz == load["nvmlDeviceGetClockInfo"]["by_args"]["1"]
+    assert 1600 <= (busy.gpus[2].clock_sm_mhz or 0) <= 1800  # power-capped, not 1980 MHz
+    assert busy.gpus[2].clock_event_reasons == ["software power cap"]
+    assert busy.gpus[2].power_draw_w and busy.gpus[2].power_draw_w > 690
+    assert [p.pid for p in busy.gpus[2].processes or []] == [os.getpid()]
+    # The other GPUs stay idle.
+    assert busy.gpus[1].clock_sm_mhz == 345
+
+
+def test_a_dead_process_no_longer_makes_a_gpu_busy(tmp_path: Path) -> None:
+    data = _data("h200-sxm-1")
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    uuid = data["nvml"]["devices"][0]["nvmlDeviceGetUUID"]
+    _announce(tmp_path, int(child.stdout), uuid)
+    fake = ReplayedNvml(data["nvml"], state=str(tmp_path))
+    with NvmlSession(fake) as session:
+        (gpu,) = session.read().gpus
+    assert gpu.clock_sm_mhz == 345 and gpu.processes == []
+    assert list(tmp_path.iterdir()) == []
+
+
+BAD_FILES: list[tuple[str, bytes]] = [
+    ("missing", b""),
+    ("empty", b""),
+    ("not json", b"{nope"),
+    ("a list", b"[]"),
+    ("old nvml readings", json.dumps({"format": "mltui-nvml-readings/1"}).encode()),
+    ("no sources", json.dumps({**_data("h200-sxm-1"), "sources": []}).encode()),
+    (
+        "source without origin",
+        json.dumps({**_data("h200-sxm-1"), "sources": [{"what": "x"}]}).encode(),
+    ),
+    (
+        "cuda uuid unknown",
+        json.dumps(
+            {
+                **_data("h200-sxm-1"),
+                "cuda": {
+                    "devices": [{**_data("h200-sxm-1")["cuda"]["devices"][0], "uuid": "GPU-0"}]
+                },
+            }
+        ).encode(),
+    ),
+    (
+        "negative memory",
+        json.dumps(
+            {
+                **_data("h200-sxm-1"),
+                "cuda": {
+                    "devices": [{**_data("h200-sxm-1")["cuda"]["devices"][0], "total_memory": -1}]
+                },
+            }
+        ).encode(),
+    ),
+    ("nested too deep", b"[" * 5000 + b"]" * 5000),
+    ("not utf-8", b"\xff\xfe{"),
+]
+
+
+@pytest.mark.parametrize(("case", "content"), BAD_FILES, ids=[c for c, _ in BAD_FILES])
+def test_a_bad_replay_file_is_one_line_and_exit_2(
+    tmp_path: Path, case: str, content: bytes
+) -> None:
+    path = tmp_path / "recording.json"
+    if case != "missing":
+        path.write_bytes(content)
+    with pytest.raises(ReplayError) as caught:
+        load_recording(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+    env = {**os.environ, REPLAY_VARIABLE: str(path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "check", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mltui: MLTUI_REPLAY=")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_folder_as_replay_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ReplayError):
+        load_recording(tmp_path)
+
+
+def test_children_get_the_standin_only_in_replay_mode() -> None:
+    plain = {"PATH": "/bin", "PYTHONPATH": "/x"}
+    assert replay_environment(plain) == plain
+    replayed = replay_environment({**plain, REPLAY_VARIABLE: "tests/fixtures/gpus/h200-sxm-1.json"})
+    assert replayed["PYTHONPATH"].split(os.pathsep) == [STANDIN_DIR, "/x"]
+    assert os.path.isabs(replayed[REPLAY_VARIABLE])
+    assert replayed[STATE_VARIABLE]
+    # Applying it twice does not add the stand-in twice.
+    assert replay_environment(replayed)["PYTHONPATH"] == replayed["PYTHONPATH"]
