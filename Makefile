@@ -10,6 +10,13 @@ SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo 
 
 .PHONY: run test lint types unit bench e2e clean install
 
+# pytest-xdist: one worker per CPU, at most 4 (a test may start several processes of its own).
+# tests/conftest.py groups what must share a worker (the engines; modules with a shared fixture).
+# PYTEST_WORKERS=0 runs in one process; PYTEST_ARGS selects (e.g. PYTEST_ARGS='tests/test_x.py').
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS ?=
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -41,7 +48,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	@# pytest's exit 5 (no test collected) is said in words: a run that checked nothing never passes.
+	@$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_XDIST) $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): nothing was checked" >&2; fi; \
+	  exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from probes.nvml import NvmlSession
 from probes.perf import NvmlSampler
 from probes.perf_model import PerfReport
-from tests.conftest import canned_check, fixed_target, make_services, wait_for
 from tests.perf_fixtures import node, under_load
+from tests.support import canned_check, fixed_target, make_services, wait_for
 from tui.app import MltuiApp
 from tui.widgets.perf_pane import PerfPane
 

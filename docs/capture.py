@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from probes.model import TargetPython  # noqa: E402
-from tests.conftest import canned_check, make_services, screen_text, wait_for  # noqa: E402
+from tests.support import canned_check, make_services, screen_text, wait_for  # noqa: E402
 from tui.app import MltuiApp  # noqa: E402
 from tui.widgets.hardware_pane import HardwarePane  # noqa: E402
 from tui.widgets.knowledge_pane import KnowledgePane  # noqa: E402

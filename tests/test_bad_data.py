@@ -31,7 +31,7 @@ from probes.envs import python_version, scan_site_packages
 from probes.files import NotARegularFile, read_regular
 from probes.model import CheckResult, TargetPython, parse_check, to_dict
 from probes.target import TargetError, resolve_target
-from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
+from tests.support import canned_check, fixed_target, make_services, screen_text, wait_for
 from tests.test_fault_matrix import (
     MARKER_VARIABLE,
     MLTUI,

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from probes.model import DeviceResult, LibraryReport
-from tests.conftest import canned_check
+from tests.support import canned_check
 from tui.check_markdown import cell, check_markdown, code_block
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -44,8 +44,8 @@ from probes.nvml import NvmlSession
 from probes.process import KILL_GRACE_S
 from probes.runner import SampleRef
 from probes.target import current_target
-from tests.conftest import fixed_target, make_services, screen_text, wait_for
 from tests.fake_nvml import FakeNvml
+from tests.support import fixed_target, make_services, screen_text, wait_for
 from tests.tmux import TmuxSession
 from tui.app import MltuiApp
 from tui.cli.check import render_gpus, render_report
@@ -528,7 +528,7 @@ async def test_bad_interpreter_in_the_dashboard_switch_is_a_notification(
     checked: list[str] = []
 
     async def counting_check(target: TargetPython, **_: Any) -> CheckResult:
-        from tests.conftest import canned_check
+        from tests.support import canned_check
 
         checked.append(target.executable)
         return canned_check(target)

@@ -11,7 +11,7 @@ from rich.text import Text
 from probes.fleet.model import NodeState
 from probes.model import LibraryReport, LibraryStatus, Severity
 from probes.runner import RunStatus
-from tests.conftest import canned_check
+from tests.support import canned_check
 from tui.cli.check import render_libraries
 from tui.presentation import (
     LIBRARY_STATUS,

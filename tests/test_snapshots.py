@@ -17,9 +17,9 @@ from textual.widgets import MarkdownViewer
 from probes.fleet.aggregate import FleetAggregate
 from probes.fleet.model import FleetReport, NodeResult
 from probes.model import TargetPython, to_dict
-from tests.conftest import canned_check, fresh_check_shown, make_services, wait_for
 from tests.fleet_reports import one_gpu_fewer, other_driver, recorded_node
 from tests.perf_fixtures import canned_report
+from tests.support import canned_check, fresh_check_shown, make_services, wait_for
 from tui.app import MltuiApp
 from tui.screens.fleet_node import NodeCheckScreen
 from tui.screens.library_detail import LibraryDetailScreen

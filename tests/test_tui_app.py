@@ -12,7 +12,7 @@ from typing import Any
 from textual.widgets import TabbedContent
 
 from probes.model import CheckResult, TargetPython
-from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
+from tests.support import canned_check, fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.screens.help import HelpScreen
 from tui.screens.interpreter import InterpreterScreen
@@ -191,7 +191,7 @@ def test_the_app_never_imports_an_ml_library() -> None:
     script = textwrap.dedent(
         """
         import asyncio, sys
-        from tests.conftest import make_services, fixed_target, wait_for
+        from tests.support import make_services, fixed_target, wait_for
         from tui.app import MltuiApp
         from tui.widgets.hardware_pane import HardwarePane
         from tui.widgets.run_pane import RunPane

@@ -20,9 +20,9 @@ from textual.widgets import DataTable, Input
 from probes.fleet.aggregate import FleetAggregate
 from probes.fleet.model import NodeResult
 from probes.model import to_json
-from tests.conftest import screen_text, wait_for
 from tests.fleet_engines import SshEngine, sshd_running
 from tests.fleet_reports import local_check_data, one_gpu_fewer, other_driver, recorded_node
+from tests.support import screen_text, wait_for
 from tui.presentation import dashboard_theme
 from tui.screens.fleet_node import NodeCheckScreen
 from tui.widgets.fleet_pane import FleetPane

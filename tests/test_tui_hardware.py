@@ -16,7 +16,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from probes.model import CheckResult, SystemInfo, TargetPython
-from tests.conftest import (
+from tests.fake_nvml import FakeNvml
+from tests.support import (
     canned_check,
     fixed_system,
     fixed_target,
@@ -25,7 +26,6 @@ from tests.conftest import (
     screen_text,
     wait_for,
 )
-from tests.fake_nvml import FakeNvml
 from tui.app import MltuiApp
 from tui.screens.library_detail import LibraryDetailScreen
 from tui.services import NvmlReader

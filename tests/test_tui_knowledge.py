@@ -8,7 +8,7 @@ from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, 
 
 from content.chooser import Recommendation
 from probes.catalog import GUIDE_LIBRARIES
-from tests.conftest import fixed_target, make_services, screen_text, wait_for
+from tests.support import fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.screens.library_detail import LibraryDetailScreen
 from tui.widgets.chooser_form import ChooserForm
@@ -250,8 +250,8 @@ async def test_comparison_shows_what_this_machine_measured_beside_the_claims() -
     # data sets quickly") face the figures `mltui perf` measured here, labelled machine and date.
     from dataclasses import replace
 
-    from tests.conftest import canned_check
     from tests.perf_fixtures import canned_report
+    from tests.support import canned_check
 
     check = replace(canned_check(fixed_target()), perf=canned_report())
     app = MltuiApp(target=fixed_target(), services=make_services(check=check), refresh=3600)

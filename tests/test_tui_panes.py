@@ -6,7 +6,7 @@ import pytest
 from textual.widget import Widget
 from textual.widgets import Static, TabbedContent
 
-from tests.conftest import fixed_target, make_services, screen_text, wait_for
+from tests.support import fixed_target, make_services, screen_text, wait_for
 from tests.test_tui_app import choose_in_palette
 from tui.app import MltuiApp
 from tui.panes import PANES, PaneContext, PaneSpec

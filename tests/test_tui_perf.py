@@ -19,7 +19,6 @@ import pytest
 
 from probes.perf import PerfOptions, run_perf
 from probes.perf_model import PerfReport
-from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
 from tests.fake_nvml import FakeNvml
 from tests.perf_fixtures import (
     POWER_BRAKE,
@@ -29,6 +28,7 @@ from tests.perf_fixtures import (
     node,
     under_load,
 )
+from tests.support import canned_check, fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.widgets.perf_pane import PerfPane
 

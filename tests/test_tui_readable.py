@@ -15,7 +15,7 @@ from textual.widgets import Input, OptionList, Select
 from textual.widgets.input import Selection
 
 from probes.envs import PythonEnvironment
-from tests.conftest import fixed_target, make_services, screen_text, wait_for
+from tests.support import fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.screens.help import HelpScreen
 from tui.screens.interpreter import InterpreterScreen, unusable_reason

@@ -14,7 +14,7 @@ from rich.cells import cell_len
 from textual.widgets import DataTable
 
 from probes.runner import SampleRef
-from tests.conftest import fixed_target, make_services, screen_text, wait_for
+from tests.support import fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.widgets.output_log import MAX_LINES, PREFIX_CELLS, OutputLog
 from tui.widgets.run_pane import RunPane

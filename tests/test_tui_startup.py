@@ -9,7 +9,7 @@ import pytest
 from textual.app import ComposeResult
 
 from probes.model import NvmlReport
-from tests.conftest import fixed_system, fixed_target, make_services, screen_text, wait_for
+from tests.support import fixed_system, fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.services import NvmlReader
 from tui.widgets.hardware_pane import HardwarePane

@@ -29,7 +29,7 @@ from probes.untrusted_json import (
     parse_json,
     read_json_file,
 )
-from tests.conftest import fixed_target
+from tests.support import fixed_target
 
 MIB = 1024 * 1024
 

@@ -21,7 +21,7 @@ from probes.envs import PythonEnvironment
 from probes.model import CheckResult, DeviceResult, Finding, LibraryReport, TargetPython, to_json
 from probes.process import LineBatch
 from probes.runner import RunResult, SampleRef
-from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
+from tests.support import canned_check, fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.presentation import terminal_theme
 from tui.safe_text import inert

@@ -13,7 +13,7 @@ from rich.console import Console, RenderableType
 from probes.diagnosis import ALL_CLEAR, diagnose, verdict
 from probes.model import CheckResult, DeviceResult, LibraryReport, NvmlReport, TargetPython
 from probes.runner import SampleRef
-from tests.conftest import canned_check, fixed_target, make_services, screen_text, wait_for
+from tests.support import canned_check, fixed_target, make_services, screen_text, wait_for
 from tests.test_fault_matrix import (
     PROBE_FAULTS,
     ProbeFault,
