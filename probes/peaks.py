@@ -90,35 +90,205 @@ PCIE_GTPS: dict[int, float] = {1: 2.5, 2: 5.0, 3: 8.0, 4: 16.0, 5: 32.0, 6: 64.0
 
 @dataclass(frozen=True)
 class Product:
-    """What NVML does not say about a GPU model: the datasheet's clocks and the product class."""
+    """What NVML does not say about a GPU model: the datasheet's clocks and the product class.
+
+    A product is judged only against figures with a source: `tensor_clock_mhz` and
+    `vector_clock_mhz` reproduce its datasheet's dense tensor and FP32 figures (SMs × clock ×
+    the architecture's rate); `dense_tflops` gives figures the architecture's rate cannot
+    reproduce (a cut-down part). `no_datasheet` says why a product has no peak to judge by;
+    `estimated` marks figures from other than NVIDIA's datasheet (shown, never judged).
+    """
 
     pattern: str  # a regular expression matched against NVML's name (case-insensitive)
-    sms: int  # SM count (used when neither NVML's core count nor the load script gives it)
+    sms: int | None  # SM count (used when neither NVML's core count nor the load script gives it)
     tensor_clock_mhz: int | None  # the clock behind the datasheet's tensor figures
     vector_clock_mhz: int | None  # the clock behind its FP32 figure
     bus_width_bits: int | None
     geforce_rates: bool = False  # FP16/BF16 with FP32 accumulation at half rate
     nvlinks: int = 0
+    source: str = ""
+    dense_tflops: tuple[tuple[str, float], ...] = ()
+    no_datasheet: str | None = None
+    estimated: bool = False
 
 
-#: Datasheet clocks per product (../shared/gpu-peaks.md §2), most specific pattern first.
+#: Datasheet clocks per product (../shared/gpu-peaks.md §1-2, sources S1-S29 there), most
+#: specific pattern first: "GH200" before "H200", "H200 NVL" before "H200", "GB200" before
+#: "B200". Dense figures only; a clock is the one that reproduces the datasheet's number.
 PRODUCTS: tuple[Product, ...] = (
-    Product(r"H100.*PCIe", 114, 1620, 1755, 5120),
-    Product(r"H100 NVL", 132, 1545, 1775, None, nvlinks=0),
-    Product(r"H100|H800", 132, 1830, 1980, 5120, nvlinks=18),
-    Product(r"H200", 132, 1830, 1980, 6144, nvlinks=18),
-    Product(r"GH200", 132, 1830, 1980, 6144, nvlinks=18),
-    Product(r"B200", 148, 1856, 1965, 8192, nvlinks=18),
-    Product(r"A100.*PCIe", 108, 1410, 1410, 5120),
-    Product(r"A100|A800", 108, 1410, 1410, 5120, nvlinks=12),
-    Product(r"A10\b", 72, 1695, 1695, 384),
-    Product(r"L40S", 142, 2520, 2520, 384),
-    Product(r"L40\b", 142, 2490, 2490, 384, geforce_rates=True),
-    Product(r"\bL4\b", 58, 2040, 2040, 192),
-    Product(r"RTX 4090", 128, 2520, 2520, 384, geforce_rates=True),
-    Product(r"RTX 3090", 82, 1695, 1695, 384, geforce_rates=True),
-    Product(r"V100", 80, 1530, 1530, 4096, nvlinks=6),
-    Product(r"\bT4\b", 40, 1590, 1590, 256),
+    Product(
+        r"H100.*PCIe",
+        114,
+        1620,
+        1755,
+        5120,
+        source="H100 datasheet 1,513* BF16 / 51 FP32; 1620 MHz tensor clock (H100 whitepaper "
+        "table 3, gpu-peaks S1, S5, S12)",
+    ),
+    Product(
+        r"H100 NVL",
+        132,
+        1545,
+        1775,
+        None,
+        source="H100 NVL 1,671* BF16 / 60 FP32 per GPU (nvidia.com via gpu-peaks S25, S1, S2); "
+        "clocks derived",
+    ),
+    Product(
+        r"GH200",
+        132,
+        1830,
+        1980,
+        None,
+        nvlinks=18,
+        source="GH200 datasheet: the H100 SXM's 1,979* BF16 / 67 FP32; 132 SMs at 1980 MHz "
+        "(public OpenCL device dump)",
+    ),
+    Product(
+        r"H200 NVL",
+        132,
+        1545,
+        1776,
+        6144,
+        source="H200 datasheet, NVL column: 1,671* BF16 / 60 FP32 (Lightning _CUDA_FLOPS "
+        "'h200 nvl1', gpu-peaks S1); clocks derived, below the SXM's",
+    ),
+    Product(
+        r"\bH20\b",
+        None,
+        None,
+        None,
+        6144,
+        dense_tflops=(
+            ("fp32", 44.0),
+            ("tf32", 74.0),
+            ("bf16", 148.0),
+            ("fp16", 148.0),
+            ("fp8", 296.0),
+        ),
+        estimated=True,
+        source="no NVIDIA datasheet is public for the H20; press figures 148 TFLOP/s dense BF16",
+    ),
+    Product(
+        r"H100|H800",
+        132,
+        1830,
+        1980,
+        5120,
+        nvlinks=18,
+        source="H100 SXM datasheet 1,979* BF16 / 67 FP32 at 1830 / 1980 MHz (gpu-peaks S1, S3, "
+        "S7, S12)",
+    ),
+    Product(
+        r"H200",
+        132,
+        1830,
+        1980,
+        6144,
+        nvlinks=18,
+        source="H200 SXM datasheet 1,979* BF16 / 67 FP32, the H100 SXM's clocks (gpu-peaks S1, S3)",
+    ),
+    Product(
+        r"GB200",
+        148,
+        2062,
+        None,
+        8192,
+        nvlinks=18,
+        source="GB200 2,500 TFLOP/s dense BF16 per GPU = 148 SMs × 2062 MHz × 8192 (stas00, "
+        "gpu-peaks S3); no FP32 figure sourced",
+    ),
+    Product(
+        r"B300",
+        None,
+        None,
+        None,
+        8192,
+        no_datasheet="no sourced datasheet peak for the B300 yet",
+    ),
+    Product(
+        r"B200",
+        148,
+        1856,
+        1965,
+        8192,
+        nvlinks=18,
+        source="B200 (HGX) 4,500* BF16 / 75 FP32 (gpu-peaks S2, S3, S7, S27); 1856 MHz derived",
+    ),
+    Product(
+        r"RTX PRO 6000",
+        None,
+        None,
+        None,
+        512,
+        no_datasheet="no sourced datasheet peak for the RTX PRO 6000 (compute capability 12.0)",
+    ),
+    Product(
+        r"RTX 50[5-9]0",
+        None,
+        None,
+        None,
+        None,
+        geforce_rates=True,
+        no_datasheet="no sourced datasheet peak for GeForce RTX 50 cards (compute capability 12.0)",
+    ),
+    Product(r"A100.*PCIe", 108, 1410, 1410, 5120, source="A100 datasheet (gpu-peaks S1, S3, S10)"),
+    Product(
+        r"A100|A800",
+        108,
+        1410,
+        1410,
+        5120,
+        nvlinks=12,
+        source="A100 datasheet 624* BF16 / 19.5 FP32 (gpu-peaks S1, S3, S10)",
+    ),
+    Product(r"A10\b", 72, 1695, 1695, 384, source="A10 datasheet 250* BF16 / 31.2 FP32 (S1, S10)"),
+    Product(
+        r"L40S",
+        142,
+        2520,
+        2520,
+        384,
+        source="L40S datasheet 733* BF16 / 91.6 FP32; 2520 MHz (366 dense, gpu-peaks note 2; S11)",
+    ),
+    Product(
+        r"L40\b",
+        142,
+        2490,
+        2490,
+        384,
+        geforce_rates=True,
+        source="L40 datasheet 181.05 BF16 at 2490 MHz (gpu-peaks S1, S11)",
+    ),
+    Product(r"\bL4\b", 58, 2040, 2040, 192, source="L4 datasheet 242* BF16 / 30.3 FP32 (S1, S10)"),
+    Product(
+        r"RTX 4090",
+        128,
+        2520,
+        2520,
+        384,
+        geforce_rates=True,
+        source="Ada whitepaper 165.2 BF16 at the rated 2520 MHz boost (gpu-peaks S14, S4)",
+    ),
+    Product(
+        r"RTX 3090",
+        82,
+        1695,
+        1695,
+        384,
+        geforce_rates=True,
+        source="GA102 whitepaper 71 BF16 at the rated 1695 MHz boost (gpu-peaks S13, S4)",
+    ),
+    Product(
+        r"V100",
+        80,
+        1530,
+        1530,
+        4096,
+        nvlinks=6,
+        source="V100 SXM2 datasheet 125 FP16 / 15.7 FP32 (gpu-peaks S1, S4, S10)",
+    ),
+    Product(r"\bT4\b", 40, 1590, 1590, 256, source="T4 datasheet 65 FP16 / 8.1 FP32 (S1, S10)"),
 )
 
 
@@ -189,31 +359,52 @@ def _sm_count(specs: GpuSpecs, product: Product | None) -> tuple[int | None, str
     return None, "SM count unknown"
 
 
+def no_compute_peak(specs: GpuSpecs) -> str | None:
+    """Why a GPU has no GEMM peak to be judged by ("no datasheet peak for X"), or None."""
+    product = find_product(specs.name)
+    name = specs.name or "this GPU"
+    if product is None:
+        return f"no datasheet peak for {name} (not in mltui's product table)"
+    if product.no_datasheet:
+        return f"no datasheet peak for {name}: {product.no_datasheet}"
+    if product.estimated:
+        return f"no datasheet peak for {name}: {product.source}"
+    return None
+
+
 def gpu_compute_peaks(specs: GpuSpecs) -> dict[str, Peak]:
-    """Dense GEMM peaks per data type ("gemm:bf16" ...) in FLOP/s; empty when underivable."""
+    """Dense GEMM peaks per data type ("gemm:bf16" ...) in FLOP/s, from the product table.
+
+    A product outside the table, or one without a sourced figure, gets no peak (see
+    `no_compute_peak`): a guess from its maximum clock would judge it against a number no
+    datasheet printed. Figures from other than a datasheet come back marked `estimated`.
+    """
+    product = find_product(specs.name)
+    if product is None or product.no_datasheet:
+        return {}
     cc = specs.compute_capability or ""
+    sms, sm_basis = _sm_count(specs, product)
+    peaks: dict[str, Peak] = {}
+    for dtype, tflops in product.dense_tflops:
+        share = sms / product.sms if sms and product.sms and sms < product.sms else 1.0
+        peaks[f"gemm:{dtype}"] = Peak(
+            value=tflops * TERA * share,
+            unit="FLOP/s",
+            basis=f"{tflops:g} TFLOP/s dense{f' × {share:.2f} of the SMs' if share < 1 else ''}"
+            f" ({product.source})",
+            estimated=product.estimated,
+        )
     rates = FLOP_PER_CLOCK.get(cc)
     if rates is None and cc.split(".")[0] == "10":
         rates = FLOP_PER_CLOCK["10.0"]
-    product = find_product(specs.name)
-    sms, sm_basis = _sm_count(specs, product)
     if rates is None or sms is None:
-        return {}
+        return peaks
     geforce = is_geforce(specs.name)
-    peaks: dict[str, Peak] = {}
     for dtype, (full, reduced) in rates.items():
         per_clock = reduced if geforce else full
         tensor = dtype != "fp32"
-        clock = None
-        estimated = False
-        if product is not None:
-            clock = product.tensor_clock_mhz if tensor else product.vector_clock_mhz
-            clock_basis = "datasheet clock"
-        if clock is None:
-            clock = specs.clock_sm_max_mhz
-            clock_basis = "max-clock peak (product not in the table)"
-            estimated = True
-        if clock is None:
+        clock = product.tensor_clock_mhz if tensor else product.vector_clock_mhz
+        if clock is None or f"gemm:{dtype}" in peaks:
             continue
         value = sms * clock * 1e6 * per_clock
         kind = "tensor, dense" if tensor else "non-tensor"
@@ -221,11 +412,11 @@ def gpu_compute_peaks(specs: GpuSpecs) -> dict[str, Peak]:
             value=value,
             unit="FLOP/s",
             basis=(
-                f"{sms} SMs × {clock} MHz ({clock_basis}) × {per_clock} FLOP/clock/SM "
+                f"{sms} SMs × {clock} MHz (datasheet clock) × {per_clock} FLOP/clock/SM "
                 f"({kind}; CC {cc}{', GeForce rate' if geforce and per_clock != full else ''}; "
-                f"{sm_basis})"
+                f"{sm_basis}; {product.source})"
             ),
-            estimated=estimated,
+            estimated=product.estimated,
         )
     return peaks
 
@@ -238,10 +429,15 @@ def gpu_memory_peak(specs: GpuSpecs) -> Peak | None:
     if not width or not clock:
         return None
     source = "NVML" if specs.memory_bus_width_bits else "the product table"
+    # NVML's half-data-rate convention is verified for HBM2-HBM3e and GDDR6/6X only: the GDDR7
+    # of compute capability 12 cards is not (../shared/gpu-peaks.md §3).
+    unverified = (specs.compute_capability or "").split(".")[0] in {"12", "13"}
     return Peak(
         value=clock * 1e6 * 2 * width / 8,
         unit="B/s",
-        basis=f"{clock} MHz × 2 × {width} bit / 8 (bus width from {source})",
+        basis=f"{clock} MHz × 2 × {width} bit / 8 (bus width from {source})"
+        + ("; GDDR7: NVML's clock convention unverified" if unverified else ""),
+        estimated=unverified,
     )
 
 

@@ -16,7 +16,9 @@ from probes.peaks import (
     GpuSpecs,
     cpu_flop_per_cycle,
     cpu_peaks,
+    find_product,
     gpu_peaks,
+    no_compute_peak,
     parse_cpuinfo,
     pcie_peak,
     specs_of,
@@ -81,17 +83,82 @@ def test_sm_count_from_cuda_wins_over_nvml_cores_and_the_table() -> None:
     assert "SMs from CUDA" in half.basis
 
 
-def test_unknown_product_gets_a_max_clock_peak_labelled_estimated() -> None:
-    specs = GpuSpecs(
-        name="NVIDIA Future Card",
-        compute_capability="9.0",
-        cuda_cores=100 * 128,
-        clock_sm_max_mhz=2000,
-    )
+@pytest.mark.parametrize(
+    ("name", "cc"),
+    [
+        ("NVIDIA Future Card", "9.0"),  # a Hopper rate and a max clock would make up a peak
+        ("NVIDIA RTX PRO 6000 Blackwell Server Edition", "12.0"),
+        ("NVIDIA GeForce RTX 5090", "12.0"),
+        ("NVIDIA B300 SXM6 AC", "10.3"),
+        ("NVIDIA A10G", "8.6"),
+        ("NVIDIA A40", "8.6"),
+    ],
+)
+def test_a_gpu_without_a_datasheet_peak_gets_no_gemm_peak_and_says_why(name: str, cc: str) -> None:
+    specs = GpuSpecs(name=name, compute_capability=cc, cuda_cores=100 * 128, clock_sm_max_mhz=2000)
     peaks = gpu_peaks(specs)
-    assert peaks["gemm:bf16"].value == pytest.approx(100 * 2000e6 * 4096)
-    assert peaks["gemm:bf16"].estimated
-    assert "max-clock" in peaks["gemm:bf16"].basis
+    assert not [key for key in peaks if key.startswith("gemm:")], peaks
+    reason = no_compute_peak(specs)
+    assert reason is not None and reason.startswith(f"no datasheet peak for {name}")
+
+
+def test_rtx_pro_6000_memory_peak_is_an_estimate_and_it_has_no_gemm_peak() -> None:
+    peaks = _derive(node(count=1, product="rtx_pro_6000"))
+    assert not [key for key in peaks if key.startswith("gemm:")]
+    assert peaks["copy"].estimated and "GDDR7" in peaks["copy"].basis
+
+
+def test_h20_is_not_judged_against_the_h100_rate() -> None:
+    # Same compute capability (9.0) as an H100; the rate per SM is cut: the derivation from
+    # CC would give about 4x the H20's figure.
+    fake = node(count=1, product="h20")
+    peaks = _derive(fake)
+    assert peaks["gemm:bf16"].value == pytest.approx(148e12)
+    assert all(p.estimated for key, p in peaks.items() if key.startswith("gemm:"))
+    with NvmlSession(fake) as session:
+        specs = specs_of(session.read().gpus[0], nvml_extras(session, 0))
+    assert (no_compute_peak(specs) or "").startswith("no datasheet peak for NVIDIA H20")
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("NVIDIA H200", "H200 SXM"),
+        ("NVIDIA H200 NVL", "H200 datasheet, NVL"),
+        ("NVIDIA GH200 480GB", "GH200"),
+        ("NVIDIA GB200", "GB200"),
+        ("NVIDIA B200", "B200 (HGX)"),
+        ("NVIDIA H20", "H20"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+        ("NVIDIA L40S", "L40S"),
+        ("NVIDIA L40", "L40 datasheet"),
+        ("NVIDIA L4", "L4 datasheet"),
+        ("NVIDIA A10", "A10 datasheet"),
+        ("Tesla T4", "T4 datasheet"),
+        ("Tesla V100-SXM2-32GB", "V100"),
+    ],
+)
+def test_each_product_is_its_own_row(name: str, source: str) -> None:
+    # "H200" is in "GH200" and "H200 NVL", "B200" in "GB200", "L4" in "L40S".
+    product = find_product(name)
+    assert product is not None and source in product.source, (name, product)
+
+
+def test_gb200_h200_nvl_and_the_sxm_parts_have_distinct_peaks() -> None:
+    h200 = _derive(node(count=1, product="h200_sxm"))["gemm:bf16"].value
+    nvl = _derive(node(count=1, product="h200_nvl"))["gemm:bf16"].value
+    assert nvl == pytest.approx(835.5e12, rel=0.01) and h200 == pytest.approx(989.5e12, rel=0.01)
+    gb200 = _derive(node(count=1, product="gb200"))["gemm:bf16"].value
+    b200 = _derive(node(count=1, product="b200"))["gemm:bf16"].value
+    assert gb200 == pytest.approx(2500e12, rel=0.01) and b200 == pytest.approx(2250e12, rel=0.01)
+
+
+def test_h200_peaks_match_the_datasheet() -> None:
+    peaks = _derive(node(count=1, product="h200_sxm"))
+    assert peaks["gemm:bf16"].value == pytest.approx(989e12, rel=0.03)
+    assert peaks["copy"].value == pytest.approx(4.8e12, rel=0.03)
+    assert not peaks["gemm:bf16"].estimated and not peaks["copy"].estimated
 
 
 def test_unknown_architecture_or_sm_count_gives_no_compute_peak() -> None:
