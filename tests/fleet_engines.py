@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -260,8 +260,14 @@ def _munge_up(folder: Path) -> None:
     )
 
 
-def start_slurm(folder: Path, count: int = 3) -> SlurmEngine:
-    """Write a slurm.conf for `count` nodes on this machine and start slurmctld and each slurmd."""
+def start_slurm(
+    folder: Path, count: int = 3, extra_conf: Sequence[str] = (), *, wait_idle: bool = True
+) -> SlurmEngine:
+    """Write a slurm.conf for `count` nodes on this machine and start slurmctld and each slurmd.
+
+    `extra_conf` lines are appended to slurm.conf (HealthCheckProgram, HealthCheckInterval,
+    Prolog, ...); without `wait_idle` the call returns once the daemons are started.
+    """
     for tool in ("slurmctld", "slurmd", "srun", "sinfo", "scontrol", "munged", "munge"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             engine_missing(f"Slurm ({tool}; Debian: slurm-wlm munge)")
@@ -301,6 +307,7 @@ def start_slurm(folder: Path, count: int = 3) -> SlurmEngine:
         f"PartitionName=debug Nodes={','.join(nodes)} Default=YES MaxTime=INFINITE State=UP "
         "OverSubscribe=FORCE"
     )
+    lines.extend(extra_conf)
     conf = folder / "slurm.conf"
     conf.write_text("\n".join(lines) + "\n")
     engine = SlurmEngine(conf, folder, nodes)
@@ -309,7 +316,8 @@ def start_slurm(folder: Path, count: int = 3) -> SlurmEngine:
     )
     for node in nodes:
         engine.start_slurmd(node)
-    engine.wait_idle()
+    if wait_idle:
+        engine.wait_idle()
     return engine
 
 

@@ -113,6 +113,13 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if report.error is not None and not report.nodes:
         print(f"mltui: {report.error}", file=sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "save_baseline", None):
+        from tui.cli.health import save_fleet_baseline
+
+        problem = save_fleet_baseline(report, args.save_baseline)
+        if problem is not None:
+            print(f"mltui: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     failed = report.counts.failed or report.counts.findings or report.skew or report.error
     return EXIT_FINDINGS if failed else EXIT_OK
 
