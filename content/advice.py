@@ -2,10 +2,13 @@
 
 BVLC Caffe has no pip package, and the distributions that packaged it have dropped it, so "how do
 I get Caffe" has a different answer on each system. The facts below were checked against the
-distributions' package indexes in November 2026 (see content/pages/caffe.md for the sources):
+distributions' package indexes in November 2026 and their support dates in December 2026 (see
+content/pages/caffe.md for the sources):
 
-- Debian 10 (buster): `caffe-cpu` and `python3-caffe-cpu`, 1.0.0+git20180821.99bd997-2+b1;
-- Debian 11 (bullseye): renamed to `caffe` and `python3-caffe` (CPU only), no `caffe-cpu`;
+- Debian 10 (buster): `caffe-cpu` and `python3-caffe-cpu`, 1.0.0+git20180821.99bd997-2+b1; out of
+  support since 2024-06-30 and moved to archive.debian.org, where apt must be pointed first;
+- Debian 11 (bullseye): renamed to `caffe` and `python3-caffe` (CPU only), no `caffe-cpu`; its LTS
+  ended 2026-08-31;
 - Debian 12 (bookworm) and 13 (trixie): no Caffe package at all;
 - Ubuntu 17.04 to 20.04 (focal, 1.0.0+git20180821.99bd997-5build3): the `caffe-cpu` family;
   later Ubuntu releases were not checked, so the advice does not promise a package there.
@@ -23,7 +26,8 @@ CAFFE_EVERYWHERE = (
 #: pycaffe itself, where the system has no package: an older distribution in a container.
 CAFFE_CONTAINER = (
     "for pycaffe itself, use an older distribution in a container, e.g. "
-    "docker run -it debian:bullseye, then apt install python3-caffe"
+    "docker run -it debian:bullseye (out of support since 2026-08-31), then "
+    "apt install python3-caffe"
 )
 
 _DEBIAN = re.compile(r"\bdebian\b.*?\b(\d+)\b", re.IGNORECASE)
@@ -37,9 +41,17 @@ def caffe_install_advice(os_name: str) -> str:
     debian = _DEBIAN.search(os_name)
     ubuntu = _UBUNTU.search(os_name)
     if debian and int(debian.group(1)) == 10:
-        return "Debian 10 still packages it: apt install caffe-cpu (pycaffe: python3-caffe-cpu)"
+        return (
+            f"first choice: {CAFFE_EVERYWHERE}. Debian 10 packages pycaffe (python3-caffe-cpu), "
+            "but buster is out of support and its suites live on the archive: point "
+            "/etc/apt/sources.list at 'deb http://archive.debian.org/debian buster main' "
+            "before apt update, then apt install python3-caffe-cpu"
+        )
     if debian and int(debian.group(1)) == 11:
-        return "Debian 11 packages it as python3-caffe (CPU only): apt install python3-caffe"
+        return (
+            f"first choice: {CAFFE_EVERYWHERE}. Debian 11 packages pycaffe as python3-caffe "
+            "(CPU only; bullseye's LTS ended 2026-08-31): apt install python3-caffe"
+        )
     if ubuntu and (17, 4) <= (int(ubuntu.group(1)), int(ubuntu.group(2))) <= (20, 4):
         return (
             f"Ubuntu {ubuntu.group(1)}.{ubuntu.group(2)} packages it (universe): "

@@ -1,9 +1,11 @@
 """Which library fits? The article's four questions, scored by the rules in content/chooser.toml.
 
-`recommend(answers, machine)` ranks the libraries whose rules add up above zero. Each comes with
-the reasons behind its score (each quoting the page fact it rests on), the "since then" caveat
-and maintained successors for legacy libraries, and, when a `MachineState` is given, flags for
-what this machine cannot do: not installed, probe failed, or no GPU where the answers want one.
+`recommend(answers, machine)` ranks the maintained libraries whose rules add up above zero for
+new work. Each comes with the reasons behind its score (each quoting the page fact it rests on)
+and, when a `MachineState` is given, flags for what this machine cannot do: not installed, probe
+failed, or no GPU where the answers want one. A library no longer maintained is never ranked:
+someone with existing Theano or Caffe code says so (the `existing` question) and gets advice
+for it instead (keep it running, or where to move), each step citing its page fact.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-QUESTION_KEYS: tuple[str, ...] = ("level", "kind", "application", "hardware")
+QUESTION_KEYS: tuple[str, ...] = ("level", "kind", "application", "hardware", "existing")
+#: Answers a question may be left without; every other question must be answered.
+DEFAULT_ANSWERS: dict[str, str] = {"existing": "none"}
 #: Hardware answers that ask for a GPU (the machine check flags libraries that see none).
 GPU_ANSWERS = ("gpu", "scale")
 
 FlagSeverity = Literal["error", "warning", "info"]
+#: The kinds of step in the advice for existing code, in the order they are shown.
+EXISTING_STEP_KINDS: tuple[str, ...] = ("keep", "migrate", "why")
 
 
 class ChooserError(ValueError):
@@ -47,7 +53,7 @@ class Option:
 
 @dataclass(frozen=True)
 class Question:
-    """One of the article's four questions and its options."""
+    """One question (the article's four, and mltui's about existing code) and its options."""
 
     key: str
     prompt: str
@@ -84,11 +90,47 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Restriction:
+    """When `when` matches, only the libraries in `only` may be recommended; `reason` says why."""
+
+    when: tuple[tuple[str, tuple[str, ...]], ...]
+    only: tuple[str, ...]
+    reason: str
+
+    def matches(self, answers: Answers) -> bool:
+        """Whether the answers meet every condition."""
+        given = answers.as_dict()
+        return all(given[q] in options for q, options in self.when)
+
+
+@dataclass(frozen=True)
+class ExistingStepSpec:
+    """One step of the advice for existing code: keep, migrate or why, citing a page fact."""
+
+    kind: str
+    text: str
+    fact: str
+    #: The library the step is about, whose install state matters (default: the unmaintained
+    #: library itself). The fact is always on the unmaintained library's page.
+    library: str | None = None
+
+
+@dataclass(frozen=True)
+class ExistingSpec:
+    """The advice for someone with code in an unmaintained library."""
+
+    library: str
+    steps: tuple[ExistingStepSpec, ...]
+
+
+@dataclass(frozen=True)
 class ChooserSpec:
-    """The questions and rules of chooser.toml."""
+    """The questions, rules, restrictions and existing-code advice of chooser.toml."""
 
     questions: tuple[Question, ...]
     rules: tuple[Rule, ...]
+    restrictions: tuple[Restriction, ...] = ()
+    existing: tuple[ExistingSpec, ...] = ()
 
     def question(self, key: str) -> Question:
         """The question with this key."""
@@ -97,12 +139,13 @@ class ChooserSpec:
 
 @dataclass(frozen=True)
 class Answers:
-    """The user's option key for each of the four questions."""
+    """The user's option key for each question (`existing` defaults to new work)."""
 
     level: str
     kind: str
     application: str
     hardware: str
+    existing: str = "none"
 
     def as_dict(self) -> dict[str, str]:
         """Question key -> option key."""
@@ -112,10 +155,13 @@ class Answers:
     def parse(cls, given: Mapping[str, str | None], spec: ChooserSpec | None = None) -> Answers:
         """Answers from text (keys or unambiguous prefixes); ChooserError if bad or missing."""
         chooser = spec or load_chooser()
-        missing = [f"--{k}" for k in QUESTION_KEYS if not given.get(k)]
+        missing = [f"--{k}" for k in QUESTION_KEYS if not given.get(k) and k not in DEFAULT_ANSWERS]
         if missing:
             raise ChooserError("missing: " + ", ".join(missing))
-        values = {k: chooser.question(k).resolve(str(given[k])) for k in QUESTION_KEYS}
+        values = {
+            k: chooser.question(k).resolve(str(given.get(k) or DEFAULT_ANSWERS[k]))
+            for k in QUESTION_KEYS
+        }
         return cls(**values)
 
 
@@ -140,35 +186,46 @@ class MachineFlag:
     message: str
 
 
-@dataclass(frozen=True)
-class LegacyNote:
-    """For a library no longer developed: what changed and what continues it."""
-
-    text: str
-    successors: tuple[str, ...]
-    successor_names: tuple[str, ...]
-
-
 @dataclass
 class RankedLibrary:
-    """One recommended library with its score, reasons, caveats and machine flags."""
+    """One recommended library with its score, reasons, notes and machine flags."""
 
     library: str
     display_name: str
     score: int
     reasons: list[Reason]
     against: list[Reason] = field(default_factory=list)
-    legacy: LegacyNote | None = None
     machine: list[MachineFlag] = field(default_factory=list)
     #: Neutral notes from rules scored 0 (e.g. the GPU options for classic ML), each with its fact.
     notes: list[Reason] = field(default_factory=list)
-    #: True for a library no longer developed: offered for existing code, never for new work.
-    for_existing_code: bool = False
 
     @property
     def flagged(self) -> bool:
         """True when the machine check found something that stops or limits this library."""
         return any(f.severity in ("error", "warning") for f in self.machine)
+
+
+@dataclass(frozen=True)
+class ExistingStep:
+    """One step for existing code (keep, migrate, why), with the page fact it rests on."""
+
+    kind: str
+    text: str
+    library: str
+    display_name: str
+    fact: Reason
+    #: What this machine has of `library` (installed or not), when the machine was checked.
+    machine: MachineFlag | None = None
+
+
+@dataclass
+class ExistingAdvice:
+    """For code in a library no longer maintained: how to keep it running, and where to move."""
+
+    library: str
+    display_name: str
+    legacy_note: str
+    steps: list[ExistingStep]
 
 
 @dataclass
@@ -179,6 +236,10 @@ class Recommendation:
     ranked: list[RankedLibrary]
     machine_checked: bool
     machine_note: str | None = None
+    #: Why some libraries were left out for these answers (classic ML: no estimators).
+    left_out: str | None = None
+    #: Advice for existing code in an unmaintained library, when the answers name one.
+    existing: ExistingAdvice | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (for `mltui choose --json`)."""
@@ -364,7 +425,107 @@ def _read_spec(path: Path) -> tuple[ChooserSpec | None, list[ContentError]]:
         rules.append(Rule(when, raw["library"], raw["score"], raw["reason"], raw["fact"], line))
     if not rules and not errors:
         errors.append(ContentError(path, 1, "no [[rule]] tables"))
-    return ChooserSpec(tuple(questions), tuple(rules)), errors
+    restrictions = _read_restrictions(path, lines, data, by_key, errors)
+    existing = _read_existing(path, lines, data, errors)
+    spec = ChooserSpec(tuple(questions), tuple(rules), restrictions, existing)
+    return spec, errors
+
+
+def _table_lines(lines: list[str], header: str) -> list[int]:
+    return [i + 1 for i, s in enumerate(lines) if s.strip() == header]
+
+
+def _read_restrictions(
+    path: Path,
+    lines: list[str],
+    data: dict[str, Any],
+    questions: Mapping[str, Question],
+    errors: list[ContentError],
+) -> tuple[Restriction, ...]:
+    """The [[restrict]] tables: when, only (library ids), reason."""
+    known = [s.id for s in LIBRARIES]
+    found: list[Restriction] = []
+    header_lines = _table_lines(lines, "[[restrict]]")
+    for index, raw in enumerate(data.get("restrict", [])):
+        line = header_lines[index] if index < len(header_lines) else 1
+        only = raw.get("only") if isinstance(raw, dict) else None
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("reason"), str)
+            or not isinstance(only, list)
+            or not only
+            or not all(isinstance(o, str) and o in known for o in only)
+        ):
+            errors.append(
+                ContentError(path, line, "a restrict needs 'when', 'only' (library ids), 'reason'")
+            )
+            continue
+        problem = _when_problem(raw.get("when"), questions)
+        if problem:
+            errors.append(ContentError(path, line, problem))
+            continue
+        when = tuple((q, (v,) if isinstance(v, str) else tuple(v)) for q, v in raw["when"].items())
+        found.append(Restriction(when, tuple(only), raw["reason"]))
+    return tuple(found)
+
+
+def _read_existing(
+    path: Path, lines: list[str], data: dict[str, Any], errors: list[ContentError]
+) -> tuple[ExistingSpec, ...]:
+    """The [[existing]] tables: library and its steps (kind, text, fact, optional library)."""
+    known = [s.id for s in LIBRARIES]
+    found: list[ExistingSpec] = []
+    header_lines = _table_lines(lines, "[[existing]]")
+    for index, raw in enumerate(data.get("existing", [])):
+        line = header_lines[index] if index < len(header_lines) else 1
+        steps = raw.get("steps") if isinstance(raw, dict) else None
+        if (
+            not isinstance(raw, dict)
+            or raw.get("library") not in known
+            or not isinstance(steps, list)
+            or not steps
+        ):
+            errors.append(ContentError(path, line, "an existing needs a known 'library' and steps"))
+            continue
+        parsed: list[ExistingStepSpec] = []
+        for step in steps:
+            if (
+                not isinstance(step, dict)
+                or step.get("kind") not in EXISTING_STEP_KINDS
+                or not isinstance(step.get("text"), str)
+                or not isinstance(step.get("fact"), str)
+                or step.get("library", raw["library"]) not in known
+            ):
+                kinds = ", ".join(EXISTING_STEP_KINDS)
+                errors.append(
+                    ContentError(
+                        path, line, f"a step needs kind ({kinds}), text, fact and a known library"
+                    )
+                )
+                break
+            parsed.append(
+                ExistingStepSpec(step["kind"], step["text"], step["fact"], step.get("library"))
+            )
+        else:
+            found.append(ExistingSpec(raw["library"], tuple(parsed)))
+    return tuple(found)
+
+
+def _when_problem(when: object, questions: Mapping[str, Question]) -> str | None:
+    """What is wrong with a `when` table (question = option or list of options), or None."""
+    if not isinstance(when, dict) or not when:
+        return "needs a 'when' table naming question = option(s)"
+    for question, value in when.items():
+        if question not in questions:
+            return f"names unknown question {question!r} (known: {', '.join(questions)})"
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return f"'when.{question}' must be an option key or a list of them"
+        valid = [o.key for o in questions[question].options]
+        for v in values:
+            if v not in valid:
+                return f"names unknown option {v!r} for {question} (valid: {', '.join(valid)})"
+    return None
 
 
 def _rule_problem(raw: dict[str, Any], questions: Mapping[str, Question]) -> tuple[str, str] | None:
@@ -372,25 +533,9 @@ def _rule_problem(raw: dict[str, Any], questions: Mapping[str, Question]) -> tup
     for key, kind in (("library", str), ("reason", str), ("fact", str), ("score", int)):
         if not isinstance(raw.get(key), kind) or isinstance(raw.get(key), bool):
             return key, f"rule needs '{key}' ({kind.__name__})"
-    when = raw.get("when")
-    if not isinstance(when, dict) or not when:
-        return "when", "rule needs a 'when' table naming question = option(s)"
-    for question, value in when.items():
-        if question not in questions:
-            return (
-                "when",
-                f"rule names unknown question {question!r} (known: {', '.join(questions)})",
-            )
-        values = [value] if isinstance(value, str) else value
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            return "when", f"'when.{question}' must be an option key or a list of them"
-        valid = [o.key for o in questions[question].options]
-        for v in values:
-            if v not in valid:
-                return (
-                    "when",
-                    f"rule names unknown option {v!r} for {question} (valid: {', '.join(valid)})",
-                )
+    problem = _when_problem(raw.get("when"), questions)
+    if problem:
+        return "when", f"rule {problem}"
     known = [s.id for s in LIBRARIES]
     if raw["library"] not in known:
         return (
@@ -436,6 +581,17 @@ def validate_chooser(root: Path, pages: list[LibraryPage]) -> list[ContentError]
             errors.append(
                 ContentError(path, line, f"page {rule.library!r} has no fact {rule.fact!r}")
             )
+        if rule.score > 0 and not page.maintained:
+            line = _rule_key_line(lines, rule.line, "score")
+            errors.append(
+                ContentError(
+                    path,
+                    line,
+                    f"{rule.library!r} is no longer maintained: it gets no positive score for "
+                    "new work (existing code has its [[existing]] advice)",
+                )
+            )
+    errors += _existing_problems(path, spec, by_id)
     if errors or len(by_id) < len(GUIDE_LIBRARIES):
         return errors
     for answers in all_answers(spec):
@@ -446,6 +602,39 @@ def validate_chooser(root: Path, pages: list[LibraryPage]) -> list[ContentError]
                 ContentError(path, 1, f"no maintained library is recommended for {detail}")
             )
             break
+    return errors
+
+
+def _existing_problems(
+    path: Path, spec: ChooserSpec, pages: Mapping[str, LibraryPage]
+) -> list[ContentError]:
+    """Every unmaintained library has an `existing` answer and advice whose facts exist."""
+    errors: list[ContentError] = []
+    answers = {o.key for o in spec.question("existing").options} - {"none"}
+    advised = {e.library for e in spec.existing}
+    unmaintained = {lib for lib, page in pages.items() if not page.maintained}
+    for library in sorted(unmaintained - advised):
+        errors.append(ContentError(path, 1, f"no [[existing]] advice for {library!r}"))
+    for library in sorted(answers ^ advised):
+        errors.append(
+            ContentError(path, 1, f"'existing' answers and [[existing]] tables differ: {library!r}")
+        )
+    for advice in spec.existing:
+        if advice.library in pages and pages[advice.library].maintained:
+            errors.append(ContentError(path, 1, f"{advice.library!r} is maintained: no advice"))
+        page = pages.get(advice.library)
+        if page is None:
+            errors.append(
+                ContentError(path, 1, f"advice for {advice.library!r}, which has no page")
+            )
+            continue
+        for step in advice.steps:
+            try:
+                page.fact(step.fact)
+            except KeyError:
+                errors.append(
+                    ContentError(path, 1, f"page {advice.library!r} has no fact {step.fact!r}")
+                )
     return errors
 
 
@@ -494,62 +683,74 @@ def _reason(rule: Rule, page: LibraryPage) -> Reason:
 def recommend(
     answers: Answers, machine: MachineState | None = None, root: Path | str | None = None
 ) -> Recommendation:
-    """Rank the libraries for these answers, with reasons, caveats and machine flags."""
+    """Rank the libraries for these answers, with reasons and machine flags; with existing code
+    in an unmaintained library, the advice for it as well."""
     spec = load_chooser(root)
     pages = {p.id: p for p in load_knowledge(root).library_pages}
     order = {spec_.id: i for i, spec_ in enumerate(LIBRARIES)}
     totals = _scores(spec, answers)
+    restriction = next((r for r in spec.restrictions if r.matches(answers)), None)
+    if restriction is not None:
+        totals = {lib: score for lib, score in totals.items() if lib in restriction.only}
     ranked: list[RankedLibrary] = []
-
-    # Maintained libraries always rank above unmaintained ones (those are for existing code
-    # only); within each group the higher score wins, then the catalog's order.
-    def rank_key(lib: str) -> tuple[bool, int, int]:
-        return (not pages[lib].maintained, -totals[lib], order.get(lib, 99))
-
-    for library in sorted(totals, key=rank_key):
+    # The higher score wins, then the catalog's order.
+    for library in sorted(totals, key=lambda lib: (-totals[lib], order.get(lib, 99))):
         page = pages[library]
         matching = [r for r in spec.rules if r.library == library and r.matches(answers)]
-        reasons = [_reason(r, page) for r in matching if r.score > 0]
-        against = [_reason(r, page) for r in matching if r.score < 0]
-        notes = [_reason(r, page) for r in matching if r.score == 0]
-        legacy = None
-        if not page.maintained:
-            names = tuple(get_library(s).display_name for s in page.successors)
-            legacy = LegacyNote(
-                page.legacy_note or "no longer maintained", tuple(page.successors), names
-            )
         item = RankedLibrary(
             library,
             page.title,
             totals[library],
-            reasons,
-            against,
-            legacy,
-            notes=notes,
-            for_existing_code=not page.maintained,
+            reasons=[_reason(r, page) for r in matching if r.score > 0],
+            against=[_reason(r, page) for r in matching if r.score < 0],
+            notes=[_reason(r, page) for r in matching if r.score == 0],
         )
         if machine is not None:
             item.machine = machine_flags(library, answers, machine, page.install)
-            for successor in legacy.successors if legacy else ():
-                state = machine.libraries.get(successor)
-                succ_name = get_library(successor).display_name
-                if state is not None and state.installed:
-                    version = f" {state.version}" if state.version else ""
-                    item.machine.append(
-                        MachineFlag(
-                            "info",
-                            "successor_installed",
-                            f"{succ_name}{version} (its successor) is installed here",
-                        )
-                    )
-                elif state is not None:
-                    item.machine.append(
-                        MachineFlag(
-                            "info",
-                            "successor_missing",
-                            f"{succ_name} (its successor) is not installed here",
-                        )
-                    )
         ranked.append(item)
     note = machine.source if machine is not None else "machine not checked"
-    return Recommendation(answers, ranked, machine is not None, note or None)
+    return Recommendation(
+        answers,
+        ranked,
+        machine is not None,
+        note or None,
+        left_out=restriction.reason if restriction is not None else None,
+        existing=_existing_advice(spec, pages, answers.existing, machine),
+    )
+
+
+def _existing_advice(
+    spec: ChooserSpec,
+    pages: Mapping[str, LibraryPage],
+    library: str,
+    machine: MachineState | None,
+) -> ExistingAdvice | None:
+    """The keep/migrate advice for existing code in `library` ("none": no advice)."""
+    advice = next((e for e in spec.existing if e.library == library), None)
+    if advice is None:
+        return None
+    page = pages[library]
+    steps = []
+    for step in advice.steps:
+        subject = step.library or library
+        name = get_library(subject).display_name
+        install = pages[subject].install if subject in pages else ""
+        flag = _install_flag(subject, machine, install) if machine is not None else None
+        fact = _reason(Rule((), library, 0, step.text, step.fact, 0), page)
+        steps.append(ExistingStep(step.kind, step.text, subject, name, fact, flag))
+    return ExistingAdvice(library, page.title, page.legacy_note or "", steps)
+
+
+def _install_flag(library: str, machine: MachineState, install: str) -> MachineFlag:
+    """Whether this machine has `library` installed (for the existing-code steps), and if not,
+    how to install it on the system the check saw."""
+    name = get_library(library).display_name
+    state = machine.libraries.get(library)
+    if state is None:
+        return MachineFlag("info", "not_checked", f"{name} was not checked on this machine")
+    if not state.installed:
+        advice = install_advice(library, install, machine.os_name)
+        how = f"; install: {advice}" if advice else ""
+        return MachineFlag("info", "not_installed", f"{name} is not installed here{how}")
+    version = f" {state.version}" if state.version else ""
+    return MachineFlag("info", "installed", f"{name}{version} is installed here")

@@ -22,6 +22,7 @@ from content.loading import (
     load_all_pages,
     load_knowledge,
     load_pages,
+    release_text,
     resolve_link,
 )
 from content.page import (
@@ -76,6 +77,7 @@ __all__ = [
     "load_knowledge",
     "load_pages",
     "page_anchors",
+    "release_text",
     "render_page_markdown",
     "resolve_link",
     "search",

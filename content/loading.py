@@ -22,8 +22,11 @@ from content.page import (
     MIN_CLAIMS,
     ML_KNOWLEDGE,
     ML_OR_DL,
+    NEWEST_FOR_RE,
+    REQUIRES_PYTHON_RE,
     SAMPLE_MARKER,
     SINCE_THEN_HEADING,
+    SOURCE_RE,
     VERDICTS,
     ComparisonColumn,
     ComparisonRow,
@@ -72,6 +75,10 @@ _LIBRARY_OPTIONAL: dict[str, str] = {
     "legacy_note": "str",
     "in_article": "bool",
     "gpu_alternatives": "list",
+    "scale_alternatives": "list",
+    "current_facts": "list",
+    "latest_release_python": "str",
+    "newest_for_python": "list",
 }
 _INFO_KEYS: dict[str, str] = {"kind": "str", "id": "str", "title": "str"}
 _INFO_OPTIONAL: dict[str, str] = {"aliases": "list"}
@@ -260,6 +267,10 @@ def _build_page(path: Path, data: dict[str, Any], body: str, body_line: int) -> 
         legacy_note=data.get("legacy_note"),
         in_article=data.get("in_article", True),
         gpu_alternatives=list(data.get("gpu_alternatives", ())),
+        scale_alternatives=list(data.get("scale_alternatives", ())),
+        current_facts=list(data.get("current_facts", ())),
+        latest_release_python=data.get("latest_release_python", ""),
+        newest_for_python=list(data.get("newest_for_python", ())),
         claims=claims,
     )
 
@@ -376,6 +387,36 @@ def _check_library_page(
                 f"'{SINCE_THEN_HEADING}' has {len(claims)} marked claims, needs {MIN_CLAIMS}",
             )
         )
+    return errors + _check_release_facts(path, data, fm_lines)
+
+
+def _check_release_facts(
+    path: Path, data: dict[str, Any], fm_lines: list[str]
+) -> list[ContentError]:
+    """Today's facts carry a month and a source; the release fields follow their formats."""
+    errors: list[ContentError] = []
+    for index, fact in enumerate(data.get("current_facts", ())):
+        line = _key_line(fm_lines, "current_facts", 2)
+        if not AS_OF_RE.search(fact) or not SOURCE_RE.search(fact):
+            errors.append(
+                ContentError(
+                    path, line, f"current_facts.{index} needs 'As of YYYY-MM' and a source link"
+                )
+            )
+    requirement = data.get("latest_release_python", "")
+    if requirement and not REQUIRES_PYTHON_RE.match(requirement):
+        line = _key_line(fm_lines, "latest_release_python", 2)
+        errors.append(
+            ContentError(path, line, f"latest_release_python {requirement!r}: use '>=3.12'")
+        )
+    for entry in data.get("newest_for_python", ()):
+        if not NEWEST_FOR_RE.match(entry):
+            line = _key_line(fm_lines, "newest_for_python", 2)
+            errors.append(
+                ContentError(
+                    path, line, f"newest_for_python {entry!r}: use '3.11 = 0.10.2 (2026-06-17)'"
+                )
+            )
     return errors
 
 
@@ -621,10 +662,26 @@ def comparison_columns(root: Path | str | None = None) -> list[ComparisonColumn]
 
 def _cell(page: LibraryPage, column: ComparisonColumn) -> str:
     if column.field == "latest_release":
-        return f"{page.latest_release} ({page.latest_release_date})"
+        return release_text(page)
     if column.field == "install":
         return page.install
     return format_value(column.field, page.front_matter.get(column.field, ""))
+
+
+def release_text(page: LibraryPage, python: tuple[int, int] | None = None) -> str:
+    """ "0.12.0.1 (2026-10-20; Python >=3.12)", and with `python` (an interpreter's version) the
+    newest that interpreter can install when it is an older release."""
+    needs = f"; Python {page.latest_release_python}" if page.latest_release_python else ""
+    text = f"{page.latest_release} ({page.latest_release_date}{needs})"
+    if python is None:
+        return text
+    newest = page.newest_for(python)
+    if newest is None:
+        return f"{text}; none recorded for Python {python[0]}.{python[1]}"
+    if newest[0] == page.latest_release:
+        return text
+    when = f" ({newest[1]})" if newest[1] else ""
+    return f"{text}; for Python {python[0]}.{python[1]}: {newest[0]}{when}"
 
 
 def comparison_rows(root: Path | str | None = None) -> list[ComparisonRow]:

@@ -57,10 +57,18 @@ FIELD_LABELS: dict[str, str] = {
     "install": "Install",
     "legacy_note": "Since then",
     "gpu_alternatives": "GPU options",
+    "scale_alternatives": "Options at scale",
+    "current_facts": "Today",
 }
 
 #: The month a dated claim was checked: "As of 2026-11".
 AS_OF_RE = re.compile(r"\bas of (\d{4})-(0[1-9]|1[0-2])\b", re.IGNORECASE)
+#: A source link inside a front-matter fact: today's facts must each carry one.
+SOURCE_RE = re.compile(r"https?://\S+")
+#: A Python requirement of a release: ">=3.12" or ">=3.11,<3.15".
+REQUIRES_PYTHON_RE = re.compile(r"^>=(\d+)\.(\d+)(?:,\s*<(\d+)\.(\d+))?$")
+#: One `newest_for_python` entry: "3.11 = 0.10.2 (2026-06-17)"; the date may be left out.
+NEWEST_FOR_RE = re.compile(r"^(\d+)\.(\d+) = (\S+)(?: \((\d{4}-\d{2}(?:-\d{2})?)\))?$")
 #: How many months a dated claim stays fresh before `mltui content check` asks to check it again.
 STALE_AFTER_MONTHS = 12
 
@@ -134,7 +142,26 @@ class LibraryPage(Page):
     in_article: bool = True
     #: Other libraries that do this library's job on a GPU (cuML, XGBoost... for scikit-learn).
     gpu_alternatives: list[str] = field(default_factory=list)
+    #: Libraries that take this library's job past one machine (Dask-ML, Spark MLlib, ...).
+    scale_alternatives: list[str] = field(default_factory=list)
+    #: Today's facts the chooser weighs, each "As of YYYY-MM" with its source link.
+    current_facts: list[str] = field(default_factory=list)
+    #: The newest release's Python requirement (">=3.12"); "" when every supported one has it.
+    latest_release_python: str = ""
+    #: The newest release for interpreters the newest one refuses: "3.11 = 0.10.2 (2026-06-17)".
+    newest_for_python: list[str] = field(default_factory=list)
     claims: list[SinceThenClaim] = field(default_factory=list)
+
+    def newest_for(self, python: tuple[int, int]) -> tuple[str, str] | None:
+        """(version, date) of the newest release an interpreter of this version can install, or
+        None when the page does not say (no release for it is recorded)."""
+        if python_accepts(self.latest_release_python, python):
+            return self.latest_release, self.latest_release_date
+        for entry in self.newest_for_python:
+            match = NEWEST_FOR_RE.match(entry)
+            if match and (int(match.group(1)), int(match.group(2))) == python:
+                return match.group(3), match.group(4) or ""
+        return None
 
     def fact(self, path: str) -> str:
         """The display text of a front-matter fact: `best_application`, `strengths.0`, ...
@@ -187,6 +214,26 @@ class KnowledgeBase:
 
 
 # --------------------------------------------------------------------------- formatting
+
+
+def python_version_tuple(version: str) -> tuple[int, int] | None:
+    """(3, 11) from an interpreter's version text ("3.11.7"); None when it is not one."""
+    match = re.match(r"^\s*(\d+)\.(\d+)", version)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def python_accepts(requirement: str, python: tuple[int, int]) -> bool:
+    """Whether a `latest_release_python` requirement (">=3.12", ">=3.11,<3.15" or "") admits
+    this interpreter version; "" admits every one."""
+    match = REQUIRES_PYTHON_RE.match(requirement.strip())
+    if not requirement.strip() or match is None:
+        return not requirement.strip()
+    low = (int(match.group(1)), int(match.group(2)))
+    if python < low:
+        return False
+    if match.group(3):
+        return python < (int(match.group(3)), int(match.group(4)))
+    return True
 
 
 def format_value(name: str, value: Any) -> str:

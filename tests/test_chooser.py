@@ -21,6 +21,7 @@ from content.chooser import (
     validate_chooser,
 )
 from content.knowledge import CONTENT_ROOT, LibraryPage, load_pages
+from content.page import AS_OF_RE
 from probes.model import CheckResult, DeviceResult, GpuInfo, LibraryReport, NvmlReport
 
 
@@ -34,46 +35,57 @@ def test_all_answers_is_the_full_cartesian_product() -> None:
     combos = list(all_answers(spec))
     expected = math.prod(len(spec.question(k).options) for k in QUESTION_KEYS)
     assert len(combos) == expected == len(set(combos))
-    # The article's four questions and its four applications.
+    # The article's four questions first, then mltui's own about existing code.
     assert [q.key for q in spec.questions] == list(QUESTION_KEYS)
+    assert QUESTION_KEYS[:4] == ("level", "kind", "application", "hardware")
+    # The article's four applications, and the deployment answer mltui adds.
     assert {o.key for o in spec.question("application").options} == {
         "numerical",
         "analysis",
         "image",
         "education",
+        "deployment",
     }
+    assert {o.key for o in spec.question("existing").options} == {"none", "theano", "caffe"}
 
 
 def test_every_combination_gets_a_reasoned_answer(every_recommendation: list) -> None:
-    """Properties that hold for all 72 combinations of answers, not for chosen examples."""
+    """Properties that hold for all combinations of answers, not for chosen examples."""
     pages = {p.id: p for p in load_pages()}
-    assert len(every_recommendation) == 72
+    spec = load_chooser()
+    assert len(every_recommendation) == math.prod(
+        len(spec.question(k).options) for k in QUESTION_KEYS
+    )
     for rec in every_recommendation:
         answers = rec.answers
         ids = [item.library for item in rec.ranked]
         assert rec.ranked, answers
-        # Maintained libraries first (by score), the unmaintained after them, for existing code.
-        maintained = [item for item in rec.ranked if pages[item.library].maintained]
-        legacy = [item for item in rec.ranked if not pages[item.library].maintained]
-        assert rec.ranked == maintained + legacy, answers
-        assert maintained, answers
-        for group in (maintained, legacy):
-            scores = [item.score for item in group]
-            assert scores == sorted(scores, reverse=True), answers
-        assert all(item.for_existing_code for item in legacy)
-        assert not any(item.for_existing_code for item in maintained)
-        # Classic ML: scikit-learn first; deep learning: never scikit-learn.
+        # New work is never pointed at an unmaintained library, whatever the answers.
+        assert all(pages[lib].maintained for lib in ids), (answers, ids)
+        # The displayed scores go down the list: a lower place never shows a higher score.
+        scores = [item.score for item in rec.ranked]
+        assert scores == sorted(scores, reverse=True), answers
         if answers.kind == "classic":
-            assert ids[0] == "sklearn", (answers, ids)
+            # Classic ML: scikit-learn alone; no deep-learning framework as low-ranked noise,
+            # and JAX (no classic estimators) never.
+            assert ids == ["sklearn"], (answers, ids)
+            assert rec.left_out and "classic-ML estimators" in rec.left_out
             sklearn = rec.ranked[0]
-            gpu_note = [r for r in sklearn.notes if r.fact_field == "gpu_alternatives"]
+            noted = {r.fact_field: r for r in sklearn.notes}
             if answers.hardware in ("gpu", "scale"):
-                assert gpu_note and "cuML" in gpu_note[0].text and "XGBoost" in gpu_note[0].text
-                assert "cuML" in gpu_note[0].fact_text and "XGBoost" in gpu_note[0].fact_text
+                gpu = noted["gpu_alternatives"]
+                assert "cuML" in gpu.text and "XGBoost" in gpu.fact_text
             else:
-                assert not gpu_note
+                assert "gpu_alternatives" not in noted
+            if answers.hardware == "scale":
+                scale = noted["scale_alternatives"]
+                for option in ("Dask-ML", "Spark MLlib", "XGBoost", "LightGBM"):
+                    assert option in scale.fact_text, option
+            else:
+                assert "scale_alternatives" not in noted
         else:
             assert "sklearn" not in ids, answers
+            assert rec.left_out is None
         for item in rec.ranked:
             assert item.score > 0 and item.reasons, (answers, item.library)
             assert sum(r.score for r in item.reasons + item.against) == item.score
@@ -87,33 +99,60 @@ def test_every_combination_gets_a_reasoned_answer(every_recommendation: list) ->
                 assert reason.page == item.library
                 assert reason.fact_text == page.fact(reason.fact_field)
                 assert reason.fact_text.strip()
+                # A reason is the article's view (it says so) or rests on a dated, sourced fact.
+                if reason.fact_field.startswith("current_facts"):
+                    assert AS_OF_RE.search(reason.fact_text) and "https://" in reason.fact_text
+        # Existing code gets its advice; it never changes the ranking for new work.
+        if answers.existing == "none":
+            assert rec.existing is None
+        else:
+            assert rec.existing is not None and rec.existing.library == answers.existing
+            new_work = recommend(Answers(*list(answers.as_dict().values())[:4]))
+            assert [(i.library, i.score) for i in rec.ranked] == [
+                (i.library, i.score) for i in new_work.ranked
+            ]
 
 
-def test_reasons_cite_the_facts_they_rest_on() -> None:
-    """The mismatches found in review stay fixed: each of these reasons and its fact agree."""
-    spec = load_chooser()
-    cited = {(r.library, r.reason.split(",")[0]): r.fact for r in spec.rules}
-    assert cited[("torch", "PyTorch mixes high- and low-level APIs")] == "strengths.3"
-    assert "high- and low-level" in next(p for p in load_pages() if p.id == "torch").fact(
-        "strengths.3"
-    )
-    theano_deep = [r for r in spec.rules if r.library == "theano" and ("kind", ("deep",)) in r.when]
-    assert [r.fact for r in theano_deep] == ["ml_or_dl"]
-    assert "Keras" not in theano_deep[0].reason
+def test_deep_learning_weighs_todays_facts(every_recommendation: list) -> None:
+    """PyTorch ranks above TensorFlow for deep learning except where TensorFlow's strength today
+    (serving and the edge) is asked for; at scale PyTorch's DDP/FSDP count; a beginner is never
+    steered to JAX first."""
+    for rec in every_recommendation:
+        answers = rec.answers
+        if answers.kind != "deep":
+            continue
+        ids = [item.library for item in rec.ranked]
+        by_id = {item.library: item for item in rec.ranked}
+        if answers.application != "deployment":
+            assert ids.index("torch") < ids.index("tensorflow"), (answers, ids)
+        if answers.hardware == "scale":
+            assert "current_facts.1" in {r.fact_field for r in by_id["torch"].reasons}
+        if answers.level == "beginner":
+            assert ids[0] == "torch", (answers, ids)
+        if answers.level in ("beginner", "intermediate"):
+            assert by_id["torch"].score > by_id["tensorflow"].score or (
+                answers.application == "deployment"
+            ), answers
 
 
-def test_legacy_libraries_come_with_caveat_and_successor(every_recommendation: list) -> None:
+def test_existing_code_gets_keep_and_migrate_advice(every_recommendation: list) -> None:
+    """Theano and Caffe code: how to keep it running and where to move, each step citing a fact
+    of the unmaintained library's page, and the successors the pages name."""
+    pages = {p.id: p for p in load_pages()}
     seen = set()
     for rec in every_recommendation:
-        for item in rec.ranked:
-            if item.library in ("theano", "caffe"):
-                seen.add(item.library)
-                assert item.legacy is not None
-                assert item.legacy.text
-                expected = {"theano": {"pytensor"}, "caffe": {"cv2", "torch"}}[item.library]
-                assert set(item.legacy.successors) == expected
-            else:
-                assert item.legacy is None
+        advice = rec.existing
+        if advice is None:
+            continue
+        seen.add(advice.library)
+        kinds = [step.kind for step in advice.steps]
+        assert kinds[:2] == ["keep", "migrate"] and "why" in kinds
+        page = pages[advice.library]
+        assert not page.maintained and advice.legacy_note == page.legacy_note
+        for step in advice.steps:
+            assert step.fact.fact_text == page.fact(step.fact.fact_field)
+        migrate = {s.library for s in advice.steps if s.kind != "why"} - {advice.library}
+        assert migrate <= set(page.successors), (advice.library, migrate)
     assert seen == {"theano", "caffe"}
 
 
@@ -123,27 +162,19 @@ def test_every_maintained_guide_library_tops_some_combination(
     winners = {rec.ranked[0].library for rec in every_recommendation}
     maintained = {p.id for p in load_pages() if p.maintained}
     assert winners == maintained == {"sklearn", "torch", "tensorflow", "jax"}
-    # Caffe is still offered, for existing code, for every deep-learning image job.
-    image = [
-        r
-        for r in every_recommendation
-        if (r.answers.application, r.answers.kind) == ("image", "deep")
-    ]
-    assert image and all(any(i.library == "caffe" for i in r.ranked) for r in image)
 
 
-def test_answers_examples_follow_the_article() -> None:
+def test_answers_examples_weigh_today() -> None:
     beginner = recommend(Answers("beginner", "classic", "education", "none"))
-    assert beginner.ranked[0].library == "sklearn"
+    assert [i.library for i in beginner.ranked] == ["sklearn"]
+    # The article put TensorFlow first for heavy numbers at scale; today JAX and PyTorch lead.
     scale = recommend(Answers("intermediate", "deep", "numerical", "scale"))
-    assert scale.ranked[0].library == "tensorflow"
-    expert = recommend(Answers("advanced", "deep", "numerical", "gpu"))
-    assert "theano" in [i.library for i in expert.ranked]
-    # Ties go to maintained libraries: Theano never outranks an equal-scoring maintained one.
-    for rec in (expert,):
-        for above, below in zip(rec.ranked, rec.ranked[1:], strict=False):
-            if above.score == below.score:
-                assert not (above.legacy and not below.legacy)
+    assert scale.ranked[0].library == "torch"
+    expert = recommend(Answers("advanced", "deep", "numerical", "scale"))
+    assert expert.ranked[0].library == "jax"
+    assert "theano" not in [i.library for i in expert.ranked]
+    edge = recommend(Answers("advanced", "deep", "deployment", "none"))
+    assert edge.ranked[0].library == "tensorflow"
 
 
 def test_answers_parse_accepts_prefixes_and_rejects_bad_values() -> None:
@@ -220,24 +251,28 @@ def flags_by_library(rec) -> dict[str, set[str]]:
 
 def test_machine_flags_when_a_gpu_is_asked_for() -> None:
     machine = MachineState.from_check(check_result(), "test")
-    rec = recommend(Answers("intermediate", "deep", "image", "gpu"), machine)
+    rec = recommend(Answers("intermediate", "deep", "image", "gpu", "caffe"), machine)
     flags = flags_by_library(rec)
     assert flags["torch"] == {"ok", "gpu_ok"}
     assert flags["tensorflow"] == {"ok", "gpu_not_seen"}
-    caffe = next(i for i in rec.ranked if i.library == "caffe")
-    assert "not_installed" in flags["caffe"] and caffe.flagged
-    assert "successor_installed" in flags["caffe"]  # OpenCV 4.14 and PyTorch are here
     assert not next(i for i in rec.ranked if i.library == "torch").flagged
+    # Caffe is not ranked, but the advice for existing Caffe models says what is here.
+    assert rec.existing is not None
+    steps = {step.library: step.machine for step in rec.existing.steps}
+    assert steps["cv2"] is not None and steps["cv2"].code == "installed"
+    assert "4.14.0" in steps["cv2"].message
+    assert steps["caffe"] is not None and steps["caffe"].code == "not_installed"
 
 
 def test_machine_flags_without_nvidia_driver_and_failed_probe() -> None:
     machine = MachineState.from_check(check_result(nvml_ok=False), "test")
-    rec = recommend(Answers("advanced", "deep", "numerical", "gpu"), machine)
+    rec = recommend(Answers("advanced", "deep", "numerical", "gpu", "theano"), machine)
     flags = flags_by_library(rec)
     assert "no_gpu" in flags["tensorflow"]
-    theano = next(i for i in rec.ranked if i.library == "theano")
-    assert "probe_failed" in flags["theano"] and theano.flagged
-    assert any("PyTensor 3.0.7" in f.message for f in theano.machine)
+    assert "theano" not in flags
+    assert rec.existing is not None
+    steps = {step.library: step.machine for step in rec.existing.steps}
+    assert steps["pytensor"] is not None and "PyTensor 3.0.7" in steps["pytensor"].message
 
 
 def test_no_gpu_flags_when_no_gpu_is_asked_for() -> None:
@@ -261,33 +296,47 @@ def test_validator_reports_a_combination_without_answer(tmp_path: Path) -> None:
     shutil.copytree(CONTENT_ROOT / "pages", root / "pages")
     text = (CONTENT_ROOT / "chooser.toml").read_text(encoding="utf-8")
     questions = text[: text.index("[[rule]]")]
+    existing = text[text.index("\n[[existing]]\n") :]
     (root / "chooser.toml").write_text(
         questions + '[[rule]]\nwhen = { level = "beginner" }\nlibrary = "sklearn"\nscore = 1\n'
-        'reason = "x"\nfact = "ideal_for"\n',
+        'reason = "x"\nfact = "ideal_for"\n\n' + existing,
         encoding="utf-8",
     )
     pages = [p for p in load_pages() if isinstance(p, LibraryPage)]
     errors = [str(e) for e in validate_chooser(root, pages)]
     assert errors == [
         f"{root / 'chooser.toml'}:1: no maintained library is recommended for "
-        "level=intermediate, kind=classic, application=numerical, hardware=none"
+        "level=intermediate, kind=classic, application=numerical, hardware=none, existing=none"
     ]
 
 
-def test_validator_wants_a_maintained_library_for_every_combination(tmp_path: Path) -> None:
-    """Rules that recommend only an unmaintained library somewhere are refused."""
+def test_validator_refuses_a_positive_score_for_an_unmaintained_library(tmp_path: Path) -> None:
+    """New work is never pointed at Theano or Caffe: a rule that tries is a content error."""
     root = tmp_path / "content"
     shutil.copytree(CONTENT_ROOT / "pages", root / "pages")
     text = (CONTENT_ROOT / "chooser.toml").read_text(encoding="utf-8")
-    questions = text[: text.index("[[rule]]")]
-    only_theano = (
-        '[[rule]]\nwhen = { level = ["beginner", "intermediate", "advanced"] }\n'
+    positive = (
+        '\n[[rule]]\nwhen = { level = "advanced" }\n'
         'library = "theano"\nscore = 1\nreason = "x"\nfact = "ideal_for"\n'
     )
-    (root / "chooser.toml").write_text(questions + only_theano, encoding="utf-8")
+    (root / "chooser.toml").write_text(text + positive, encoding="utf-8")
     pages = [p for p in load_pages() if isinstance(p, LibraryPage)]
     errors = [str(e) for e in validate_chooser(root, pages)]
-    assert len(errors) == 1 and "no maintained library is recommended for" in errors[0]
+    assert len(errors) == 1 and "'theano' is no longer maintained" in errors[0], errors
+    # A rule against it (score 0 or below) is allowed.
+    (root / "chooser.toml").write_text(text + positive.replace("score = 1", "score = -1"))
+    assert validate_chooser(root, pages) == []
+
+
+def test_validator_wants_advice_for_every_unmaintained_library(tmp_path: Path) -> None:
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT / "pages", root / "pages")
+    text = (CONTENT_ROOT / "chooser.toml").read_text(encoding="utf-8")
+    without_caffe = text[: text.rindex("[[existing]]")]
+    (root / "chooser.toml").write_text(without_caffe, encoding="utf-8")
+    pages = [p for p in load_pages() if isinstance(p, LibraryPage)]
+    errors = [str(e) for e in validate_chooser(root, pages)]
+    assert any("no [[existing]] advice for 'caffe'" in e for e in errors), errors
 
 
 @pytest.mark.parametrize(
@@ -295,8 +344,8 @@ def test_validator_wants_a_maintained_library_for_every_combination(tmp_path: Pa
     [
         ("Debian GNU/Linux 12 (bookworm)", ["no Caffe package", "OpenCV 4", "container"], []),
         ("Debian GNU/Linux 13 (trixie)", ["no Caffe package", "OpenCV 4", "container"], []),
-        ("Debian GNU/Linux 11 (bullseye)", ["apt install python3-caffe"], ["caffe-cpu"]),
-        ("Debian GNU/Linux 10 (buster)", ["apt install caffe-cpu"], ["container"]),
+        ("Debian GNU/Linux 11 (bullseye)", ["OpenCV 4", "apt install python3-caffe"], ["cpu-"]),
+        ("Debian GNU/Linux 10 (buster)", ["OpenCV 4", "archive.debian.org", "caffe-cpu"], []),
         ("Ubuntu 20.04.6 LTS", ["apt install caffe-cpu"], ["container"]),
         ("Ubuntu 24.04.1 LTS", ["no Caffe package", "OpenCV 4"], ["apt install caffe-cpu"]),
         ("macOS 14.5", ["no Caffe package", "OpenCV 4", "container"], []),
@@ -316,9 +365,10 @@ def test_caffe_advice_fits_the_machines_system(
     )
     machine = MachineState.from_check(result, source="test")
     assert machine.os_name == os_name
-    rec = recommend(Answers("intermediate", "deep", "image", "gpu"), machine)
-    caffe = next(item for item in rec.ranked if item.library == "caffe")
-    (flag,) = [f for f in caffe.machine if f.code == "not_installed"]
+    rec = recommend(Answers("intermediate", "deep", "image", "gpu", "caffe"), machine)
+    assert rec.existing is not None
+    flag = next(s.machine for s in rec.existing.steps if s.library == "caffe")
+    assert flag is not None and flag.code == "not_installed"
     for text in expected:
         assert text in flag.message, (os_name, flag.message)
     for text in absent:

@@ -113,11 +113,16 @@ def test_choose_json(capsys: pytest.CaptureFixture[str]) -> None:
         "kind": "deep",
         "application": "image",
         "hardware": "gpu",
+        "existing": "none",
     }
     assert data["ranked"][0]["library"] == "torch"
     assert data["machine_checked"] is False
-    caffe = next(r for r in data["ranked"] if r["library"] == "caffe")
-    assert caffe["legacy"]["successors"] == ["cv2", "torch"]
+    # New work is never pointed at Caffe; existing Caffe models get their own advice.
+    assert "caffe" not in {r["library"] for r in data["ranked"]} and data["existing"] is None
+    code, out, _ = run([*CHOOSE, "--no-probe", "--json", "--existing", "caffe"], capsys)
+    advice = json.loads(out)["existing"]
+    assert code == 0 and advice["library"] == "caffe"
+    assert [s["library"] for s in advice["steps"] if s["kind"] != "why"] == ["cv2", "torch"]
 
 
 def test_choose_bad_value_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,14 +164,17 @@ def test_choose_uses_the_cached_check(capsys: pytest.CaptureFixture[str]) -> Non
         ],
     )
     assert save_check(result) is not None
-    code, out, _ = run([*CHOOSE, "--json"], capsys)
+    code, out, _ = run([*CHOOSE, "--json", "--existing", "caffe"], capsys)
     data = json.loads(out)
     assert code == 0 and data["machine_checked"] is True
     assert "cached check" in data["machine_note"]
     codes = {r["library"]: {f["code"] for f in r["machine"]} for r in data["ranked"]}
     assert codes["torch"] == {"ok", "gpu_ok"}
     assert codes["tensorflow"] == {"ok", "gpu_not_seen"}
-    assert "not_installed" in codes["caffe"]
+    steps = {s["library"]: s["machine"] for s in data["existing"]["steps"]}
+    assert steps["caffe"]["code"] == "not_installed"
+    # OpenCV is named by the advice but missing from the saved check: probed now, for real.
+    assert steps["cv2"]["code"] == "installed"
     # JAX is recommended but the saved check (as after `check --only`) lacks it: it is probed
     # now, for real, in the target interpreter, instead of being called "not checked".
     assert "jax" in codes and "not_checked" not in codes["jax"]
@@ -198,7 +206,7 @@ def test_content_check_warns_about_claims_over_a_year_old(
     root = _content_copy(tmp_path)
     page = root / "pages" / "jax.md"
     text = page.read_text(encoding="utf-8")
-    page.write_text(text.replace("As of 2026-11: JAX 0.7.0", "As of 2025-10: JAX 0.7.0", 1))
+    page.write_text(text.replace("As of 2026-11: XLA back ends", "As of 2025-10: XLA back ends", 1))
     line = 1 + next(i for i, s in enumerate(page.read_text().splitlines()) if "2025-10" in s)
     base = ["content", "check", "--root", str(root)]
     code, out, _ = run([*base, "--today", "2026-10-31"], capsys)

@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", action="store_true", help="also print the sample's source (at the end)"
     )
 
-    choose = sub.add_parser("choose", help="which library fits me? (the guide's four questions, and existing code)")
+    choose = sub.add_parser(
+        "choose", help="which library fits me? (the guide's four questions, and existing code)"
+    )
     # Its help lists each question's answers, read from the content only when it is shown.
     from tui.cli.choose_help import ChooseParser
 

@@ -28,6 +28,7 @@ from content.chooser import (
     Answers,
     ChooserError,
     ChooserSpec,
+    ExistingAdvice,
     MachineState,
     Recommendation,
     load_chooser,
@@ -271,7 +272,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     """
     try:
         page = get_page(args.library)  # UnknownLibraryError propagates: one line, exit 2
-        markdown = render_page_markdown(page, include_sample=False)
+        # The releases this interpreter can install: mltui's own, or --python's when given.
+        own = (sys.version_info.major, sys.version_info.minor)
+        python = own if not getattr(args, "python", None) else None
+        markdown = render_page_markdown(page, include_sample=False, python=python)
     except ContentError as exc:
         raise _wrap_content_error(exc) from None
     console = _console()
@@ -500,10 +504,6 @@ def _print_recommendation(rec: Recommendation, spec: ChooserSpec) -> None:
             parts.append(
                 Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style=MUTED)
             )
-        if item.legacy:
-            successors = ", ".join(item.legacy.successor_names)
-            parts.append(Text.assemble(("Since then: ", WARNING_STRONG), item.legacy.text))
-            parts.append(Text(f"    maintained successor(s): {successors}", style=WARNING))
         for flag in item.machine:
             # Not a +/- line: what this machine says is set apart from the reasons for and against.
             parts.append(
@@ -513,22 +513,43 @@ def _print_recommendation(rec: Recommendation, spec: ChooserSpec) -> None:
                     style=severity_style(flag.severity),
                 )
             )
-        border = WARNING if item.flagged or item.legacy else SUCCESS
-        use = "  for existing code only" if item.for_existing_code else ""
-        title = f"{rank}. {item.display_name}{use}  (score {item.score})"
+        border = WARNING if item.flagged else SUCCESS
+        title = f"{rank}. {item.display_name}  (score {item.score})"
         console.print(Panel(Group(*parts), title=title, title_align="left", border_style=border))
+    if rec.left_out:
+        console.print(Text(rec.left_out, style=MUTED))
+    if rec.existing is not None:
+        _print_existing_advice(console, rec.existing)
     note = rec.machine_note or ""
     console.print(Text(note, style=MUTED))
     console.print(Text(ARTICLE_CREDIT, style="dim italic"))
 
 
+def _print_existing_advice(console: Console, advice: ExistingAdvice) -> None:
+    """Keep it running, or where to move: each step with the page fact it rests on."""
+    parts: list[Any] = [Text.assemble(("Since then: ", WARNING_STRONG), advice.legacy_note)]
+    for step in advice.steps:
+        parts.append(Text.assemble((f"{step.kind}: ", ACCENT), step.text))
+        parts.append(
+            Text(f"    page fact — {step.fact.fact_label}: {step.fact.fact_text}", style=MUTED)
+        )
+        if step.machine is not None:
+            parts.append(safe_text(f"    this machine: {step.machine.message}", style=MUTED))
+    title = f"Your existing {advice.display_name} code"
+    console.print(Panel(Group(*parts), title=title, title_align="left", border_style=WARNING))
+
+
 def cmd_choose(args: argparse.Namespace) -> int:
-    """Ask (or read from flags) the article's four questions and print the ranked libraries."""
+    """Ask (or read from flags) the article's four questions and mltui's about existing code,
+    and print the ranked libraries (and the advice for existing code)."""
     try:
         spec = load_chooser()
         answers = _read_answers(args, spec)
-        ranked_ids = [item.library for item in recommend(answers).ranked]
-        machine, note = _machine_state(args, ranked_ids)
+        first = recommend(answers)
+        named = [item.library for item in first.ranked]
+        if first.existing is not None:
+            named += [s.library for s in first.existing.steps if s.library not in named]
+        machine, note = _machine_state(args, named)
         rec = recommend(answers, machine)
     except ContentError as exc:
         raise _wrap_content_error(exc) from None

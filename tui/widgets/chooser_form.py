@@ -126,11 +126,8 @@ def recommendation_renderable(recommendation: object) -> RenderableType:
 
     assert isinstance(recommendation, Recommendation)
     parts: list[RenderableType] = []
-    ranked = [item for item in recommendation.ranked if item.score > 0] or recommendation.ranked
-    for place, item in enumerate(ranked[:3], 1):
+    for place, item in enumerate(recommendation.ranked[:3], 1):
         head = Text(f"{place}. {item.display_name}", style=SUCCESS_STRONG if place == 1 else "bold")
-        if item.for_existing_code:
-            head.append("  for existing code", style=WARNING)
         head.append(f"  (score {item.score})", style=MUTED)
         parts.append(head)
         for reason in item.reasons:
@@ -139,12 +136,19 @@ def recommendation_renderable(recommendation: object) -> RenderableType:
             parts.append(Text(f"   - {reason.text}", style=WARNING))
         for reason in item.notes:
             parts.append(Text(f"   note: {reason.text}", style="italic"))
-        if item.legacy is not None:
-            parts.append(Text(f"   ! {item.legacy.text}", style=WARNING))
         for flag in item.machine:
             parts.append(
                 safe_text(f"   > {flag.message}", style=severity_style(flag.severity, strong=False))
             )
+    if recommendation.left_out:
+        parts.append(Text(recommendation.left_out, style=MUTED))
+    advice = recommendation.existing
+    if advice is not None:
+        parts.append(Text(f"Your existing {advice.display_name} code", style=WARNING))
+        for step in advice.steps:
+            parts.append(Text(f"   {step.kind}: {step.text}"))
+            if step.machine is not None:
+                parts.append(safe_text(f"     > {step.machine.message}", style=MUTED))
     if not recommendation.machine_checked:
         parts.append(
             Text("This machine is not checked yet; its caveats come after the check.", style=MUTED)

@@ -101,6 +101,8 @@ class KnowledgePane(Widget):
         self._row_ids: list[str] = []
         #: The last `mltui perf` of the target (the check's), shown in the comparison.
         self._perf: PerfReport | None = None
+        #: The target interpreter's version, so a page says which release it can install.
+        self._python: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         """The index on the left; the chosen view and the credit on the right."""
@@ -216,7 +218,7 @@ class KnowledgePane(Widget):
         viewer.border_title = page.title
         viewer.border_subtitle = "escape: back to the pages"
         self.refresh_bindings()
-        self._show_markdown(render_page_markdown(page), anchor, highlight)
+        self._show_markdown(render_page_markdown(page, python=self._python), anchor, highlight)
         # The arrows and page keys scroll the page from now on; escape goes back to the index.
         viewer.document.focus()
 
@@ -241,6 +243,9 @@ class KnowledgePane(Widget):
         """Let the chooser weigh its advice against what this machine can do; show what this
         machine measured beside the article's claims."""
         if state is not None:
+            from content.page import python_version_tuple
+
+            self._python = python_version_tuple(state.target.version)
             self.query_one(ChooserForm).set_check(state)
             perf = state.result.perf if state.result is not None else None
             if perf is not self._perf:
