@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from itertools import accumulate
-from pathlib import Path
 from typing import Any
 
 from probes.files import read_regular
@@ -99,7 +99,7 @@ def parse_json(
 
 
 def read_json_file(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = MAX_JSON_DEPTH,
@@ -111,7 +111,7 @@ def read_json_file(
     catches one type.
     """
     try:
-        data = read_regular(path, max_bytes + 1)
+        data = read_regular(os.fspath(path), max_bytes + 1)
     except OSError as exc:
         raise UntrustedJSONError(f"{path}: {exc.strerror or exc}") from None
     try:

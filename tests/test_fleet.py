@@ -150,7 +150,7 @@ def test_perf_runs_first_and_its_figure_reaches_the_row(local_check_json: dict[s
         "n3", f"Traceback ...\n{PERF_MARK}\n{json.dumps(local_check_json)}", [], 0
     )
     assert broken.check is not None and broken.throughput is None
-    assert broken.reason == "mltui perf printed no report"
+    assert broken.reason == "mltui perf printed no JSON report: Traceback ..."
 
 
 def test_remote_mltui_is_split_like_a_shell() -> None:

@@ -33,8 +33,9 @@ import pytest
 from probes.fleet.launch import NodeCommand
 from probes.fleet.model import FleetReport, NodeResult, fleet_schema
 from probes.fleet.ray_launch import run_ray
-from probes.fleet.run import SlurmTarget, SshTarget, run_fleet
-from probes.fleet.slurm import SlurmSelection
+from probes.fleet.run import run_fleet
+from probes.fleet.slurm import SlurmLauncher, SlurmSelection
+from probes.fleet.ssh import SshLauncher
 from probes.model import from_json
 from tests.fleet_engines import (
     SlurmEngine,
@@ -162,7 +163,7 @@ def test_ssh_host_without_mltui_says_how_to_fix_it(sshd: SshEngine, tmp_path: Pa
     found: list[NodeResult] = []
     for remote in ("/nonexistent/bin/mltui", str(gone_python)):
         command = NodeCommand(mltui=[remote], only="caffe")
-        target = SshTarget(["node-a"], config=str(sshd.config), timeout=60)
+        target = SshLauncher(["node-a"], config=str(sshd.config), timeout=60)
         report = asyncio.run(run_fleet(target, command))
         found.extend(report.nodes)
     missing, no_python = found
@@ -177,7 +178,7 @@ def test_ssh_host_without_mltui_says_how_to_fix_it(sshd: SshEngine, tmp_path: Pa
 def test_ssh_a_host_that_never_answers_times_out(sshd: SshEngine) -> None:
     # The remote command hangs: the host is reached, its report never comes.
     command = NodeCommand(mltui=["sh", "-c", "sleep 20", "mltui"])
-    target = SshTarget(["node-a"], config=str(sshd.config), timeout=3)
+    target = SshLauncher(["node-a"], config=str(sshd.config), timeout=3)
     started = time.monotonic()
     report = asyncio.run(run_fleet(target, command))
     assert time.monotonic() - started < 15
@@ -193,7 +194,9 @@ def test_ssh_a_silent_port_is_reported_in_ssh_words(sshd: SshEngine) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(4)
         port = listener.getsockname()[1]
-        target = SshTarget(["node-a"], config=str(sshd.config), timeout=4, options=[f"Port={port}"])
+        target = SshLauncher(
+            ["node-a"], config=str(sshd.config), timeout=4, options=[f"Port={port}"]
+        )
         report = asyncio.run(run_fleet(target, QUICK))
     (row,) = report.nodes
     assert row.state in ("unreachable", "timed_out")
@@ -212,7 +215,7 @@ def test_ssh_concurrency_is_bounded(sshd: SshEngine, tmp_path: Path) -> None:
     )
     wide = tmp_path / "ssh_config"
     wide.write_text(config)
-    target = SshTarget(hosts, config=str(wide), concurrency=2, timeout=60)
+    target = SshLauncher(hosts, config=str(wide), concurrency=2, timeout=60)
     report = asyncio.run(run_fleet(target, command))
     assert len(report.nodes) == 6
     running = peak = 0
@@ -237,7 +240,7 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmEngine]:
 
 def slurm_run(engine: SlurmEngine, command: NodeCommand = QUICK, **kw: Any) -> FleetReport:
     env = {**engine.env(), "PYTHONPATH": str(ROOT)}
-    target = SlurmTarget(SlurmSelection(**kw), timeout=120)
+    target = SlurmLauncher(SlurmSelection(**kw), timeout=120)
     return asyncio.run(run_fleet(target, command, env=env))
 
 

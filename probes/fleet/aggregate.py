@@ -20,7 +20,7 @@ from probes.fleet.model import (
     FAILED_STATES,
     FleetCounts,
     FleetReport,
-    Launcher,
+    LauncherName,
     NodeResult,
     SkewFinding,
     SkewKind,
@@ -95,9 +95,9 @@ class FleetAggregate:
     """The rows of one fleet run so far, their counts and the facts to compare, kept up to date."""
 
     def __init__(
-        self, launcher: Launcher, target: str = "", *, expected_gpus: int | None = None
+        self, launcher: LauncherName, target: str = "", *, expected_gpus: int | None = None
     ) -> None:
-        self.launcher: Launcher = launcher
+        self.launcher: LauncherName = launcher
         self.target = target
         self.expected_gpus = expected_gpus
         self.started_at = datetime.now(timezone.utc)

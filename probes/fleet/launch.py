@@ -4,14 +4,24 @@ A node runs `mltui check --json` (the same report a local check gives). How `mlt
 the launcher's business: over SSH and Slurm it is whatever `--remote-mltui` names on the node (by
 default `mltui` on the node's PATH; a path on a shared filesystem works for every node at once);
 Ray ships mltui's probes with the task itself.
+
+Every launcher is a `Launcher` (a name, `describe()`, `async run(command, on_node, env, cancel)`),
+registered by name in `probes.fleet.registry`; `run_fleet` runs whichever it is given. What they
+share lives here: the bounded record of what a node printed (`NodeOutput`: a node printing
+without end costs at most `NodeCommand.max_report_bytes`), turning it into a row
+(`node_from_output`: the report is found between a login banner and any text after it, and read
+by the one bounded JSON decoder), and `NodeLedger`, which passes on each node's row once and
+then gives every node that never reported a row saying why.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from probes.fleet.model import NodeResult, NodeState
 from probes.limits import PROBE_TIMEOUT_S
@@ -25,6 +35,12 @@ NodeCallback = Callable[[NodeResult], None]
 PERF_MARK = "@mltui-perf-end"
 #: How many stderr lines of a node are kept on its row.
 STDERR_TAIL_LINES = 20
+#: The largest report read from one node unless `--max-report-mib` says otherwise (a check
+#: report is tens of KiB; with --perf a few hundred).
+DEFAULT_MAX_REPORT_MIB = 8
+MIB = 1024 * 1024
+#: How many (start, end) line pairs are tried when looking for the report among other text.
+_REPORT_TRIES = 12
 
 INSTALL_FIX = (
     "install mltui on the node (`pip install mltui` in the Python it should check), or pass "
@@ -40,6 +56,107 @@ class FleetError(Exception):
     """The launcher could not run at all (no ssh/srun/ray, bad selection); str() is one line."""
 
 
+class Launcher(Protocol):
+    """What runs the node command on many nodes (Slurm, Ray, SSH, ...): one row per node.
+
+    `run` hands each node's row to `on_node` as soon as it is known, gives every node it
+    expected a row even when that node never answered, and raises FleetError only when it
+    cannot run at all. Setting `cancel` stops it (its processes are killed whole).
+    """
+
+    #: The registered name ("slurm", "ray", "ssh"), written into the report.
+    name: str
+
+    def describe(self) -> str:
+        """A few words for the report's target line."""
+        ...
+
+    async def run(
+        self,
+        command: NodeCommand,
+        on_node: NodeCallback,
+        env: dict[str, str] | None,
+        cancel: asyncio.Event | None,
+    ) -> None:
+        """Run `command` on every node; each row goes to `on_node`."""
+        ...
+
+
+class NodeLedger:
+    """The rows a launcher reported so far: each node once, then the nodes that never did.
+
+    `report(row)` passes a node's first row on (a later one for the same node is dropped);
+    `fill_missing(names, why)` gives every node of `names` without a row the row `why(name)`.
+    """
+
+    def __init__(self, on_node: NodeCallback) -> None:
+        self._on_node = on_node
+        self.reported: set[str] = set()
+
+    def report(self, row: NodeResult) -> None:
+        """Pass on `row` unless its node already has one."""
+        if row.name not in self.reported:
+            self.reported.add(row.name)
+            self._on_node(row)
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """The nodes of `names` without a row yet, in order."""
+        return [name for name in names if name not in self.reported]
+
+    def fill_missing(self, names: Iterable[str], why: Callable[[str], NodeResult]) -> None:
+        """Give each node of `names` that has no row yet the row `why(name)`."""
+        for name in self.missing(names):
+            self.report(why(name))
+
+
+class NodeOutput:
+    """What one node printed on stdout, kept only up to `max_bytes` (UTF-8).
+
+    Past the limit everything is dropped and `over` is set: a node that prints without end
+    costs bounded memory, and its row says "report larger than N MiB".
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.lines: list[str] = []
+        self.size = 0
+        self.over = False
+
+    def add(self, texts: Iterable[str]) -> bool:
+        """Keep `texts` (lines); False once the output is over the limit."""
+        if self.over:
+            return False
+        for text in texts:
+            self.size += (len(text) if text.isascii() else len(text.encode("utf-8", "replace"))) + 1
+            if self.size > self.max_bytes:
+                self.over = True
+                self.lines = []
+                return False
+            self.lines.append(text)
+        return True
+
+    def text(self) -> str:
+        """The lines kept, joined."""
+        return "\n".join(self.lines)
+
+
+def too_large_row(name: str, max_bytes: int, **fields: object) -> NodeResult:
+    """The row of a node whose report went over the size limit."""
+    return NodeResult(
+        name,
+        "failed",
+        f"report larger than {describe_size(max_bytes)}",
+        "see what the node prints (`mltui check --json` on it); raise --max-report-mib if the "
+        "report is genuine",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def describe_size(max_bytes: int) -> str:
+    """A size limit in words: "8 MiB", "0.5 MiB"."""
+    return f"{max_bytes / MIB:g} MiB"
+
+
 @dataclass
 class NodeCommand:
     """What each node runs: its mltui command and the check's options."""
@@ -53,6 +170,8 @@ class NodeCommand:
     #: Also run `mltui perf --json` first, with this time budget.
     perf: bool = False
     perf_seconds: float = 60.0
+    #: The most mltui reads of what one node prints on stdout; beyond it the row says so.
+    max_report_bytes: int = DEFAULT_MAX_REPORT_MIB * MIB
 
     def argv(self) -> list[str]:
         """The node's check as words."""
@@ -87,18 +206,43 @@ def parse_remote_mltui(text: str) -> list[str]:
     return words
 
 
-def parse_check(stdout: str) -> CheckResult | str:
-    """The node's `mltui check --json` as a CheckResult, or why it is not one."""
+def find_report(stdout: str, max_bytes: int = DEFAULT_MAX_REPORT_MIB * MIB) -> object | str:
+    """The JSON object a node printed among other text (a login banner before it, anything
+    after it), or why there is none. Read by the one bounded decoder of untrusted JSON."""
     text = stdout.strip()
     if not text:
         return "printed no report"
-    start = text.find("{")
-    if start < 0:
+    if len(text) > max_bytes:
+        return f"printed a report larger than {describe_size(max_bytes)}"
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("{")]
+    if not starts:
         return "printed no JSON report: " + _first_line(text)
-    try:
-        data = parse_json(text[start:])
-    except UntrustedJSONError as exc:
-        return f"printed a report that is not valid JSON ({exc})"
+    ends = [i for i, line in enumerate(lines) if line.rstrip().endswith("}")]
+    # The report starts on a line of its own ("{" of indented JSON) or is one line; try the
+    # likeliest spans first and only a few, so a hostile output cannot make this quadratic.
+    starts.sort(key=lambda i: (lines[i].strip() != "{", i))
+    first_error: str | None = None
+    tries = 0
+    for start in starts:
+        for end in reversed(ends):
+            if end < start or tries >= _REPORT_TRIES:
+                break
+            tries += 1
+            try:
+                found: object = parse_json("\n".join(lines[start : end + 1]), max_bytes=max_bytes)
+            except UntrustedJSONError as exc:
+                first_error = first_error or str(exc)
+                continue
+            return found
+    return f"printed a report that is not valid JSON ({first_error or 'no closing brace'})"
+
+
+def parse_check(stdout: str, max_bytes: int = DEFAULT_MAX_REPORT_MIB * MIB) -> CheckResult | str:
+    """The node's `mltui check --json` as a CheckResult, or why it is not one."""
+    data = find_report(stdout, max_bytes)
+    if isinstance(data, str):
+        return data
     if not isinstance(data, dict) or "nvml" not in data or "system" not in data:
         return "printed JSON that is not an mltui check report"
     try:
@@ -107,14 +251,12 @@ def parse_check(stdout: str) -> CheckResult | str:
         return f"printed a check report this mltui cannot read: {exc}"
 
 
-def parse_perf(stdout: str) -> PerfReport | str:
+def parse_perf(stdout: str, max_bytes: int = DEFAULT_MAX_REPORT_MIB * MIB) -> PerfReport | str:
     """The node's `mltui perf --json` as a PerfReport, or why it is not one."""
-    text = stdout.strip()
-    start = text.find("{")
-    if start < 0:
-        return "printed no report"
+    data = find_report(stdout, max_bytes)
+    if isinstance(data, str):
+        return data
     try:
-        data = parse_json(text[start:])
         return from_dict(PerfReport, data)
     except (TypeError, ValueError) as exc:
         return f"printed a report this mltui cannot read: {exc}"
@@ -137,22 +279,30 @@ def throughput_of(perf: PerfReport) -> tuple[float, str] | None:
 
 def node_from_output(
     name: str,
-    stdout: str,
+    stdout: str | NodeOutput,
     stderr: Sequence[str],
     returncode: int | None,
     *,
     elapsed_s: float | None = None,
     command: str = "mltui",
+    max_bytes: int = DEFAULT_MAX_REPORT_MIB * MIB,
 ) -> NodeResult:
-    """The row of a node whose command ended with `returncode` after printing stdout/stderr."""
+    """The row of a node whose command ended with `returncode` after printing stdout/stderr.
+
+    `stdout` may be a `NodeOutput` that went over its limit: the row then says so.
+    """
     tail = list(stderr[-STDERR_TAIL_LINES:])
+    if isinstance(stdout, NodeOutput):
+        if stdout.over:
+            return too_large_row(name, stdout.max_bytes, elapsed_s=elapsed_s, stderr_tail=tail)
+        max_bytes, stdout = stdout.max_bytes, stdout.text()
     perf_text, marked, stdout = stdout.rpartition(PERF_MARK)
-    parsed = parse_check(stdout)
+    parsed = parse_check(stdout, max_bytes)
     if isinstance(parsed, CheckResult):
         state: NodeState = "findings" if parsed.has_errors else "ok"
         row = NodeResult(name, state, check=parsed, elapsed_s=elapsed_s, stderr_tail=tail)
         if marked:
-            perf = parse_perf(perf_text)
+            perf = parse_perf(perf_text, max_bytes)
             if isinstance(perf, PerfReport):
                 parsed.perf = perf
                 figure = throughput_of(perf)

@@ -16,7 +16,8 @@ from probes.model import CheckResult, dataclass_schema
 #: Bump when a field is removed or changes meaning; adding an optional field keeps the version.
 FLEET_SCHEMA_VERSION = 1
 
-Launcher = Literal["slurm", "ray", "ssh"]
+#: A launcher's registered name ("slurm", "ray", "ssh", ...; see probes.fleet.registry).
+LauncherName = str
 NodeState = Literal[
     "ok",  # answered; no finding of its check is an error
     "findings",  # answered; its check has at least one error finding
@@ -95,7 +96,8 @@ class FleetReport:
     schema_version: int = FLEET_SCHEMA_VERSION
     mltui_version: str = ""
     created_at: str = ""
-    launcher: Launcher = "ssh"
+    #: The launcher's registered name: "slurm", "ray", "ssh", ...
+    launcher: LauncherName = "ssh"
     #: The launcher's target in a few words: "partition gpu, 32 nodes", "ray at 10.0.0.1:6379".
     target: str = ""
     #: GPUs each node should have (from --gpus, else the most common count among the nodes).

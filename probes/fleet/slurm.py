@@ -16,20 +16,25 @@ filesystem, the usual set-up of a cluster, serves every node.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from probes.arg_types import positive_int
 from probes.fleet.launch import (
     STDERR_TAIL_LINES,
     FleetError,
     NodeCallback,
     NodeCommand,
+    NodeLedger,
+    NodeOutput,
     node_from_output,
 )
 from probes.fleet.model import NodeResult
+from probes.fleet.registry import LauncherKind, register_launcher
 from probes.limits import RUN_TIMEOUT_S
 from probes.process import LineBatch, ProcessOutcome, stream_process
 
@@ -157,13 +162,39 @@ def srun_argv(selection: SlurmSelection, nodes: Sequence[str], command: NodeComm
 
 
 class _Task:
-    """What one task of the step printed so far."""
+    """What one task of the step printed so far (its stdout bounded by the report limit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_report_bytes: int) -> None:
         self.node: str | None = None
-        self.stdout: list[str] = []
+        self.stdout = NodeOutput(max_report_bytes)
         self.stderr: list[str] = []
         self.started = time.monotonic()
+
+
+@dataclass
+class SlurmLauncher:
+    """Nodes of a Slurm cluster, checked in one job step."""
+
+    selection: SlurmSelection = field(default_factory=SlurmSelection)
+    #: Seconds the whole step may take (queueing included).
+    timeout: float = RUN_TIMEOUT_S
+    name: str = "slurm"
+
+    def describe(self) -> str:
+        """A few words for the report's target line."""
+        return self.selection.describe()
+
+    async def run(
+        self,
+        command: NodeCommand,
+        on_node: NodeCallback,
+        env: dict[str, str] | None = None,
+        cancel: asyncio.Event | None = None,
+    ) -> None:
+        """Check the selected nodes in one step; `on_node` gets each row as it is known."""
+        await run_slurm(
+            self.selection, command, on_node, timeout=self.timeout, env=env, cancel=cancel
+        )
 
 
 async def run_slurm(
@@ -177,12 +208,8 @@ async def run_slurm(
 ) -> None:
     """Check the selected nodes in one step; `on_node` gets each row as it is known."""
     listed = await list_nodes(selection, env)
-    reported: set[str] = set()
-
-    def emit(row: NodeResult) -> None:
-        if row.name not in reported:
-            reported.add(row.name)
-            on_node(row)
+    ledger = NodeLedger(on_node)
+    emit = ledger.report
 
     usable = [node.name for node in listed if node.usable]
     for node in listed:
@@ -214,7 +241,7 @@ async def run_slurm(
             return
         row = node_from_output(
             task.node,
-            "\n".join(task.stdout),
+            task.stdout,
             task.stderr,
             returncode,
             elapsed_s=round(time.monotonic() - task.started, 3),
@@ -230,10 +257,10 @@ async def run_slurm(
     # A node whose launch failed aborts the whole step (srun kills the tasks still running on
     # the others, which may still print their exit status): it is a row in srun's words, and
     # the nodes it took down run again once, in a step without it.
-    lost = [name for name in usable if name in first.lost and name not in reported]
+    lost = [name for name in ledger.missing(usable) if name in first.lost]
     for name in lost:
         emit(NodeResult(name, "down", first.lost[name], f"see `scontrol show node {name}`"))
-    left = [name for name in usable if name not in reported]
+    left = ledger.missing(usable)
     last = first
     remaining = timeout - (time.monotonic() - started)
     outcome = first.outcome
@@ -242,9 +269,7 @@ async def run_slurm(
         last = await _step(selection, left, command, finish, remaining, env, cancel)
     for row in held.values():
         emit(row)
-    for name in usable:
-        if name not in reported:
-            emit(_unreported(name, last, timeout))
+    ledger.fill_missing(usable, lambda name: _unreported(name, last, timeout))
 
 
 @dataclass
@@ -282,7 +307,9 @@ async def _step(
                     if failed_on:
                         lost[failed_on.group(1)] = text.strip()
                 continue
-            task = tasks.setdefault(int(match.group(1)), _Task())
+            task = tasks.get(int(match.group(1)))
+            if task is None:
+                task = tasks[int(match.group(1))] = _Task(command.max_report_bytes)
             body = match.group(2)
             if batch.stream == "stdout" and body.startswith(_NODE_MARK):
                 task.node = body[len(_NODE_MARK) :].strip()
@@ -290,14 +317,21 @@ async def _step(
                 code = body[len(_EXIT_MARK) :].strip()
                 finish(task, int(code) if code.isdigit() else None)
             elif batch.stream == "stdout":
-                task.stdout.append(body)
+                task.stdout.add((body,))
             else:
-                task.stderr.append(body)
+                task.stderr.append(body[:2000])
                 del task.stderr[:-STDERR_TAIL_LINES]
 
     argv = srun_argv(selection, nodes, command)
     outcome = await stream_process(
-        argv, None, on_lines=on_lines, timeout=timeout, env=env, cancel=cancel
+        argv,
+        None,
+        on_lines=on_lines,
+        timeout=timeout,
+        env=env,
+        cancel=cancel,
+        # a labelled line of a node's report may be as long as the whole report may be
+        max_line_chars=command.max_report_bytes + 16,
     )
     if outcome.start_error:
         raise FleetError(f"cannot run srun: {outcome.start_error} (is Slurm installed here?)")
@@ -331,3 +365,43 @@ def _unreported(name: str, step: _StepResult, timeout: float) -> NodeResult:
         "run again; if another node failed, leave it out (--srun-arg=--exclude=NODE)",
         stderr_tail=tail,
     )
+
+
+def _add_arguments(
+    parser: argparse.ArgumentParser, choose: argparse._MutuallyExclusiveGroup
+) -> None:
+    choose.add_argument("--slurm", action="store_true", help="one Slurm job step across the nodes")
+    slurm = parser.add_argument_group("Slurm")
+    slurm.add_argument("--partition", "-p", metavar="NAME")
+    slurm.add_argument("--nodelist", "-w", metavar="LIST", help="a Slurm node list: gpu[1-8]")
+    slurm.add_argument("--nodes", "-N", type=positive_int, metavar="N", help="check N nodes")
+    slurm.add_argument("--account", "-A", metavar="NAME")
+    slurm.add_argument("--time", metavar="LIMIT", help="the step's time limit (srun --time)")
+    slurm.add_argument(
+        "--srun-arg", action="append", default=[], metavar="ARG", help="an extra srun argument"
+    )
+
+
+def _build(args: argparse.Namespace) -> SlurmLauncher:
+    selection = SlurmSelection(
+        partition=args.partition,
+        nodelist=args.nodelist,
+        nodes=args.nodes,
+        account=args.account,
+        time_limit=args.time,
+        extra=list(args.srun_arg),
+    )
+    return SlurmLauncher(selection, timeout=args.timeout or RUN_TIMEOUT_S)
+
+
+SLURM = register_launcher(
+    LauncherKind(
+        name="slurm",
+        chooser="slurm",
+        usage="--slurm",
+        add_arguments=_add_arguments,
+        build=_build,
+        own_options=("partition", "nodelist", "nodes", "account", "time", "srun_arg"),
+        label="a Slurm option",
+    )
+)

@@ -9,37 +9,16 @@ exit statuses live in `tui.exit_codes`, which the subcommands import instead of 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
+from probes.arg_types import positive_float as _positive_float
 from probes.catalog import UnknownLibraryError
-from probes.limits import PROBE_TIMEOUT_S, RUN_TIMEOUT_S, SSH_HOST_TIMEOUT_S
+from probes.limits import PROBE_TIMEOUT_S
 from probes.target import TargetError
 from tui.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 __all__ = ["build_parser", "main"]
-
-N = TypeVar("N", int, float)
-
-
-def _positive_float(text: str) -> float:
-    return _positive(text, float, "a number")
-
-
-def _positive_int(text: str) -> int:
-    return _positive(text, int, "a whole number")
-
-
-def _positive(text: str, kind: Callable[[str], N], noun: str) -> N:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above zero and finite: {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,77 +156,13 @@ def _add_fleet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "one row per node and the skew between them. Exit 1 when a node failed, differs "
         "from the others or has an error finding.",
     )
-    how = fleet.add_mutually_exclusive_group()
-    how.add_argument("--slurm", action="store_true", help="one Slurm job step across the nodes")
-    how.add_argument(
-        "--ray",
-        nargs="?",
-        const="auto",
-        metavar="ADDRESS",
-        help="every live node of the Ray cluster at ADDRESS (default: auto)",
-    )
-    how.add_argument(
-        "--hosts", metavar="FILE", help="SSH to the hosts in FILE (or a list: a,b,c or a,)"
-    )
-    fleet.add_argument("--json", action="store_true", help="print the whole result as JSON")
-    fleet.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
-    fleet.add_argument(
-        "--perf", action="store_true", help="also run `mltui perf` on each node (throughput)"
-    )
-    fleet.add_argument(
-        "--perf-seconds",
-        type=_positive_float,
-        default=60.0,
-        metavar="S",
-        help="time budget of each node's perf run (default 60 s)",
-    )
-    fleet.add_argument("--only", metavar="LIBS", help="comma-separated libraries to probe")
+    from tui.fleet_args import add_fleet_arguments
+
+    add_fleet_arguments(fleet)
     fleet.add_argument(
         "--save-baseline",
         metavar="FILE",
         help="save what the majority of nodes have as a baseline for `mltui health`",
-    )
-    fleet.add_argument("--gpus", type=_positive_int, metavar="N", help="GPUs each node should have")
-    fleet.add_argument(
-        "--remote-mltui",
-        metavar="COMMAND",
-        default="mltui",
-        help="the mltui command on the nodes (ssh, slurm; default: mltui on their PATH)",
-    )
-    fleet.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help=(
-            f"time for each host (ssh, default {SSH_HOST_TIMEOUT_S:g} s)"
-            f" or the whole run (slurm, ray, {RUN_TIMEOUT_S:g} s)"
-        ),
-    )
-    fleet.add_argument(
-        "--probe-timeout",
-        type=_positive_float,
-        default=PROBE_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"time each library probe may take on a node (default {PROBE_TIMEOUT_S:g} s)",
-    )
-    slurm = fleet.add_argument_group("Slurm")
-    slurm.add_argument("--partition", "-p", metavar="NAME")
-    slurm.add_argument("--nodelist", "-w", metavar="LIST", help="a Slurm node list: gpu[1-8]")
-    slurm.add_argument("--nodes", "-N", type=_positive_int, metavar="N", help="check N nodes")
-    slurm.add_argument("--account", "-A", metavar="NAME")
-    slurm.add_argument("--time", metavar="LIMIT", help="the step's time limit (srun --time)")
-    slurm.add_argument(
-        "--srun-arg", action="append", default=[], metavar="ARG", help="an extra srun argument"
-    )
-    ssh = fleet.add_argument_group("SSH")
-    ssh.add_argument("--ssh-config", metavar="FILE", help="ssh config file (ssh -F)")
-    ssh.add_argument("--ssh-option", action="append", default=[], metavar="OPT", help="ssh -o OPT")
-    ssh.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        default=32,
-        metavar="N",
-        help="hosts contacted at once (default 32)",
     )
 
 

@@ -19,75 +19,15 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from probes.catalog import parse_library_list
-from probes.fleet.launch import FleetError, NodeCommand, parse_remote_mltui
 from probes.fleet.model import FleetReport, NodeResult, fleet_schema
-from probes.fleet.run import FleetTarget, RayTarget, SlurmTarget, SshTarget, run_fleet
-from probes.fleet.slurm import SlurmSelection
-from probes.fleet.ssh import read_hosts
-from probes.limits import RUN_TIMEOUT_S, SSH_HOST_TIMEOUT_S
+from probes.fleet.run import run_fleet
 from probes.model import to_json
 from tui.cli.console import make_console
-from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError
+from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from tui.fleet_args import build_command, build_launcher
 from tui.fleet_view import COLUMNS, row_cells, state_style, state_word
 from tui.presentation import ERROR_STRONG, MUTED, WARNING
 from tui.safe_text import safe_text
-
-
-def build_target(args: argparse.Namespace) -> FleetTarget:
-    """The launcher and its nodes from the parsed arguments; UsageError on a bad combination."""
-    timeout = getattr(args, "timeout", None)
-    slurm_only = ("partition", "nodelist", "nodes", "account", "time")
-    if getattr(args, "hosts", None):
-        _refuse(args, slurm_only, "--hosts")
-        try:
-            hosts = read_hosts(args.hosts)
-        except FleetError as exc:
-            raise UsageError(str(exc)) from None
-        return SshTarget(
-            hosts,
-            config=args.ssh_config,
-            options=list(args.ssh_option),
-            concurrency=args.concurrency,
-            timeout=timeout or SSH_HOST_TIMEOUT_S,
-        )
-    if getattr(args, "slurm", False):
-        selection = SlurmSelection(
-            partition=args.partition,
-            nodelist=args.nodelist,
-            nodes=args.nodes,
-            account=args.account,
-            time_limit=args.time,
-            extra=list(args.srun_arg),
-        )
-        return SlurmTarget(selection, timeout=timeout or RUN_TIMEOUT_S)
-    if getattr(args, "ray", None):
-        _refuse(args, slurm_only, "--ray")
-        return RayTarget(args.ray, timeout=timeout or RUN_TIMEOUT_S)
-    raise UsageError("fleet needs a launcher: --slurm, --ray [ADDRESS] or --hosts FILE")
-
-
-def build_command(args: argparse.Namespace) -> NodeCommand:
-    """What each node runs, from the parsed arguments; UsageError when no node could run it."""
-    if args.only:
-        parse_library_list(args.only)  # an unknown name is a usage error here, not per node
-    try:
-        command = NodeCommand(
-            mltui=parse_remote_mltui(args.remote_mltui),
-            only=args.only,
-            probe_timeout=args.probe_timeout,
-            perf=args.perf,
-            perf_seconds=args.perf_seconds,
-        )
-    except FleetError as exc:
-        raise UsageError(str(exc)) from None
-    return command
-
-
-def _refuse(args: argparse.Namespace, names: tuple[str, ...], launcher: str) -> None:
-    for name in names:
-        if getattr(args, name, None):
-            raise UsageError(f"--{name} is a Slurm option; it does not go with {launcher}")
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
@@ -95,7 +35,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if getattr(args, "schema", False):
         print(json.dumps(fleet_schema(), indent=2))
         return EXIT_OK
-    target = build_target(args)
+    launcher = build_launcher(args)
     command = build_command(args)
     as_json = bool(args.json)
     console = make_console()
@@ -105,7 +45,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         if not as_json:
             console.print(_row_line(row, expected))
 
-    report = asyncio.run(run_fleet(target, command, on_node=streamed, expected_gpus=expected))
+    report = asyncio.run(run_fleet(launcher, command, on_node=streamed, expected_gpus=expected))
     if as_json:
         sys.stdout.write(to_json(report, indent=2) + "\n")
     else:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,16 +23,19 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker
 
-from probes.catalog import UnknownLibraryError
 from probes.fleet.aggregate import FleetAggregate
-from probes.fleet.launch import FleetError, NodeCommand
+from probes.fleet.launch import FleetError, Launcher, NodeCommand
 from probes.fleet.model import FAILED_STATES, FleetReport, NodeResult, SkewFinding
-from probes.fleet.run import FleetTarget, launcher_of, run_fleet
-from probes.model import from_json
+from probes.fleet.run import new_aggregate, run_fleet
+from probes.model import from_dict
+from probes.untrusted_json import read_json_file
+from tui.fleet_args import parse_fleet_words
 from tui.fleet_view import COLUMNS, row_cells, skew_by_node, state_style
 from tui.presentation import ERROR, MUTED, WARNING
 from tui.safe_text import inert_line, safe_markup, safe_text
 
+#: The largest saved `mltui fleet --json` the pane loads (a node's report is tens of KiB).
+MAX_SAVED_REPORT_BYTES = 256 * 1024 * 1024
 #: Seconds between two workings-out of the skew while reports stream in.
 SKEW_REFRESH_S = 0.25
 #: The columns shown: the row cells and, after the state, what the node differs in.
@@ -148,25 +149,27 @@ class FleetPane(Widget):
         path = Path(text).expanduser()
         if not text.startswith("-") and path.is_file():
             try:
-                report = from_json(FleetReport, path.read_text(encoding="utf-8"))
+                report = from_dict(
+                    FleetReport, read_json_file(path, max_bytes=MAX_SAVED_REPORT_BYTES)
+                )
             except (OSError, ValueError, TypeError) as exc:
                 self._say(f"cannot read {text}: {exc}", ERROR)
                 return
             self.show_report(report)
             return
         try:
-            target, command, expected = parse_fleet_words(text)
+            launcher, command, expected = parse_fleet_words(text)
         except FleetError as exc:
             self._say(str(exc), ERROR)
             return
-        self.begin(FleetAggregate(launcher_of(target), target.describe(), expected_gpus=expected))
+        self.begin(new_aggregate(launcher, expected))
         self.running = True
-        self._say(f"running: {target.describe()}", WARNING)
+        self._say(f"running: {launcher.describe()}", WARNING)
         self._worker = self.run_worker(
-            self._run(target, command), exclusive=True, group="fleet", exit_on_error=False
+            self._run(launcher, command), exclusive=True, group="fleet", exit_on_error=False
         )
 
-    async def _run(self, target: FleetTarget, command: NodeCommand) -> FleetReport:
+    async def _run(self, launcher: Launcher, command: NodeCommand) -> FleetReport:
         fleet = self.fleet
 
         def take(row: NodeResult) -> None:
@@ -174,7 +177,7 @@ class FleetPane(Widget):
                 self._take(row)
 
         try:
-            report = await run_fleet(target, command, on_node=take, aggregate=fleet)
+            report = await run_fleet(launcher, command, on_node=take, aggregate=fleet)
         finally:
             self.running = False
         if fleet is self.fleet:
@@ -434,28 +437,3 @@ def _put_row(table: DataTable[Text], key: str, cells: tuple[Text, ...]) -> None:
 def skew_words(findings: list[SkewFinding]) -> str:
     """What a node differs in, in a few words: "driver, GPU count"."""
     return ", ".join(dict.fromkeys(f.subject for f in findings))
-
-
-def parse_fleet_words(text: str) -> tuple[FleetTarget, NodeCommand, int | None]:
-    """The target, node command and expected GPUs of `mltui fleet <text>`; FleetError if bad."""
-    from tui.cli import build_parser
-    from tui.cli.fleet import build_command, build_target
-    from tui.exit_codes import UsageError
-
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise FleetError(f"cannot split {text!r}: {exc}") from None
-    errors = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(errors):
-            args = build_parser().parse_args(["fleet", *words])
-    except SystemExit:
-        lines = [line for line in errors.getvalue().splitlines() if line.strip()]
-        raise FleetError(lines[-1] if lines else f"cannot use {text!r}") from None
-    try:
-        target = build_target(args)
-        command = build_command(args)
-    except (UsageError, UnknownLibraryError) as exc:
-        raise FleetError(str(exc)) from None
-    return target, command, args.gpus
