@@ -32,7 +32,7 @@ import pytest
 
 from probes.fleet.launch import NodeCommand
 from probes.fleet.model import FleetReport, NodeResult, fleet_schema
-from probes.fleet.ray_launch import run_ray
+from probes.fleet.ray_launch import RayLauncher
 from probes.fleet.run import run_fleet
 from probes.fleet.slurm import SlurmLauncher, SlurmSelection
 from probes.fleet.ssh import SshLauncher
@@ -374,7 +374,9 @@ def test_ray_node_removed_mid_run(ray_cluster: Any) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = NodeCommand(only="sklearn,caffe", probe_timeout=60)
     asyncio.run(
-        run_ray(ray_cluster.address, command, seen.append, timeout=120, env=env, on_nodes=remove)
+        RayLauncher(ray_cluster.address, timeout=120, on_nodes=remove).run(
+            command, seen.append, env, None
+        )
     )
     wait_until(removed.is_set, 30, "the Ray node to be removed")
     by_name = {row.name: row for row in seen}

@@ -89,67 +89,6 @@ def row_from_event(event: dict[str, Any], max_bytes: int | None = None) -> NodeR
     )
 
 
-async def run_ray(
-    address: str,
-    command: NodeCommand,
-    on_node: NodeCallback,
-    *,
-    timeout: float = RUN_TIMEOUT_S,
-    python: str | None = None,
-    env: dict[str, str] | None = None,
-    cancel: asyncio.Event | None = None,
-    on_nodes: Callable[[list[str]], None] | None = None,
-) -> None:
-    """Check every live node of the cluster; `on_node` gets each row.
-
-    `on_nodes` is told the nodes' names once the driver has listed them (before their rows)."""
-    argv = driver_argv(address, command, timeout, python)
-    names: list[str] = []
-    ledger = NodeLedger(on_node)
-    errors: list[str] = []
-
-    def on_event(event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "nodes":
-            listed = event.get("nodes")
-            if isinstance(listed, list):
-                names.extend(str(n) for n in listed if n)
-            if on_nodes is not None:
-                on_nodes(list(names))
-        elif kind == "node":
-            ledger.report(row_from_event(event, command.max_report_bytes))
-        elif kind == "error":
-            errors.append(str(event.get("message")))
-
-    # Ray's own chatter on stdout is not an event: the reader passes over it.
-    reader = EventLineReader(on_event, max_line_chars=command.max_report_bytes * _ESCAPED_GROWTH)
-    outcome = await stream_process(
-        argv,
-        None,
-        on_lines=reader,
-        timeout=timeout + JOIN_SLACK_S,
-        env=env,
-        cancel=cancel,
-        max_line_chars=reader.max_line_chars,
-    )
-    stderr = [line for line in reader.stderr if line.strip()]
-    if outcome.start_error:
-        raise FleetError(f"cannot start the Ray driver: {outcome.start_error}")
-    if errors:
-        raise FleetError(errors[-1])
-
-    def unreported(name: str) -> NodeResult:
-        reason = f"the Ray driver ended ({outcome.describe()}) before this node reported"
-        if reader.bad_line is not None and "(cut)" in reader.bad_line:
-            reason += f" (a line over {describe_size(reader.max_line_chars)} was cut)"
-        return NodeResult(name, "failed", reason, stderr_tail=stderr[-5:])
-
-    ledger.fill_missing(names, unreported)
-    if not names and not outcome.ok:
-        last = stderr[-1] if stderr else outcome.describe()
-        raise FleetError(f"the Ray driver failed: {last}")
-
-
 @dataclass
 class RayLauncher:
     """The live nodes of a Ray cluster, one task on each."""
@@ -175,16 +114,54 @@ class RayLauncher:
         cancel: asyncio.Event | None = None,
     ) -> None:
         """Check every live node of the cluster; `on_node` gets each row."""
-        await run_ray(
-            self.address,
-            command,
-            on_node,
-            timeout=self.timeout,
-            python=self.python,
+        on_nodes, timeout = self.on_nodes, self.timeout
+        argv = driver_argv(self.address, command, timeout, self.python)
+        names: list[str] = []
+        ledger = NodeLedger(on_node)
+        errors: list[str] = []
+
+        def on_event(event: dict[str, Any]) -> None:
+            kind = event.get("event")
+            if kind == "nodes":
+                listed = event.get("nodes")
+                if isinstance(listed, list):
+                    names.extend(str(n) for n in listed if n)
+                if on_nodes is not None:
+                    on_nodes(list(names))
+            elif kind == "node":
+                ledger.report(row_from_event(event, command.max_report_bytes))
+            elif kind == "error":
+                errors.append(str(event.get("message")))
+
+        # Ray's own chatter on stdout is not an event: the reader passes over it.
+        reader = EventLineReader(
+            on_event, max_line_chars=command.max_report_bytes * _ESCAPED_GROWTH
+        )
+        outcome = await stream_process(
+            argv,
+            None,
+            on_lines=reader,
+            timeout=timeout + JOIN_SLACK_S,
             env=env,
             cancel=cancel,
-            on_nodes=self.on_nodes,
+            max_line_chars=reader.max_line_chars,
         )
+        stderr = [line for line in reader.stderr if line.strip()]
+        if outcome.start_error:
+            raise FleetError(f"cannot start the Ray driver: {outcome.start_error}")
+        if errors:
+            raise FleetError(errors[-1])
+
+        def unreported(name: str) -> NodeResult:
+            reason = f"the Ray driver ended ({outcome.describe()}) before this node reported"
+            if reader.bad_line is not None and "(cut)" in reader.bad_line:
+                reason += f" (a line over {describe_size(reader.max_line_chars)} was cut)"
+            return NodeResult(name, "failed", reason, stderr_tail=stderr[-5:])
+
+        ledger.fill_missing(names, unreported)
+        if not names and not outcome.ok:
+            last = stderr[-1] if stderr else outcome.describe()
+            raise FleetError(f"the Ray driver failed: {last}")
 
 
 def ray_available(python: str | None = None) -> bool:
@@ -227,5 +204,4 @@ __all__: Sequence[str] = (
     "driver_argv",
     "ray_available",
     "row_from_event",
-    "run_ray",
 )

@@ -192,12 +192,12 @@ class SlurmLauncher:
         cancel: asyncio.Event | None = None,
     ) -> None:
         """Check the selected nodes in one step; `on_node` gets each row as it is known."""
-        await run_slurm(
+        await _run_slurm(
             self.selection, command, on_node, timeout=self.timeout, env=env, cancel=cancel
         )
 
 
-async def run_slurm(
+async def _run_slurm(
     selection: SlurmSelection,
     command: NodeCommand,
     on_node: NodeCallback,

@@ -214,49 +214,32 @@ class SshLauncher:
         env: dict[str, str] | None = None,
         cancel: asyncio.Event | None = None,
     ) -> None:
-        """Check every host; `on_node` gets each row as it ends (`env` is not sent over ssh)."""
-        await run_ssh(
-            self.hosts,
-            command,
-            on_node,
-            concurrency=self.concurrency,
-            timeout=self.timeout,
-            config=self.config,
-            options=self.options,
-            cancel=cancel,
-        )
+        """Check every host, at most `concurrency` at once; `on_node` gets each row as it ends.
 
+        (`env` is not sent over ssh: the node's login sets its environment.)"""
+        gate = asyncio.Semaphore(max(1, self.concurrency))
 
-async def run_ssh(
-    hosts: Sequence[str],
-    command: NodeCommand,
-    on_node: NodeCallback,
-    *,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    timeout: float = SSH_HOST_TIMEOUT_S,
-    config: str | None = None,
-    options: Sequence[str] = (),
-    cancel: asyncio.Event | None = None,
-) -> None:
-    """Check every host, at most `concurrency` at once; `on_node` gets each row as it ends."""
-    gate = asyncio.Semaphore(max(1, concurrency))
+        async def one(host: str) -> None:
+            async with gate:
+                if cancel is not None and cancel.is_set():
+                    return
+                row = await check_host(
+                    host,
+                    command,
+                    timeout=self.timeout,
+                    config=self.config,
+                    options=self.options,
+                    cancel=cancel,
+                )
+            on_node(row)
 
-    async def one(host: str) -> None:
-        async with gate:
-            if cancel is not None and cancel.is_set():
-                return
-            row = await check_host(
-                host, command, timeout=timeout, config=config, options=options, cancel=cancel
-            )
-        on_node(row)
-
-    tasks = [asyncio.create_task(one(host)) for host in hosts]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks = [asyncio.create_task(one(host)) for host in self.hosts]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _add_arguments(
