@@ -267,9 +267,27 @@ def rule_cuda_build_without_driver(ctx: _Context) -> list[Finding]:
     if ctx.nvml.status != "no_driver":
         return []
     findings = []
+    pci = ctx.system.pci if ctx.system is not None else None
+    no_gpu_here = pci is not None and pci.readable and not pci.nvidia_gpus
     for name in CUDA_LIBRARIES:
         lib = ctx.library(name)
         if lib is None or not lib.build.get("is_cuda_build"):
+            continue
+        if no_gpu_here and pci is not None:
+            # The PCI bus has no NVIDIA GPU: nothing to install, the CUDA build simply idles.
+            findings.append(
+                Finding(
+                    rule="cuda_build_without_driver",
+                    severity="info",
+                    title=f"{_display(lib)} is a CUDA build; this machine has no NVIDIA GPU",
+                    evidence=f"{_display(lib)} {lib.version} built for CUDA "
+                    f"{lib.build.get('cuda_version')}; PCI: {pci.device_count} devices, "
+                    "none NVIDIA.",
+                    fix="Nothing to do: it computes on the CPU here. A CPU build would be "
+                    "smaller (e.g. tensorflow-cpu, torch's +cpu wheel).",
+                    library=name,
+                )
+            )
             continue
         findings.append(
             Finding(

@@ -80,6 +80,16 @@ def _bus_words(pci: PciBus) -> str:
     return words
 
 
+def no_nvidia_gpu_words(pci: PciBus | None) -> str | None:
+    """'PCI: 6 devices, none NVIDIA' when the bus was read and holds no NVIDIA GPU, else None.
+
+    Then a missing driver is no fault, and the driver checks are beside the point.
+    """
+    if pci is None or not pci.readable or pci.nvidia_gpus:
+        return None
+    return _bus_words(pci)
+
+
 def _driver_bound(pci: PciBus) -> str | None:
     """The one non-NVIDIA kernel driver bound to the bus's NVIDIA GPUs (nouveau, vfio-pci)."""
     drivers = {gpu.driver for gpu in pci.nvidia_gpus if gpu.driver and gpu.driver != "nvidia"}

@@ -67,14 +67,20 @@ def test_full_json_validates_and_lists_every_library(full_json: tuple[int, str, 
 
 
 def test_only_sklearn_prints_the_report(tmp_path: Path) -> None:
-    done = _mltui("check", "--only", "sklearn", tmp_path=tmp_path)
+    # The PCI bus of a recorded VM without a GPU (this machine's, as on CI): the first line
+    # names the missing GPU plainly, and the CPU facts follow the libraries.
+    bus = Path(__file__).resolve().parent / "fixtures" / "sysfs" / "vm_no_display"
+    done = _mltui("check", "--only", "sklearn", tmp_path=tmp_path, MLTUI_PCI_ROOT=str(bus))
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    for heading in ("System", "GPUs", "Libraries", "Findings"):
+    for heading in ("System", "GPUs", "Libraries", "On the CPU", "Findings"):
         assert heading in out
     assert "scikit-learn" in out
     assert "✓ cpu" in out
-    assert "No NVIDIA GPU visible" in out
+    if "NVML: no NVIDIA driver" in out:  # (a GPU machine's driver would list its GPUs)
+        assert out.splitlines()[0].startswith("No NVIDIA GPU in this machine (PCI: 6 devices")
+        assert "1 library checked, 1 computes on the CPU" in out
+    assert "OMP_NUM_THREADS" in out and "Vector" in out
     # Only the library asked for is in the matrix.
     assert "PyTorch" not in out and "TensorFlow" not in out
     assert "Traceback" not in done.stderr

@@ -15,13 +15,18 @@ import re
 from collections.abc import Iterable, Sequence
 
 from probes.diagnosis import verdict
+from probes.headline import check_headline, no_nvidia_gpu_words
 from probes.model import CheckResult, DeviceResult, GpuInfo
 from tui.presentation import (
     build_text,
     container_text,
+    cpu_backend_text,
+    cpu_threads_text,
+    environment_rows,
     human_bytes,
     library_status_words,
     severity_rank,
+    vector_extensions_text,
 )
 from tui.safe_text import inert, inert_line
 
@@ -79,9 +84,30 @@ def _system(result: CheckResult) -> list[str]:
             f"{human_bytes(memory.available_bytes)} available",
         ),
     ]
+    rows.append(("Vector extensions", cell(vector_extensions_text(cpu))))
     if box.in_container:
         rows.append(("Container", cell(container_text(box))))
     return ["## System", "", *_table(["", ""], rows), ""]
+
+
+def _cpu_backends(result: CheckResult) -> list[str]:
+    out = ["## On the CPU", ""]
+    ran = [lib for lib in result.libraries if lib.status != "not_installed"]
+    if ran:
+        rows = [
+            [
+                cell(lib.display_name or lib.name),
+                cell(cpu_backend_text(lib)),
+                cell(cpu_threads_text(lib)),
+            ]
+            for lib in ran
+        ]
+        out += [*_table(["Library", "BLAS / oneDNN", "Threads"], rows), ""]
+    environment = environment_rows(result.system.environment)
+    if environment:
+        out += ["Environment that changes results:", ""]
+        out += [*_table(["Variable", "Value"], ((cell(n), cell(v)) for n, v in environment)), ""]
+    return out
 
 
 def _gpu_row(gpu: GpuInfo) -> list[str]:
@@ -105,6 +131,12 @@ def _gpu_row(gpu: GpuInfo) -> list[str]:
 def _gpus(result: CheckResult) -> list[str]:
     nvml = result.nvml
     out = ["## GPUs", ""]
+    bus_words = no_nvidia_gpu_words(result.system.pci)
+    if nvml.status != "ok" and bus_words is not None:
+        out.append(f"**No NVIDIA GPU in this machine** ({cell(bus_words)})")
+        if nvml.reason:
+            out += ["", f"NVML: {cell(nvml.reason)}"]
+        return [*out, ""]
     if nvml.status != "ok":
         headline = "No NVIDIA GPU visible" if nvml.status == "no_driver" else "NVML failed"
         out.append(f"**{headline}**" + (f": {cell(nvml.reason)}" if nvml.reason else ""))
@@ -181,12 +213,15 @@ def check_markdown(result: CheckResult) -> str:
     lines = [
         f"# mltui check: {cell(host)}",
         "",
+        f"**{cell(result.headline or check_headline(result))}**",
+        "",
         f"mltui {cell(result.mltui_version or '?')}, checked {cell(result.created_at or '?')} "
         f"in {took}: {verdict(result.findings)}",
         "",
         *_system(result),
         *_gpus(result),
         *_libraries(result),
+        *_cpu_backends(result),
         *_findings(result),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

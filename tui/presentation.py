@@ -22,7 +22,7 @@ from typing import Literal
 
 from rich.theme import Theme
 
-from probes.model import ContainerLimits, LibraryReport
+from probes.model import ContainerLimits, CpuInfo, LibraryReport
 
 Tone = Literal["error", "warning", "success", "accent", "muted"]
 
@@ -295,6 +295,41 @@ def build_text(report: LibraryReport, *, detailed: bool = False) -> str:
     if "c_backend" in build:
         return "C backend" if build.get("c_backend") else "pure Python"
     return "CPU library" if report.status in ("ok", "degraded") else "-"
+
+
+def cpu_backend_text(report: LibraryReport) -> str:
+    """What a library computes with on the CPU: 'MKL 2024.2 + oneDNN 3.12.0', 'OpenBLAS 0.3.27'.
+
+    '-' for a library that did not run, 'not reported' for a probe that did not say.
+    """
+    build = report.build
+    if report.status not in ("ok", "degraded"):
+        return "-"
+    parts = [str(value) for value in (build.get("blas"), build.get("onednn")) if value]
+    return " + ".join(parts) or "not reported"
+
+
+def cpu_threads_text(report: LibraryReport) -> str:
+    """A library's CPU thread count and where it comes from: '2 (torch.get_num_threads())'."""
+    if report.status not in ("ok", "degraded"):
+        return "-"
+    threads = report.build.get("threads")
+    if threads is None:
+        return "not reported"
+    source = report.build.get("threads_from")
+    return f"{threads} ({source})" if source else str(threads)
+
+
+def vector_extensions_text(cpu: CpuInfo) -> str:
+    """'AVX2, AVX-512F, AMX-BF16' or 'none of AVX2, AVX-512, AMX, NEON, SVE found'."""
+    if cpu.vector_extensions:
+        return ", ".join(cpu.vector_extensions)
+    return "none of AVX2, AVX-512, AMX, NEON, SVE found"
+
+
+def environment_rows(environment: Mapping[str, str | None]) -> list[tuple[str, str]]:
+    """(name, value) for each variable that changes results: its value, or 'unset'."""
+    return [(name, "unset" if value is None else value) for name, value in environment.items()]
 
 
 # ----------------------------------------------------------------------------- performance

@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -864,6 +865,145 @@ def probe_jax(probe):
         run_computation(entry, "jit 2x2 matmul on %s" % device, matmul)
 
 
+# ------------------------------------------------------------------ the CPU backend (all libraries)
+
+BLAS_NAMES = {"openblas": "OpenBLAS", "mkl": "MKL", "blis": "BLIS", "flexiblas": "FlexiBLAS"}
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
+def loaded_thread_pools():
+    """(BLAS words, BLAS threads, OpenMP threads) of the native pools loaded in this process.
+
+    threadpoolctl (a scikit-learn dependency) reads them from the loaded libraries; without it,
+    NumPy's build configuration names its BLAS and the threads are unknown.
+    """
+    blas, blas_threads, omp_threads = [], None, None
+    try:
+        import threadpoolctl
+
+        pools = threadpoolctl.threadpool_info()
+    except Exception:
+        pools = []
+    for pool in pools:
+        if pool.get("user_api") == "blas":
+            name = BLAS_NAMES.get(pool.get("internal_api"), str(pool.get("internal_api")))
+            words = name + (" %s" % pool["version"] if pool.get("version") else "")
+            layer = pool.get("threading_layer")
+            if layer and layer not in ("unknown", "pthreads"):
+                words += " (%s)" % layer
+            if words not in blas:
+                blas.append(words)
+            if blas_threads is None:
+                blas_threads = pool.get("num_threads")
+        elif pool.get("user_api") == "openmp" and omp_threads is None:
+            omp_threads = pool.get("num_threads")
+    if not blas and "numpy" in sys.modules:
+        with contextlib.suppress(Exception):
+            config = sys.modules["numpy"].__config__.CONFIG["Build Dependencies"]["blas"]
+            blas.append("%s %s (NumPy's build)" % (config["name"], config.get("version") or ""))
+    return ", ".join(sorted(blas)) or None, blas_threads, omp_threads
+
+
+def torch_cpu_backend(build):
+    import torch
+
+    text = str(torch.__config__.show())
+    match = re.search(r"BLAS_INFO=([\w-]+)", text)
+    build["blas"] = BLAS_NAMES.get(match.group(1), match.group(1)) if match else None
+    mkl = re.search(r"Math Kernel Library Version ([\d.]+)", text)
+    if build["blas"] == "MKL" and mkl:
+        build["blas"] = "MKL %s" % mkl.group(1)
+    onednn = re.search(r"MKL-DNN v([\d.]+)", text)
+    available = bool(torch.backends.mkldnn.is_available())
+    build["onednn"] = ("oneDNN %s" % onednn.group(1) if onednn else "oneDNN") if available else None
+    build["threads"] = int(torch.get_num_threads())
+    build["threads_from"] = "torch.get_num_threads()"
+
+
+def tensorflow_cpu_backend(build):
+    import tensorflow as tf
+
+    enabled = None
+    with contextlib.suppress(Exception):
+        from tensorflow.python.util import _pywrap_util_port
+
+        enabled = bool(_pywrap_util_port.IsMklEnabled())
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip() in ("0", "false", "False"):
+        enabled = False
+    build["blas"] = "Eigen"
+    build["onednn"] = "oneDNN" if enabled else None
+    intra = int(tf.config.threading.get_intra_op_parallelism_threads())
+    build["threads"] = intra or usable_cpus()
+    build["threads_from"] = (
+        "tf.config.threading (intra-op)" if intra else "default: one per usable CPU"
+    )
+
+
+def jax_cpu_backend(build):
+    flags = os.environ.get("XLA_FLAGS", "")
+    build["blas"] = "XLA:CPU (Eigen)"
+    build["onednn"] = "oneDNN" if "xla_cpu_use_onednn=true" in flags.replace(" ", "") else None
+    single = "xla_cpu_multi_thread_eigen=false" in flags.replace(" ", "")
+    build["threads"] = 1 if single else usable_cpus()
+    build["threads_from"] = "XLA_FLAGS" if single else "default: one per usable CPU"
+
+
+def cv2_cpu_backend(build):
+    import cv2
+
+    info = str(cv2.getBuildInformation())
+    lapack = re.search(r"^\s*LAPACK:\s*(.+)$", info, re.MULTILINE)
+    parallel = re.search(r"^\s*Parallel framework:\s*(.+)$", info, re.MULTILINE)
+    lapack_words = lapack.group(1).strip() if lapack else ""
+    build["blas"] = None if lapack_words in ("", "NO") else lapack_words.split(" ")[0]
+    build["onednn"] = None
+    build["threads"] = int(cv2.getNumThreads())
+    build["threads_from"] = "cv2.getNumThreads()" + (
+        " (%s)" % parallel.group(1).strip() if parallel else ""
+    )
+
+
+#: id -> what its own API says about its CPU backend; the others use the loaded BLAS pools.
+CPU_BACKENDS = {
+    "torch": torch_cpu_backend,
+    "tensorflow": tensorflow_cpu_backend,
+    "jax": jax_cpu_backend,
+    "cv2": cv2_cpu_backend,
+}
+
+
+def describe_cpu_backend(lib_id, build):
+    """Add `blas`, `onednn`, `threads`, `threads_from` (and `openmp_threads`) to `build`.
+
+    Never fails the probe: what cannot be read is None, with `cpu_backend_error` saying why.
+    """
+    try:
+        blas, blas_threads, omp_threads = loaded_thread_pools()
+        build["openmp_threads"] = omp_threads
+        if lib_id in CPU_BACKENDS:
+            CPU_BACKENDS[lib_id](build)
+            if not build.get("blas"):
+                build["blas"] = blas
+            return
+        build["blas"] = blas
+        build["onednn"] = None
+        build["threads"] = blas_threads if blas_threads is not None else omp_threads
+        build["threads_from"] = (
+            "the BLAS pool" if blas_threads is not None else ("OpenMP" if omp_threads else None)
+        )
+    except Exception as exc:
+        build.setdefault("blas", None)
+        build.setdefault("threads", None)
+        build["cpu_backend_error"] = last_line(exc)
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] not in LIBRARIES:
         sys.stderr.write("usage: probe_library.py {%s}\n" % ",".join(sorted(LIBRARIES)))
@@ -899,6 +1039,7 @@ def main(argv):
     try:
         LIBRARIES[report["name"]][3](probe)
         report["status"] = "ok"
+        describe_cpu_backend(report["name"], report["build"])
     except (Exception, SystemExit) as exc:
         if report["phase_timings"].get("import") is None and probe._phase == "import":
             report["status"] = "import_error"

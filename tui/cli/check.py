@@ -23,12 +23,14 @@ from probes.cache import describe_cache_dir
 from probes.catalog import LIBRARIES, LibrarySpec, parse_library_list
 from probes.check import run_check_sync, save_result
 from probes.diagnosis import ALL_CLEAR, verdict
+from probes.headline import check_headline, no_nvidia_gpu_words
 from probes.limits import PROBE_TIMEOUT_S
 from probes.model import (
     CheckResult,
     GpuInfo,
     LibraryReport,
     NvmlReport,
+    PciBus,
     SystemInfo,
     json_schema,
     to_json,
@@ -44,14 +46,18 @@ from tui.presentation import (
     SUCCESS,
     build_text,
     container_text,
+    cpu_backend_text,
+    cpu_threads_text,
     duration,
+    environment_rows,
     human_bytes,
     library_status_style,
     library_status_words,
     severity_rank,
     severity_style,
+    vector_extensions_text,
 )
-from tui.safe_text import inert, safe_text
+from tui.safe_text import inert, inert_line, safe_text
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -165,9 +171,37 @@ def render_system(system: SystemInfo, result: CheckResult) -> RenderableType:
         f"{human_bytes(mem.total_bytes)} total, {human_bytes(mem.available_bytes)} available; "
         f"swap {human_bytes(mem.swap_used_bytes)} of {human_bytes(mem.swap_total_bytes)}",
     )
+    grid.add_row("Vector", safe_text(vector_extensions_text(cpu)))
     if system.container.in_container:
         grid.add_row("Container", safe_text(container_text(system.container)))
     return Panel(grid, title="System", box=box.ROUNDED)
+
+
+def render_cpu_backends(result: CheckResult) -> RenderableType:
+    """What each library computes with on the CPU, and the environment that changes results."""
+    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
+    table.add_column("Library", style="bold", no_wrap=True)
+    table.add_column("BLAS / oneDNN")
+    table.add_column("Threads")
+    for report in result.libraries:
+        if report.status == "not_installed":
+            continue
+        table.add_row(
+            safe_text(report.display_name or report.name),
+            safe_text(cpu_backend_text(report)),
+            safe_text(cpu_threads_text(report)),
+        )
+    environment = Table.grid(padding=(0, 2))
+    environment.add_column(style="bold", no_wrap=True)
+    environment.add_column(overflow="fold")
+    for name, value in environment_rows(result.system.environment):
+        environment.add_row(name, safe_text(value, style=MUTED if value == "unset" else ""))
+    parts: list[RenderableType] = [table] if table.row_count else []
+    if result.system.environment:
+        parts += [Text("Environment that changes results", style=MUTED), environment]
+    if not parts:
+        parts = [Text("no library ran", style=MUTED)]
+    return Panel(Group(*parts), title="On the CPU", box=box.ROUNDED)
 
 
 def _gpu_row(gpu: GpuInfo) -> list[str | Text]:
@@ -203,8 +237,19 @@ def _gpu_row(gpu: GpuInfo) -> list[str | Text]:
     ]
 
 
-def render_gpus(nvml: NvmlReport) -> RenderableType:
-    """The GPUs table, or the no-driver state with what was checked, as a plain state."""
+def render_gpus(nvml: NvmlReport, pci: PciBus | None = None) -> RenderableType:
+    """The GPUs table, or the no-driver state with what was checked, as a plain state.
+
+    With a PCI bus that holds no NVIDIA GPU, it says that instead of what a driver would need.
+    """
+    bus_words = no_nvidia_gpu_words(pci)
+    if nvml.status != "ok" and bus_words is not None:
+        lines = Text()
+        lines.append("No NVIDIA GPU in this machine", style="bold")
+        lines.append(f" ({inert(bus_words)}): nothing for an NVIDIA driver to drive.")
+        if nvml.reason:
+            lines.append(f"\nNVML: {inert(nvml.reason)}", style=MUTED)
+        return Panel(lines, title="GPUs", box=box.ROUNDED)
     if nvml.status != "ok":
         lines = Text()
         headline = "No NVIDIA GPU visible" if nvml.status == "no_driver" else "NVML failed"
@@ -308,9 +353,11 @@ def render_report(result: CheckResult) -> RenderableType:
         style=MUTED,
     )
     return Group(
+        Text(inert_line(result.headline or check_headline(result)), style="bold"),
         render_system(result.system, result),
-        render_gpus(result.nvml),
+        render_gpus(result.nvml, result.system.pci),
         render_libraries(result.libraries),
+        render_cpu_backends(result),
         render_findings(result),
         footer,
     )
