@@ -11,9 +11,10 @@ from tests.test_tui_app import choose_in_palette
 from tui.app import MltuiApp
 from tui.panes import PANES, PaneContext, PaneSpec
 from tui.state import CheckState
+from tui.widgets.pane import Pane
 
 
-class NotesPane(Widget):
+class NotesPane(Pane):
     """A trivial pane that follows the app's check the way the real panes do."""
 
     DEFAULT_CSS = "NotesPane { height: 1fr; } #notes-body { height: 3; }"
@@ -25,6 +26,9 @@ class NotesPane(Widget):
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static("nothing noted yet", id="notes-body")
+
+    def main_widget(self) -> Widget:
+        return self.query_one("#notes-body")
 
     def on_mount(self) -> None:
         self.query_one("#notes-body").can_focus = True
@@ -39,14 +43,12 @@ NOTES_KEY = str(len(PANES) + 1)
 
 
 def notes_spec(built: list[NotesPane]) -> PaneSpec:
-    def build(context: PaneContext) -> Widget:
+    def build(context: PaneContext) -> Pane:
         pane = NotesPane(context)
         built.append(pane)
         return pane
 
-    return PaneSpec(
-        "notes", NOTES_KEY, "Notes", "what a test wrote down", build, focus="#notes-body"
-    )
+    return PaneSpec("notes", NOTES_KEY, "Notes", "what a test wrote down", build)
 
 
 def make_app_with_notes(built: list[NotesPane]) -> MltuiApp:
@@ -94,7 +96,10 @@ async def test_a_registered_pane_is_in_the_command_palette() -> None:
 async def test_the_registry_is_the_one_place_panes_are_named() -> None:
     app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        # From the first frame, the first pane's main widget has the keys (the screen's
+        # AUTO_FOCUS selector and the pane's main_widget() agree).
+        first = app.query_one(f"#{PANES[0].id}").query_one(Pane)
+        assert app.focused is first.main_widget()
         tabs = screen_text(app).splitlines()[1]
         for spec in PANES:
             assert f"{spec.key} {spec.title}" in tabs
@@ -104,14 +109,39 @@ async def test_the_registry_is_the_one_place_panes_are_named() -> None:
                 pilot,
                 lambda s=spec: (
                     app.focused is not None
-                    and app.focused is app.query_one(f"#{s.id}").query_one(s.focus)
+                    and app.focused is app.query_one(f"#{s.id}").query_one(Pane).main_widget()
                 ),
             )
 
 
+async def test_a_pane_shown_again_focuses_what_it_shows_now() -> None:
+    """After a Fleet filter, 1 then 4 focuses the filtered table on show, not the hidden table
+    of every node (a fixed selector named that one whatever the filter)."""
+    from probes.fleet.model import NodeResult
+    from tui.widgets.fleet_pane import FleetPane
+
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.active_pane == "fleet")
+        fleet = app.query_one(FleetPane)
+        await wait_for(pilot, lambda: app.focused is fleet.all_table)
+        fleet.add_node(NodeResult("node7", "unreachable", "ssh: Connection refused"))
+        await pilot.press("f")
+        await wait_for(pilot, lambda: fleet.filter != "all")
+        await wait_for(pilot, lambda: app.focused is fleet.filtered_table)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.active_pane == "hardware")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.active_pane == "fleet")
+        await wait_for(pilot, lambda: app.focused is fleet.filtered_table)
+        # The focused table is the one on show; the other is hidden.
+        assert fleet.filtered_table.display and not fleet.all_table.display
+
+
 def test_a_registry_with_two_panes_on_one_key_or_id_is_refused() -> None:
-    same_key = PaneSpec("other", "1", "Other", "a pane on the Hardware key", NotesPane, focus="*")
-    same_id = PaneSpec("run", "9", "Run again", "a second pane called run", NotesPane, focus="*")
+    same_key = PaneSpec("other", "1", "Other", "a pane on the Hardware key", NotesPane)
+    same_id = PaneSpec("run", "9", "Run again", "a second pane called run", NotesPane)
     for extra, field in ((same_key, "key '1'"), (same_id, "id 'run'")):
         with pytest.raises(ValueError, match=field):
             MltuiApp(target=fixed_target(), services=make_services(), panes=(*PANES, extra))

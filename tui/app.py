@@ -50,6 +50,7 @@ from tui.services import Services, default_services
 from tui.state import CheckState
 from tui.widgets.glyphs import use_ascii_chrome
 from tui.widgets.keys_footer import KeysFooter
+from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from tui.widgets.hardware_pane import HardwarePane
@@ -70,9 +71,11 @@ class DashboardScreen(Screen[None]):
     """The screen the panes are on."""
 
     #: The first pane's main widget has the keys from the first frame on: focused later, the
-    #: footer would compose its keys twice while the app starts. (Only this screen: the others,
-    #: help, details, dialogs, keep Textual's first-focusable rule.)
-    AUTO_FOCUS = f"#{PANES[0].id} {PANES[0].focus}"
+    #: footer would compose its keys twice while the app starts. Textual takes a selector here,
+    #: so it is the first pane's first focusable widget, which is its `main_widget()` (a test
+    #: checks they agree). (Only this screen: the others, help, details, dialogs, keep
+    #: Textual's first-focusable rule.)
+    AUTO_FOCUS = f"#{PANES[0].id} *"
 
 
 class MltuiApp(App[None]):
@@ -180,7 +183,7 @@ class MltuiApp(App[None]):
         self.panes: dict[str, PaneSpec] = {spec.id: spec for spec in panes}
         self._first_pane = next(iter(self.panes))
         #: Each pane's widget once built, and whether it has finished mounting.
-        self._pane_widgets: dict[str, Widget] = {}
+        self._pane_widgets: dict[str, Pane] = {}
         self._pane_mounted: dict[str, asyncio.Event] = {}
         #: Messages for lazy panes not mounted yet, delivered in order once they are.
         self._pane_mail: dict[str, list[Message]] = {}
@@ -324,7 +327,7 @@ class MltuiApp(App[None]):
     def _focus_pane(self, pane_id: str) -> None:
         widget = self._pane_widgets.get(pane_id)
         if widget is not None and self.active_pane == pane_id:
-            widget.query_one(self.panes[pane_id].focus).focus()
+            widget.main_widget().focus()
 
     def _is_mounted_pane(self, pane_id: str) -> bool:
         event = self._pane_mounted.get(pane_id)

@@ -1,10 +1,12 @@
 """The dashboard's panes, each declared once: the app builds its tabs, keys and palette from here.
 
-A pane is a widget in a module of its own plus one `PaneSpec` in `PANES`. The app gives every
-pane a tab titled "<key> <title>", binds its key, offers "Go to <title>" in the command palette,
-builds it when first needed (`lazy`) or with the first frame, and focuses `focus` inside it when
-it is shown. A pane follows the app's state itself (`self.watch(self.app, "check_state", ...)`,
-`"target"`, `"active_pane"`); the app talks to a pane only by messages (`MltuiApp.tell_pane`).
+A pane is a widget in a module of its own (a `tui.widgets.pane.Pane`) plus one `PaneSpec` in
+`PANES`. The app gives every pane a tab titled "<key> <title>", binds its key, offers "Go to
+<title>" in the command palette, builds it when first needed (`lazy`) or with the first frame,
+and focuses the pane's `main_widget()` when it is shown (a method, not a selector: what takes the
+keys can depend on the pane's state). A pane follows the app's state itself
+(`self.watch(self.app, "check_state", ...)`, `"target"`, `"active_pane"`); the app talks to a
+pane only by messages (`MltuiApp.tell_pane`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from textual.widget import Widget
-
 from probes.model import TargetPython
 from tui.services import Services
+from tui.widgets.pane import Pane
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,7 @@ class PaneSpec:
     #: One line on what it shows (the palette's help for it).
     description: str
     #: Makes the pane's widget; its module is imported inside, so a lazy pane costs nothing early.
-    build: Callable[[PaneContext], Widget]
-    #: Selector, inside the pane, of the widget that takes the keys when the pane is shown.
-    focus: str
+    build: Callable[[PaneContext], Pane]
     #: Built when first shown or told something, instead of with the first frame.
     lazy: bool = True
 
@@ -53,7 +52,7 @@ RUN_PANE = "run"
 KNOWLEDGE_PANE = "knowledge"
 
 
-def _hardware(context: PaneContext) -> Widget:
+def _hardware(context: PaneContext) -> Pane:
     from tui.widgets.hardware_pane import HardwarePane
 
     return HardwarePane(
@@ -61,25 +60,25 @@ def _hardware(context: PaneContext) -> Widget:
     )
 
 
-def _run(context: PaneContext) -> Widget:
+def _run(context: PaneContext) -> Pane:
     from tui.widgets.run_pane import RunPane
 
     return RunPane(context.services, context.target, id="run-pane")
 
 
-def _knowledge(context: PaneContext) -> Widget:
+def _knowledge(context: PaneContext) -> Pane:
     from tui.widgets.knowledge_pane import KnowledgePane
 
     return KnowledgePane(id="knowledge-pane")
 
 
-def _fleet(context: PaneContext) -> Widget:
+def _fleet(context: PaneContext) -> Pane:
     from tui.widgets.fleet_pane import FleetPane
 
     return FleetPane(ascii=context.ascii, id="fleet-pane")
 
 
-def _perf(context: PaneContext) -> Widget:
+def _perf(context: PaneContext) -> Pane:
     from tui.widgets.perf_pane import PerfPane
 
     return PerfPane(context.services, context.target, ascii=context.ascii, id="perf-pane")
@@ -107,17 +106,15 @@ PANES: tuple[PaneSpec, ...] = (
         "Hardware",
         "CPU, memory, GPUs and the libraries matrix",
         _hardware,
-        focus="#hw-scroll",
         lazy=False,
     ),
-    PaneSpec(RUN_PANE, "2", "Run", "run the samples", _run, focus="#samples-table"),
+    PaneSpec(RUN_PANE, "2", "Run", "run the samples", _run),
     PaneSpec(
         KNOWLEDGE_PANE,
         "3",
         "Knowledge",
         "compare the libraries, read their pages, choose one",
         _knowledge,
-        focus="#kn-index",
     ),
     PaneSpec(
         "fleet",
@@ -125,7 +122,6 @@ PANES: tuple[PaneSpec, ...] = (
         "Fleet",
         "the check on many nodes (Slurm, Ray, SSH) and what differs between them",
         _fleet,
-        focus="#fleet-table",
     ),
     PaneSpec(
         "perf",
@@ -133,6 +129,5 @@ PANES: tuple[PaneSpec, ...] = (
         "Perf",
         "measure each device against its peak, watch the GPUs while it runs",
         _perf,
-        focus="#perf-scroll",
     ),
 )

@@ -33,6 +33,7 @@ from tui.fleet_args import parse_fleet_words
 from tui.fleet_view import COLUMNS, row_cells, skew_by_node, state_style
 from tui.presentation import ERROR, MUTED, WARNING
 from tui.safe_text import inert_line, safe_markup, safe_text
+from tui.widgets.pane import Pane
 
 #: The largest saved `mltui fleet --json` the pane loads (a node's report is tens of KiB).
 MAX_SAVED_REPORT_BYTES = 256 * 1024 * 1024
@@ -48,7 +49,7 @@ SORT_COLUMNS = ("node", "state", "skew", "GPUs", "driver", "CUDA")
 SKEW_LINES = 5
 
 
-class FleetPane(Widget):
+class FleetPane(Pane):
     """Run or load a fleet check; the node table, sortable and filterable; the skew below it."""
 
     DEFAULT_CSS = """
@@ -121,6 +122,10 @@ class FleetPane(Widget):
     def table(self) -> DataTable[Text]:
         """The node table on show."""
         return self.all_table if self.filter == "all" else self.filtered_table
+
+    def main_widget(self) -> Widget:
+        """The node table on show (the filtered one while a filter is on)."""
+        return self.table
 
     # ------------------------------------------------------------------------------- input
 

@@ -42,6 +42,7 @@ from tui.services import NvmlReader, Services
 from tui.state import CheckState
 from tui.widgets.gpu_card import GpuCard, memory_percent
 from tui.widgets.libraries_matrix import LibrariesMatrix
+from tui.widgets.pane import Pane
 from tui.widgets.processes_table import ProcessesTable
 from tui.widgets.system_panel import SystemPanel
 
@@ -58,7 +59,7 @@ class GpuHistory:
     memory: deque[float | None]
 
 
-class HardwarePane(Widget):
+class HardwarePane(Pane):
     """CPU, memory, GPUs, GPU processes and what the libraries make of them."""
 
     BINDINGS = [
@@ -113,6 +114,10 @@ class HardwarePane(Widget):
         self._processes_mounted = False
         #: The CPU and memory read while composing, drawn in the first frame.
         self._first_system: SystemInfo | None = None
+
+    def main_widget(self) -> Widget:
+        """The scrolling column of the hardware readings."""
+        return self.query_one("#hw-scroll", VerticalScroll)
 
     def compose(self) -> ComposeResult:
         """Status line, then everything in one scrolling column.

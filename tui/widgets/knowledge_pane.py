@@ -32,6 +32,7 @@ from tui.presentation import MUTED
 from tui.state import CheckState
 from tui.widgets.chooser_form import ChooserForm
 from tui.widgets.comparison_table import ComparisonTable
+from tui.widgets.pane import Pane
 
 #: The views besides the library pages.
 KnowledgeView = Literal["comparison", "chooser", "search"]
@@ -42,7 +43,7 @@ CREDIT = (
 )
 
 
-class KnowledgePane(Widget):
+class KnowledgePane(Pane):
     """Browse what the guide says about each library, and what changed since."""
 
     BINDINGS = [
@@ -103,6 +104,10 @@ class KnowledgePane(Widget):
         self._perf: PerfReport | None = None
         #: The target interpreter's version, so a page says which release it can install.
         self._python: tuple[int, int] | None = None
+
+    def main_widget(self) -> Widget:
+        """The index of the pages and views."""
+        return self.query_one("#kn-index", OptionList)
 
     def compose(self) -> ComposeResult:
         """The index on the left; the chosen view and the credit on the right."""

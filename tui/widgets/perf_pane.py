@@ -39,6 +39,7 @@ from tui.presentation import ACCENT_STRONG, ERROR, MUTED, human_rate
 from tui.safe_text import safe_markup, safe_text
 from tui.services import Services
 from tui.state import CheckState
+from tui.widgets.pane import Pane
 
 #: Seconds between two updates of the live strip while a run goes on (NVML is read at 10 Hz;
 #: twice a second is enough to watch, and drawing is most of what watching costs).
@@ -47,7 +48,7 @@ LIVE_REFRESH_S = 0.5
 STRIP_HISTORY = 60
 
 
-class PerfPane(Widget):
+class PerfPane(Pane):
     """Measure every device against its peak; watch the GPUs while it runs; say why it is slow."""
 
     BINDINGS = [
@@ -91,6 +92,10 @@ class PerfPane(Widget):
         self._live_shown = 0
         #: How many times the figures and the strip were drawn (tests wait on it).
         self.draws = 0
+
+    def main_widget(self) -> Widget:
+        """The scrolling column of the figures."""
+        return self.query_one("#perf-scroll", VerticalScroll)
 
     def compose(self) -> ComposeResult:
         """Head, live strip, per-device figures, the comparison; a status line below."""

@@ -34,6 +34,7 @@ from tui.safe_text import inert_line, safe_assemble, safe_join, safe_markup, saf
 from tui.services import Services
 from tui.state import CheckState
 from tui.widgets.output_log import COMMAND, NOTE, STATUS_KIND, OutputLog, OutputRecord
+from tui.widgets.pane import Pane
 from tui.widgets.source_view import SourceView
 
 #: The status line while nothing runs.
@@ -58,7 +59,7 @@ class StatusLine(Widget):
         return self.text
 
 
-class RunPane(Widget):
+class RunPane(Pane):
     """Choose a sample and a device, run it in the target interpreter, watch it."""
 
     BINDINGS = [
@@ -112,6 +113,10 @@ class RunPane(Widget):
         self._ticker: Timer | None = None
         #: Set once the samples have been listed (even if none could be).
         self.samples_loaded = asyncio.Event()
+
+    def main_widget(self) -> Widget:
+        """The samples table."""
+        return self.query_one("#samples-table", DataTable)
 
     def compose(self) -> ComposeResult:
         """Samples and device on the left; source and output on the right; status below."""
