@@ -7,23 +7,25 @@ in tests/support.py, which bench/ and docs/ import too.
 one by one; two kinds of module run whole on one worker instead (see `xdist_group_of`):
 - a module whose tests share a module- or session-scoped fixture of its own (a real check, every
   sample's run, a fresh venv), so that fixture is set up once, not once per worker or interleave;
-- every module that starts a real engine (sshd, Slurm, Ray: the fixtures in ENGINE_FIXTURES)
-  joins one group, "engines", so no two engines run at once: one munged and one Ray node per
-  machine, free ports picked without racing another worker, one slurmctld's state at a time.
+- every module that starts a real engine (sshd, Slurm, Ray) with tests/fleet_engines.py, i.e.
+  imports a name from it, joins one group, "engines", so no two engines run at once: one munged
+  and one Ray cluster per machine, free ports picked without racing another worker, one
+  slurmctld's state at a time.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from tests.support import make_services
 from tui.services import Services
 
-#: Fixtures that start a real daemon (tests/fleet_engines.py); their modules share one worker.
-ENGINE_FIXTURES = frozenset({"sshd", "slurm", "ray_cluster"})
+#: The module that starts the real engines; the test modules that use it share one worker.
+ENGINES_MODULE = "tests.fleet_engines"
 ENGINE_GROUP = "engines"
 #: Fixture scopes whose set-up a module's tests share.
 SHARED_SCOPES = frozenset({"module", "package", "session"})
@@ -40,6 +42,12 @@ def _own_shared_fixtures(item: pytest.Item) -> bool:
     return False
 
 
+def _uses_engines(module: ModuleType | None) -> bool:
+    """Whether a test module imports something from the engines module (tests/fleet_engines.py)."""
+    names = vars(module).values() if module is not None else ()
+    return any(getattr(value, "__module__", None) == ENGINES_MODULE for value in names)
+
+
 def xdist_group_of(items: list[pytest.Item]) -> dict[str, str]:
     """The xdist group of each test module that must run whole on one worker (by module id)."""
     by_module: dict[str, list[pytest.Item]] = defaultdict(list)
@@ -47,7 +55,7 @@ def xdist_group_of(items: list[pytest.Item]) -> dict[str, str]:
         by_module[item.nodeid.split("::", 1)[0]].append(item)
     groups = {}
     for module_id, module_items in by_module.items():
-        if any(ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())) for item in module_items):
+        if _uses_engines(getattr(module_items[0], "module", None)):
             groups[module_id] = ENGINE_GROUP
         elif any(_own_shared_fixtures(item) for item in module_items):
             groups[module_id] = module_id
