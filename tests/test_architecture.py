@@ -118,3 +118,157 @@ def test_content_modules_import_no_circle() -> None:
     for module in sorted(graph):
         visit(module)
     assert "content.knowledge" not in graph["content.chooser"]
+
+
+# ------------------------------------------------------------------ the import graph of the tree
+
+LAYERS = ("probes", "content", "tui")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _tree_modules() -> dict[str, Path]:
+    """mltui's own modules by dotted name (the standalone scripts and samples are not imported)."""
+    return {_module_name(path): path for path in _package_files(*LAYERS)}
+
+
+def _module_imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The tree's modules that `name` imports, anywhere in it (inside functions and
+    TYPE_CHECKING blocks too): `from a.b import c` is the module a.b.c when there is one, else
+    a.b; relative imports are resolved."""
+
+    def known(dotted: str) -> str | None:
+        while dotted and dotted not in modules:
+            dotted = dotted.rpartition(".")[0]
+        return dotted or None
+
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(m for m in (known(alias.name) for alias in node.names) if m)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package[: len(package) - (node.level - 1)]
+                base = ".".join([*parent, *([node.module] if node.module else [])])
+            for alias in node.names:
+                target = known(f"{base}.{alias.name}") or known(base)
+                if target:
+                    found.add(target)
+    found.discard(name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each of the tree's modules and the tree's modules it imports."""
+    modules = _tree_modules()
+    return {name: _module_imports(name, path, modules) for name, path in modules.items()}
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The graph's strongly connected components (Tarjan, iterative), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, targets = work[-1]
+            target = next(targets, None)
+            if target is not None:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(sorted(graph.get(target, ())))))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(sorted(component))
+    return components
+
+
+def long_circle(graph: dict[str, set[str]], members: list[str]) -> list[str] | None:
+    """A circle of more than two modules among `members` (one strongly connected component),
+    or None when its only circles are pairs importing each other."""
+    inside = set(members)
+    for start in members:
+        paths = [[start]]
+        while paths:
+            path = paths.pop()
+            for target in sorted(graph[path[-1]] & inside):
+                if target == start and len(path) > 2:
+                    return [*path, start]
+                if target not in path and target > start:
+                    paths.append([*path, target])
+    return None
+
+
+def circles_longer_than_two(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One circle of more than two modules for each component that has one."""
+    found = []
+    for members in strongly_connected(graph):
+        if len(members) > 2:
+            circle = long_circle(graph, members)
+            if circle is not None:
+                found.append(circle)
+    return found
+
+
+def test_the_circle_finder_finds_circles_of_three_and_more_and_allows_pairs() -> None:
+    pairs = {"a": {"b"}, "b": {"a", "c"}, "c": {"b"}}
+    assert circles_longer_than_two(pairs) == []
+    three = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert circles_longer_than_two(three) == [["a", "b", "c", "a"]]
+    six = {"app": {"panes"}, "panes": {"fleet_pane"}, "fleet_pane": {"cli"}}
+    six |= {"cli": {"dashboard"}, "dashboard": {"app"}, "other": set()}
+    (circle,) = circles_longer_than_two(six)
+    assert len(circle) == 6 and circle[0] == circle[-1]
+    assert circles_longer_than_two({"a": {"b"}, "b": {"a"}}) == []
+
+
+def test_the_import_graph_sees_imports_inside_functions_and_relative_ones() -> None:
+    graph = import_graph()
+    # tui.panes imports each pane's module inside the function that builds it.
+    assert "tui.widgets.fleet_pane" in graph["tui.panes"]
+    assert "probes.model" in graph["probes.check"]
+
+
+def test_the_tree_has_no_import_circle_of_more_than_two_modules() -> None:
+    """Counting imports made inside functions: app -> panes -> fleet_pane -> cli -> dashboard ->
+    app was one (issue 21). Two modules importing each other are allowed."""
+    circles = circles_longer_than_two(import_graph())
+    assert circles == [], "import circles: " + "; ".join(" -> ".join(c) for c in circles)
+
+
+def test_no_import_goes_up_the_layers() -> None:
+    """probes -> content -> tui: probes imports neither content nor tui, content not tui."""
+    upward = []
+    for module, targets in import_graph().items():
+        layer = LAYERS.index(module.split(".")[0])
+        upward += [f"{module} -> {t}" for t in targets if LAYERS.index(t.split(".")[0]) > layer]
+    assert upward == []
