@@ -129,7 +129,7 @@ class _WordsParser(argparse.ArgumentParser):
         raise FleetError(message)
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        """`--help` or a version in the pane's line is not a run."""
+        """Nothing typed in the pane's line ends the app (argparse would exit)."""
         raise FleetError((message or "not a fleet run").strip())
 
 

@@ -27,7 +27,7 @@ from probes.fleet.launch import (
     too_large_row,
 )
 from probes.fleet.model import NodeResult
-from probes.fleet.registry import LauncherKind, register_launcher
+from probes.fleet.registry import LauncherKind
 from probes.limits import RUN_TIMEOUT_S
 from probes.process import EventLineReader, stream_process
 from probes.untrusted_json import UntrustedJSONError, parse_json
@@ -189,14 +189,12 @@ def _build(args: argparse.Namespace) -> RayLauncher:
     return RayLauncher(args.ray, timeout=args.timeout or RUN_TIMEOUT_S)
 
 
-RAY = register_launcher(
-    LauncherKind(
-        name="ray",
-        chooser="ray",
-        usage="--ray [ADDRESS]",
-        add_arguments=_add_arguments,
-        build=_build,
-    )
+LAUNCHER_KIND = LauncherKind(
+    name="ray",
+    chooser="ray",
+    usage="--ray [ADDRESS]",
+    add_arguments=_add_arguments,
+    build=_build,
 )
 
 __all__: Sequence[str] = (

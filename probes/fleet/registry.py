@@ -1,8 +1,9 @@
 """The launchers `mltui fleet` knows, by name: adding one is one module plus one line here.
 
-A launcher module defines a `LauncherKind` (its name, the command-line words that choose and
-configure it, and how to build its `Launcher` from the parsed words) and registers it with
-`register_launcher`; `LAUNCHER_MODULES` below lists the modules to load. The CLI and the
+A launcher module defines `LAUNCHER_KIND`, a `LauncherKind` (its name, the command-line words
+that choose and configure it, and how to build its `Launcher` from the parsed words); its line in
+`LAUNCHER_MODULES` below registers it (a launcher from elsewhere, a plug-in or a test, calls
+`register_launcher` instead). The CLI and the
 dashboard's Fleet pane build their argument words and their launcher from `launcher_kinds()`,
 and `run_fleet` runs whatever `Launcher` it is given: nothing else names a launcher.
 """
@@ -47,12 +48,21 @@ class LauncherKind:
     label: str = ""
 
 
+#: Launchers registered at run time (not in LAUNCHER_MODULES), by name.
 _KINDS: dict[str, LauncherKind] = {}
 
 
+def _built_in() -> dict[str, LauncherKind]:
+    kinds: dict[str, LauncherKind] = {}
+    for module in LAUNCHER_MODULES:
+        kind: LauncherKind = importlib.import_module(module).LAUNCHER_KIND
+        kinds[kind.name] = kind
+    return kinds
+
+
 def register_launcher(kind: LauncherKind) -> LauncherKind:
-    """Make `kind` known (called once by its module); a second kind of one name is a bug."""
-    known = _KINDS.get(kind.name)
+    """Make a launcher from outside LAUNCHER_MODULES known; a second of one name is a bug."""
+    known = _built_in().get(kind.name) or _KINDS.get(kind.name)
     if known is not None and known is not kind:
         raise ValueError(f"two launchers named {kind.name!r}")
     _KINDS[kind.name] = kind
@@ -60,14 +70,10 @@ def register_launcher(kind: LauncherKind) -> LauncherKind:
 
 
 def launcher_kinds() -> list[LauncherKind]:
-    """Every registered launcher, in LAUNCHER_MODULES order (the modules are loaded here)."""
-    for module in LAUNCHER_MODULES:
-        importlib.import_module(module)
-    order = {module: index for index, module in enumerate(LAUNCHER_MODULES)}
-    return sorted(_KINDS.values(), key=lambda kind: order.get(kind.build.__module__, len(order)))
+    """Every launcher: those of LAUNCHER_MODULES in its order, then the registered ones."""
+    return [*_built_in().values(), *_KINDS.values()]
 
 
 def launcher_kind(name: str) -> LauncherKind:
-    """The registered launcher called `name` (KeyError when there is none)."""
-    launcher_kinds()
-    return _KINDS[name]
+    """The launcher called `name` (KeyError when there is none)."""
+    return {kind.name: kind for kind in launcher_kinds()}[name]

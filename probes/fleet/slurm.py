@@ -34,7 +34,7 @@ from probes.fleet.launch import (
     node_from_output,
 )
 from probes.fleet.model import NodeResult
-from probes.fleet.registry import LauncherKind, register_launcher
+from probes.fleet.registry import LauncherKind
 from probes.limits import RUN_TIMEOUT_S
 from probes.process import LineBatch, ProcessOutcome, stream_process
 
@@ -394,14 +394,12 @@ def _build(args: argparse.Namespace) -> SlurmLauncher:
     return SlurmLauncher(selection, timeout=args.timeout or RUN_TIMEOUT_S)
 
 
-SLURM = register_launcher(
-    LauncherKind(
-        name="slurm",
-        chooser="slurm",
-        usage="--slurm",
-        add_arguments=_add_arguments,
-        build=_build,
-        own_options=("partition", "nodelist", "nodes", "account", "time", "srun_arg"),
-        label="a Slurm option",
-    )
+LAUNCHER_KIND = LauncherKind(
+    name="slurm",
+    chooser="slurm",
+    usage="--slurm",
+    add_arguments=_add_arguments,
+    build=_build,
+    own_options=("partition", "nodelist", "nodes", "account", "time", "srun_arg"),
+    label="a Slurm option",
 )

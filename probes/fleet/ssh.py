@@ -29,7 +29,7 @@ from probes.fleet.launch import (
     node_from_output,
 )
 from probes.fleet.model import NodeResult
-from probes.fleet.registry import LauncherKind, register_launcher
+from probes.fleet.registry import LauncherKind
 from probes.limits import SSH_HOST_TIMEOUT_S
 from probes.process import LineBatch, stream_process
 
@@ -91,7 +91,7 @@ def read_hosts(spec: str) -> list[str]:
 
 
 def _check_host(host: str, where: str) -> None:
-    if host.startswith("-") or any(c.isspace() or ord(c) < 32 for c in host):
+    if host.startswith("-") or any(c.isspace() or ord(c) < 32 or c == "\ufffd" for c in host):
         raise FleetError(f"{where}: {host!r} is not a host name")
 
 
@@ -270,14 +270,12 @@ def _build(args: argparse.Namespace) -> SshLauncher:
     )
 
 
-SSH = register_launcher(
-    LauncherKind(
-        name="ssh",
-        chooser="hosts",
-        usage="--hosts FILE",
-        add_arguments=_add_arguments,
-        build=_build,
-        own_options=("ssh_config", "ssh_option"),
-        label="an SSH option",
-    )
+LAUNCHER_KIND = LauncherKind(
+    name="ssh",
+    chooser="hosts",
+    usage="--hosts FILE",
+    add_arguments=_add_arguments,
+    build=_build,
+    own_options=("ssh_config", "ssh_option"),
+    label="an SSH option",
 )

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -509,14 +510,32 @@ def c_failure_file(base_flags, import_name, distributions):
     return os.path.join(folder, "theano-c-failed-%s.json" % digest[:24])
 
 
+#: The largest remembered-failure file read (one compiler error, cut to a few KiB when saved).
+MAX_REMEMBERED_BYTES = 256 * 1024
+
+
 def read_c_failure(path):
-    """The compiler error remembered at `path`, or None."""
+    """The compiler error remembered at `path`, or None.
+
+    The folder is outside the probe's control: only a regular file (never a FIFO that would
+    block or a device such as /dev/zero that never ends), opened without blocking, at most
+    MAX_REMEMBERED_BYTES of JSON; anything else is "nothing remembered".
+    """
     if path is None:
         return None
     try:
-        with open(path, encoding="utf-8") as remembered:
-            error = json.load(remembered).get("c_backend_error")
-    except (OSError, ValueError, AttributeError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = os.read(fd, MAX_REMEMBERED_BYTES + 1)
+        finally:
+            os.close(fd)
+        if len(data) > MAX_REMEMBERED_BYTES:
+            return None  # not what remember_c_failure writes
+        # (too deep a nesting is a RecursionError of the parser, caught below)
+        error = json.loads(data.decode("utf-8")).get("c_backend_error")
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return error if isinstance(error, str) and error else None
 
