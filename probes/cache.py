@@ -45,6 +45,7 @@ CACHE_LOCK_TIMEOUT_S = 10.0
 _LOCK_RETRY_S = 0.005
 
 CheckMerge = Callable[[CheckResult, CheckResult | None], CheckResult]
+PerfMerge = Callable[[PerfReport, PerfReport | None], PerfReport]
 
 
 class CacheDirError(OSError):
@@ -134,13 +135,38 @@ def save_check(result: CheckResult, *, merge: CheckMerge | None = None) -> Path 
     return _save(path, target, merged)
 
 
-def save_perf(report: PerfReport, target: TargetPython) -> Path | None:
-    """Keep the last perf run of `target` (the check shows it as `perf`); None if unwritable."""
+def save_perf(
+    report: PerfReport, target: TargetPython, *, merge: PerfMerge | None = None
+) -> Path | None:
+    """Keep the last perf run of `target` (the check shows it as `perf`); None if unwritable.
+
+    With `merge`, the file is read under the writers' lock and `merge(report, kept)` (kept: the
+    report in the file, or None) is what gets written, as `save_check` does.
+    """
     try:
         path = perf_path(target)
     except OSError:
         return None
-    return _save(path, target, lambda: to_dict(report))
+
+    def merged() -> object:
+        return to_dict(report if merge is None else merge(report, load_perf(target)))
+
+    return _save(path, target, merged)
+
+
+def writable_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The cache folder, created when missing; CacheDirError (one line) when nothing can be kept
+    there. For a command to check before a long run rather than fail to save after it."""
+    folder = cache_dir(environ)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheDirError(f"{folder}: cannot create it ({exc.strerror or exc})") from None
+    if not folder.is_dir():
+        raise CacheDirError(f"{folder}: not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CacheDirError(f"{folder}: not writable")
+    return folder
 
 
 def load_perf(target: TargetPython) -> PerfReport | None:

@@ -340,12 +340,38 @@ PERF_VERDICT_TONE: dict[str, Tone] = {
     "slow": "warning",
     "failed": "error",
     "skipped": "muted",
+    "incomplete": "warning",
+    "unjudged": "muted",
 }
 
 
 def perf_verdict_style(verdict: str, *, strong: bool = True) -> str:
-    """The style a perf verdict ('healthy', 'slow', 'failed', 'skipped') is shown in."""
+    """The style a perf verdict ('healthy', 'slow', 'failed', 'skipped', 'incomplete',
+    'unjudged') is shown in."""
     return style(PERF_VERDICT_TONE.get(verdict, "muted"), strong=strong)
+
+
+#: What each perf library-run status (`probes.perf_model.LibraryRunStatus`) is called, and its tone.
+PERF_RUN_STATUS: dict[str, tuple[str, Tone]] = {
+    "ok": ("ok", "success"),
+    "not_installed": ("not installed", "muted"),
+    "import_error": ("import error", "error"),
+    "failed": ("failed", "error"),
+    "timeout": ("timed out", "error"),
+    "cancelled": ("cancelled", "warning"),
+    "not_run": ("not run", "muted"),
+    "no_gpu": ("no GPU", "muted"),
+}
+
+
+def perf_run_words(status: str) -> str:
+    """'timed out', 'not installed', ... for a library's perf run; the status itself otherwise."""
+    return _words(PERF_RUN_STATUS, status)
+
+
+def perf_run_style(status: str, *, strong: bool = False) -> str:
+    """The style a library's perf-run status is shown in."""
+    return _style(PERF_RUN_STATUS, status, strong)
 
 
 def ratio_style(ratio: float | None) -> str:
