@@ -21,6 +21,7 @@ import pytest
 from probes.cache import check_path, load_check, load_perf, perf_path
 from probes.catalog import get_library
 from probes.libraries import probe_library
+from probes.perf.load import LoadPlan, run_load
 from probes.process import CUT_MARK, EventLineReader, LineBatch, parse_event
 from probes.runner import SampleRef, parse_verdict, run_sample
 from probes.untrusted_json import (
@@ -309,3 +310,41 @@ def test_the_event_line_reader_keeps_stderr_and_says_a_line_was_cut() -> None:
     assert events == [{"event": "x"}]
     assert reader.bad_line is not None and "more than 10 characters (cut)" in reader.bad_line
     assert parse_event('{"no": "event key"}') is None and parse_event("[1]") is None
+
+
+# ------------------------------------------------------------------------------ perf events
+
+
+@pytest.mark.parametrize("name", PATH_VECTORS)
+async def test_a_perf_event_that_is_bad_json_is_passed_over(name: str, tmp_path: Path) -> None:
+    """A load script printing the vector among real events: the real events still count."""
+    payload = tmp_path / "payload"
+    text = BAD_VECTORS[name]
+    payload.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    events = [
+        {"event": "library", "status": "ok", "version": "1.0"},
+        {"event": "ready"},
+        {
+            "event": "measure",
+            "kind": "gemm",
+            "device": "cpu",
+            "dtype": "float32",
+            "value": 1e9,
+            "seconds": 0.1,
+            "repeats": 3,
+        },
+        {"event": "done"},
+    ]
+    script = tmp_path / "load.py"
+    script.write_text(
+        "import json, sys\n"
+        f"bad = open({str(payload)!r}, 'rb').read().replace(b'\\n', b' ')\n"
+        f"for event in {events!r}:\n"
+        "    sys.stdout.buffer.write(bad + b'\\n')\n"
+        "    print(json.dumps(event), flush=True)\n",
+        encoding="utf-8",
+    )
+    plan = LoadPlan(library="torch", devices=["cpu"], dtypes=["float32"])
+    run, measurements, _ = await run_load(fixed_target(), plan, timeout=60, script=script)
+    assert run.status == "ok", run.error
+    assert [m.value for m in measurements] == [1e9]

@@ -44,7 +44,7 @@ from tui.commands import (
 from tui.panes import KNOWLEDGE_PANE, PANES, RUN_PANE, PaneContext, PaneSpec, check_panes
 from tui.plain_screen import AsciiCells, NoColour
 from tui.presentation import dashboard_theme
-from tui.safe_text import inert_line, safe_markup
+from tui.safe_text import inert_line, notify, safe_content
 from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.services import Services, default_services
 from tui.state import CheckState
@@ -219,7 +219,7 @@ class MltuiApp(App[None]):
         context = self._pane_context()
         with TabbedContent(initial=self._first_pane, id="panes"):
             for spec in self.panes.values():
-                with TabPane(f"{spec.key} {spec.title}", id=spec.id):
+                with TabPane(safe_content(f"{spec.key} {spec.title}"), id=spec.id):
                     if not spec.lazy:
                         widget = spec.build(context)
                         self._pane_widgets[spec.id] = widget
@@ -374,7 +374,7 @@ class MltuiApp(App[None]):
             selected = self.screen.get_selected_text()
         if selected:
             self.copy_to_clipboard(selected)
-            self.notify("copied the selected text", timeout=2)
+            notify(self, "copied the selected text", timeout=2)
             return
         await self.action_quit()
 
@@ -396,11 +396,11 @@ class MltuiApp(App[None]):
             written = write_check(result, paths) if result is not None else []
             written.append(Path(self.save_screenshot(paths.svg_name, str(paths.folder))))
         except OSError as exc:
-            self.notify(safe_markup(f"export failed: {exc}"), severity="error")
+            notify(self, f"export failed: {exc}", severity="error")
             return
-        names = "\n".join(str(path) for path in written)
+        names = "\n".join(inert_line(path) for path in written)
         note = "" if result is not None else "\n(no check yet: the screen only)"
-        self.notify(safe_markup(f"{names}{note}"), title="exported", timeout=10)
+        notify(self, f"{names}{note}", title="exported", timeout=10)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Textual's own palette commands, and the export."""
@@ -423,7 +423,7 @@ class MltuiApp(App[None]):
         """Multiply the hardware refresh interval, within bounds."""
         interval = min(MAX_REFRESH_S, max(MIN_REFRESH_S, self.refresh_interval * factor))
         self.refresh_interval = interval
-        self.notify(f"hardware refresh every {interval:g} s", timeout=2)
+        notify(self, f"hardware refresh every {interval:g} s", timeout=2)
 
     # ------------------------------------------------------------------------- check
 
@@ -440,7 +440,7 @@ class MltuiApp(App[None]):
         try:
             cached = await asyncio.to_thread(self.services.load_check, target)
         except Exception as exc:  # a broken cache only costs the head start
-            self.notify(safe_markup(f"ignoring the check cache: {exc}"), severity="warning")
+            notify(self, f"ignoring the check cache: {exc}", severity="warning")
             cached = None
         if cached is not None:
             state = replace(
@@ -557,7 +557,9 @@ class MltuiApp(App[None]):
         if target is None or target == self.target:
             return
         self.target = target
-        self.notify(safe_markup(f"now using {target.executable} (Python {target.version})"))
+        notify(
+            self, f"now using {inert_line(target.executable)} (Python {inert_line(target.version)})"
+        )
         self._run_check()
 
     def watch_target(self, target: TargetPython) -> None:
@@ -572,7 +574,7 @@ class MltuiApp(App[None]):
         try:
             target = self.services.resolve_target(path)
         except TargetError as exc:
-            self.call_from_thread(self.notify, str(exc), title="not usable", severity="error")
+            self.call_from_thread(notify, self, exc, title="not usable", severity="error")
             return
         self.call_from_thread(self.set_target, target)
 

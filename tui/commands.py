@@ -14,6 +14,10 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
+
+from tui.safe_text import content_for_markup_api, inert_line
 
 if TYPE_CHECKING:
     from content.knowledge import SearchHit
@@ -21,6 +25,22 @@ if TYPE_CHECKING:
 
 #: A palette entry: its title, what choosing it does, and a line of help.
 Entry = tuple[str, Callable[[], object], str]
+
+
+def highlighted(matcher: Matcher, title: str) -> Content:
+    """A hit's title as text, the letters the query matched highlighted.
+
+    Textual's own `Matcher.highlight` reads the title as markup: a page's `jax[cuda13]` or a
+    sample named `[b]x` would lose its brackets (or raise). Every palette text is shown as text.
+    """
+    candidate = inert_line(title)
+    content = Content(candidate)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, candidate)
+    if score:
+        for offset in offsets:
+            if not candidate[offset].isspace():
+                content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class _ListProvider(Provider):
@@ -44,7 +64,12 @@ class _ListProvider(Provider):
     async def discover(self) -> Hits:
         """Every entry, before anything is typed."""
         for title, callback, help_text in self.entries:
-            yield DiscoveryHit(title, callback, help=help_text)
+            yield DiscoveryHit(
+                Content(inert_line(title)),
+                callback,
+                text=inert_line(title),
+                help=content_for_markup_api(inert_line(help_text)),
+            )
 
     async def search(self, query: str) -> Hits:
         """Entries matching the query, ranked by the matcher."""
@@ -52,7 +77,13 @@ class _ListProvider(Provider):
         for title, callback, help_text in self.entries:
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+                yield Hit(
+                    score,
+                    highlighted(matcher, title),
+                    callback,
+                    text=inert_line(title),
+                    help=content_for_markup_api(inert_line(help_text)),
+                )
 
 
 class PaneCommands(_ListProvider):
@@ -131,9 +162,10 @@ class PageTextCommands(Provider):
             yield Hit(
                 # Keep content.knowledge's order (headings first, then page order).
                 1.0 - rank / (self.MAX_HITS + 1),
-                title,
+                Content(inert_line(title)),
                 partial(app.open_page, hit.page_id, hit.anchor or None),
-                help=plain_snippet(hit.snippet)[:120],
+                text=inert_line(title),
+                help=content_for_markup_api(inert_line(plain_snippet(hit.snippet)[:120])),
             )
 
 

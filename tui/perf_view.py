@@ -20,7 +20,7 @@ from tui.presentation import (
     perf_verdict_style,
     ratio_style,
 )
-from tui.safe_text import safe_markup, safe_text
+from tui.safe_text import inert_line, safe_text
 
 #: Order of the data types wherever figures are listed.
 DTYPE_ORDER = {"fp32": 0, "tf32": 1, "bf16": 2, "fp16": 3, "fp8": 4}
@@ -183,7 +183,7 @@ def with_measured_column(
 ) -> tuple[list[dict[str, str]], dict[str, str]]:
     """The comparison's rows with the measured column after the article's claims, and its title
     (no column without a report). `ids` are the rows' library ids, in order. The new cells are
-    escaped: the dashboard's table reads its cells as markup (a device name came from outside)."""
+    inert (a device name came from outside); the table shows every cell as text, never markup."""
     if report is None:
         return rows, {}
     figures = measured_by_library(report)
@@ -195,8 +195,8 @@ def with_measured_column(
         for key, value in row.items():
             extended[key] = value
             if key == MEASURED_AFTER:
-                extended[MEASURED_KEY] = safe_markup(measured_cell(figures.get(library)))
+                extended[MEASURED_KEY] = inert_line(measured_cell(figures.get(library)))
         if MEASURED_KEY not in extended:
-            extended[MEASURED_KEY] = safe_markup(measured_cell(figures.get(library)))
+            extended[MEASURED_KEY] = inert_line(measured_cell(figures.get(library)))
         out.append(extended)
     return out, {MEASURED_KEY: measured_title(report)}

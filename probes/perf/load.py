@@ -6,7 +6,6 @@ cancel), its JSON event lines read into measurements and a `LibraryRun`.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 from probes.model import TargetPython
 from probes.perf.events import EventCallback
 from probes.perf_model import LibraryRun, Measurement
-from probes.process import OutputLine, ProcessOutcome, stream_process
+from probes.process import OutputLine, ProcessOutcome, parse_event, stream_process
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 LOAD_SCRIPT = SCRIPTS / "perf_load.py"
@@ -78,11 +77,9 @@ class _LoadListener:
         text = line.text.strip()
         if not text:
             return
-        try:
-            event = json.loads(text)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict):
+        # The shared event-line parser: bounded, so a hostile line is "not an event".
+        event = parse_event(text)
+        if event is None:
             self.bad_line = self.bad_line or text[:200]
             return
         kind = event.get("event")

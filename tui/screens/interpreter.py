@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 from probes.model import TargetPython
 from probes.target import MIN_PYTHON, TargetError
 from tui.presentation import ACCENT, ERROR, ERROR_STRONG, MUTED, SUCCESS, WARNING_STRONG
-from tui.safe_text import inert, inert_line, safe_assemble, safe_join, safe_markup, safe_text
+from tui.safe_text import inert, inert_line, notify, safe_assemble, safe_join, safe_text
 from tui.services import Services
 
 
@@ -152,9 +152,7 @@ class InterpreterScreen(ModalScreen[TargetPython | None]):
         try:
             target = self.services.resolve_target(path)
         except TargetError as exc:
-            self.app.call_from_thread(
-                self.notify, safe_markup(exc), title="not usable", severity="error"
-            )
+            self.app.call_from_thread(notify, self, exc, title="not usable", severity="error")
             return
         self.app.call_from_thread(self.dismiss, target)
 

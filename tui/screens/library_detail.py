@@ -23,7 +23,7 @@ from tui.presentation import (
     library_status_words,
     severity_style,
 )
-from tui.safe_text import inert, inert_line, safe_assemble, safe_markup, safe_text
+from tui.safe_text import inert, inert_line, safe_assemble, safe_content, safe_text
 from tui.widgets.libraries_matrix import device_label
 
 
@@ -135,7 +135,7 @@ class LibraryDetailScreen(ModalScreen[None]):
         name = (
             self.report.display_name if self.report and self.report.display_name else self.library
         )
-        self.query_one("#detail-frame").border_title = "probe result: " + safe_markup(
-            inert_line(name)
+        self.query_one("#detail-frame").border_title = safe_content(
+            f"probe result: {inert_line(name)}"
         )
         self.query_one("#detail-scroll").focus()

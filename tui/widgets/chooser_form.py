@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Select, Static
 
 from tui.presentation import ERROR, MUTED, SUCCESS_STRONG, WARNING, severity_style
-from tui.safe_text import safe_text
+from tui.safe_text import safe_content, safe_text
 from tui.state import CheckState
 
 
@@ -55,12 +55,12 @@ class ChooserForm(VerticalScroll, can_focus=False):
 
             questions = load_chooser().questions
         except Exception as exc:  # a broken chooser file is shown, the rest of the app works
-            yield Static(Text(f"the chooser cannot load: {exc}", style=ERROR))
+            yield Static(safe_text(f"the chooser cannot load: {exc}", style=ERROR))
             return
         for question in questions:
-            yield Static(question.prompt, classes="question")
+            yield Static(safe_content(question.prompt), classes="question")
             yield Select(
-                [(option.label, option.key) for option in question.options],
+                [(safe_content(option.label), option.key) for option in question.options],
                 value=question.options[0].key,
                 allow_blank=False,
                 compact=True,
@@ -114,7 +114,7 @@ class ChooserForm(VerticalScroll, can_focus=False):
         try:
             recommendation = recommend(Answers(**self.answers()), machine)
         except Exception as exc:  # shown in place of the answer
-            answer.first(Static).update(Text(f"no recommendation: {exc}", style=ERROR))
+            answer.first(Static).update(safe_text(f"no recommendation: {exc}", style=ERROR))
             return
         self.recommendation = recommendation
         answer.first(Static).update(recommendation_renderable(recommendation))

@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
+from tui.safe_text import safe_text
+
 
 def row_as_mapping(row: Any) -> Mapping[str, Any]:
     """A comparison row as column -> value, whether it came as a mapping or a dataclass."""
@@ -44,11 +46,12 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 SORT_MARKS = (" \u25b2", " \u25bc")
 
 
-class ComparisonTable(DataTable[str]):
+class ComparisonTable(DataTable[Text]):
     """Rows of the comparison; `s` sorts by the cursor's column, again to reverse.
 
     The first column (the library) stays in view when the table scrolls sideways, and the
-    column it is sorted by carries an arrow after its title.
+    column it is sorted by carries an arrow after its title. Every cell and title is shown as
+    text (the content files' words and a measured device's name are never read as markup).
     """
 
     BINDINGS = [
@@ -72,10 +75,10 @@ class ComparisonTable(DataTable[str]):
         for column in columns:
             title = (labels or {}).get(column, column.replace("_", " "))
             # Room for the sort arrow from the start: widths measured later lag a frame behind.
-            key = self.add_column(title + "  ", key=column)
+            key = self.add_column(safe_text(title + "  "), key=column)
             self._titles[key] = title
         for mapping in mappings:
-            self.add_row(*(cell_text(mapping.get(column)) for column in columns))
+            self.add_row(*(safe_text(cell_text(mapping.get(column))) for column in columns))
 
     def sort_by(self, column: ColumnKey) -> None:
         """Sort by a column; the same column twice reverses the order."""
@@ -84,7 +87,7 @@ class ComparisonTable(DataTable[str]):
         self._sorted_by = (column, reverse)
         for key, title in self._titles.items():
             mark = SORT_MARKS[reverse] if key == column else "  "
-            self.columns[key].label = Text(title + mark)
+            self.columns[key].label = safe_text(title + mark)
         self.refresh()
 
     @property

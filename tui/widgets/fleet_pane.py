@@ -32,7 +32,7 @@ from probes.untrusted_json import read_json_file
 from tui.fleet_args import parse_fleet_words
 from tui.fleet_view import COLUMNS, row_cells, skew_by_node, state_style
 from tui.presentation import ERROR, MUTED, WARNING
-from tui.safe_text import inert_line, safe_markup, safe_text
+from tui.safe_text import inert_line, notify, safe_text
 from tui.widgets.pane import Pane
 
 #: The largest saved `mltui fleet --json` the pane loads (a node's report is tens of KiB).
@@ -386,10 +386,11 @@ class FleetPane(Pane):
         if node is None:
             return
         if node.check is None:
-            words = f"{node.name}: {node.reason or node.state}"
+            # The newline is mltui's own; only the node's words are outside text.
+            words = f"{inert_line(node.name)}: {inert_line(node.reason or node.state)}"
             if node.fix:
-                words += f"\nfix: {node.fix}"
-            self.app.notify(safe_markup(inert_line(words)), severity="warning", timeout=8)
+                words += f"\nfix: {inert_line(node.fix)}"
+            notify(self.app, words, severity="warning", timeout=8)
             return
         from tui.screens.fleet_node import NodeCheckScreen
 

@@ -20,7 +20,7 @@ from tui.presentation import (
     temperature_style,
     utilisation_style,
 )
-from tui.safe_text import inert_line, safe_join, safe_markup
+from tui.safe_text import inert_line, safe_content, safe_join
 from tui.widgets.glyphs import bar, sparkline
 
 LABEL_WIDTH = 7
@@ -87,8 +87,8 @@ class GpuCard(Widget):
         self.border_title = self._title()
         self.set_class(self.gpu.state == "lost", "-lost")
 
-    def _title(self) -> str:
-        return safe_markup(f"GPU {self.gpu.index}: {inert_line(self.gpu.name or 'unknown GPU')}")
+    def _title(self) -> Content:
+        return safe_content(f"GPU {self.gpu.index}: {inert_line(self.gpu.name or 'unknown GPU')}")
 
     def render(self) -> RenderableType:
         """The card's lines, sized to the card's width."""

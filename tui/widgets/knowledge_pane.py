@@ -29,6 +29,7 @@ from content.knowledge import ComparisonRow, LibraryPage, SearchHit
 from probes.perf_model import PerfReport
 from tui.perf_view import with_measured_column
 from tui.presentation import MUTED
+from tui.safe_text import inert_line, notify, safe_content
 from tui.state import CheckState
 from tui.widgets.chooser_form import ChooserForm
 from tui.widgets.comparison_table import ComparisonTable
@@ -141,7 +142,7 @@ class KnowledgePane(Pane):
             labels = {"library": "library"} | {c.key: c.title for c in comparison_columns()}
         except Exception as exc:  # a broken content file is shown, not fatal
             self.app.call_from_thread(
-                self.notify, f"cannot load the knowledge pages: {exc}", severity="error"
+                notify, self, f"cannot load the knowledge pages: {exc}", severity="error"
             )
             pages, rows, labels = [], [], {}
         self.app.call_from_thread(self._show_loaded, pages, rows, labels)
@@ -158,7 +159,7 @@ class KnowledgePane(Pane):
                 Option("Comparison", id="view:comparison"),
                 Option("Chooser", id="view:chooser"),
                 None,
-                *(Option(p.title, id=f"page:{p.id}") for p in pages),
+                *(Option(safe_content(p.title), id=f"page:{p.id}") for p in pages),
             ]
         )
         self._rows, self._labels = rows, labels
@@ -213,14 +214,14 @@ class KnowledgePane(Pane):
         """
         page = self.pages.get(library)
         if page is None:
-            self.notify(f"no page for {library}", severity="warning")
+            notify(self, f"no page for {inert_line(library)}", severity="warning")
             return
         from content.knowledge import render_page_markdown
 
         self.open_library = library
         self.query_one("#kn-views", ContentSwitcher).current = "page-viewer"
         viewer = self.query_one("#page-viewer", MarkdownViewer)
-        viewer.border_title = page.title
+        viewer.border_title = safe_content(page.title)
         viewer.border_subtitle = "escape: back to the pages"
         self.refresh_bindings()
         self._show_markdown(render_page_markdown(page, python=self._python), anchor, highlight)
@@ -295,14 +296,14 @@ class KnowledgePane(Pane):
     def action_run_sample(self) -> None:
         """Ask for the open page's sample to run."""
         if self.open_library is None:
-            self.notify("open a library page first", severity="warning")
+            notify(self, "open a library page first", severity="warning")
             return
         self.post_message(self.RunSampleRequested(self.open_library))
 
     def action_probe_result(self) -> None:
         """Ask for the open page's probe result."""
         if self.open_library is None:
-            self.notify("open a library page first", severity="warning")
+            notify(self, "open a library page first", severity="warning")
             return
         self.post_message(self.ProbeResultRequested(self.open_library))
 

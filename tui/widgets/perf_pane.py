@@ -32,11 +32,21 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
-from probes.model import GpuInfo, NvmlReport, TargetPython
-from probes.perf_model import LibraryRun, Measurement, NvmlSample, NvmlWatch, PerfReport
-from tui.perf_view import comparison_rows, figure_line, shown_measurements, strip_line, verdict_text
-from tui.presentation import ACCENT_STRONG, ERROR, MUTED, human_rate
-from tui.safe_text import safe_markup, safe_text
+from probes.model import GpuInfo, TargetPython
+from probes.perf.devices import PerfUsageError
+from probes.perf.events import GpusRead, LibraryDone, LibraryStarted, Measured, PerfEvent, Sampled
+from probes.perf_model import Measurement, NvmlSample, NvmlWatch, PerfReport
+from tui.perf_view import (
+    behind_best,
+    comparison_rows,
+    figure_line,
+    peak_bases,
+    shown_measurements,
+    strip_line,
+    verdict_text,
+)
+from tui.presentation import ACCENT_STRONG, ERROR, MUTED, human_rate, perf_run_words
+from tui.safe_text import notify, safe_text
 from tui.services import Services
 from tui.state import CheckState
 from tui.widgets.pane import Pane
@@ -158,38 +168,41 @@ class PerfPane(Pane):
             report = await self.services.run_perf(
                 target, None, cancel=self._cancel, on_event=self._on_event
             )
-        except Exception as exc:  # a bad device list or a broken NVML: said, the app goes on
-            self.notify(safe_markup(f"perf: {exc}"), severity="error")
+        except (PerfUsageError, OSError) as exc:  # a device list that does not fit, no NVML
+            notify(self, f"perf: {exc}", severity="error")
             return
         finally:
             self.running = False
             self._cancel = None
         self.report, self._own_report = report, True
         self._draw()
-        self.post_message(self.Measured(report))
-        try:
-            saved = await asyncio.to_thread(self.services.save_perf, report, target)
-        except Exception:  # the cache is a convenience
-            saved = None
-        if saved is None:
-            self.notify("cannot keep the perf result in the cache", severity="warning")
+        kept = await asyncio.to_thread(self.services.keep_perf, report, target)
+        self.post_message(self.Measured(kept.report))  # what comparisons show from now on
+        if kept.path is None:
+            notify(self, "cannot keep the perf result in the cache", severity="warning")
+        if kept.note:
+            self._kept_note = kept.note
+            self._draw()
 
-    def _on_event(self, kind: str, payload: Any) -> None:
-        """Progress from the run: from the event loop, or (samples) from the sampling thread."""
-        if kind == "sample":
-            index, sample = payload
-            with self._lock:
-                self._samples.setdefault(index, deque(maxlen=STRIP_HISTORY)).append(sample)
-            return
-        if kind == "gpus" and isinstance(payload, NvmlReport):
-            self._gpus = {g.index: g for g in payload.gpus}
-        elif kind == "library_started":
-            self._library = f"{payload}: importing and measuring"
-        elif kind == "measurement" and isinstance(payload, Measurement):
-            with self._lock:
-                self._live.append(payload)
-        elif kind == "library_done" and isinstance(payload, LibraryRun):
-            self._library = f"{payload.library}: {payload.status.replace('_', ' ')}"
+    def on_perf_pane_progress(self, message: PerfPane.Progress) -> None:
+        """Take in the run's news; the live parts are drawn a little later, together."""
+        if message.run != self._run_number or not self.running:
+            return  # news of a run that has ended
+        event = message.event
+        if isinstance(event, Sampled):
+            history = self._samples.setdefault(event.gpu_index, deque(maxlen=STRIP_HISTORY))
+            history.append(event.sample)
+        elif isinstance(event, GpusRead):
+            self._gpus = {g.index: g for g in event.report.gpus}
+        elif isinstance(event, LibraryStarted):
+            self._library = f"{event.library}: importing and measuring"
+        elif isinstance(event, Measured):
+            self._live.append(event.measurement)
+            self._figures_changed = True
+        elif isinstance(event, LibraryDone):
+            self._library = f"{event.run.library}: {perf_run_words(event.run.status)}"
+        if self._pending_draw is None:
+            self._pending_draw = self.set_timer(LIVE_REFRESH_S, self._draw_live)
 
     def watch_running(self, running: bool) -> None:
         """The ticker and the `-running` class follow the run."""
@@ -277,6 +290,8 @@ class PerfPane(Pane):
             lines = [
                 _no_wrap(
                     safe_text(f"{m.device:<7} {m.label:<18.18} {m.library:<10.10} ")
+        if self._kept_note:
+            lines.append(safe_text(f"  {self._kept_note}", MUTED))
                     + (
                         Text(human_rate(m.value, m.unit))
                         if m.value is not None
@@ -326,6 +341,8 @@ class PerfPane(Pane):
             line.append(f"{human_rate(m.value, m.unit):>14}")
             if m.ratio is not None:
                 line.append(f"  {m.ratio:4.0%} of peak", style=MUTED)
+            blocks.extend(safe_text(f"  - {note}") for note in behind_best(device))
+            blocks.extend(safe_text(f"  {basis}", MUTED) for basis in peak_bases(device))
             lines.append(_no_wrap(line))
         return Group(*lines)
 

@@ -30,7 +30,7 @@ from textual.widgets import DataTable, LoadingIndicator, Select, Static
 from probes.model import TargetPython
 from probes.runner import SampleRef
 from tui.presentation import ACCENT_STRONG, MUTED, RUN_STATUS_TONE, run_status_style
-from tui.safe_text import inert_line, safe_assemble, safe_join, safe_markup, safe_text
+from tui.safe_text import inert_line, notify, safe_assemble, safe_content, safe_join, safe_text
 from tui.services import Services
 from tui.state import CheckState
 from tui.widgets.output_log import COMMAND, NOTE, STATUS_KIND, OutputLog, OutputRecord
@@ -162,9 +162,7 @@ class RunPane(Pane):
         try:
             samples = self.services.all_samples()
         except Exception as exc:  # shown in the table, the rest still works
-            self.app.call_from_thread(
-                self.notify, safe_markup(f"cannot list samples: {exc}"), severity="error"
-            )
+            self.app.call_from_thread(notify, self, f"cannot list samples: {exc}", severity="error")
             samples = list(self.services.extra_samples)
         self.app.call_from_thread(self._show_samples, samples)
 
@@ -247,12 +245,12 @@ class RunPane(Pane):
         self.set_class(name in self._not_run, "-reading")
         if log.record is not record:
             log.show(record)
-        log.border_title = f"output: {safe_markup(name)}"
+        log.border_title = safe_content(f"output: {inert_line(name)}")
 
     def action_show_summary(self) -> None:
         """Show the summary of the last run of several samples, if there was one."""
         if self.summary is None:
-            self.notify("no summary yet: a (run all) makes one", severity="warning")
+            notify(self, "no summary yet: a (run all) makes one", severity="warning")
             return
         log = self.query_one(OutputLog)
         self.remove_class("-reading")
@@ -307,8 +305,8 @@ class RunPane(Pane):
         await self.samples_loaded.wait()
         name = self.sample_for_library(message.library)
         if name is None:
-            self.notify(
-                safe_markup(f"{message.library} has no sample of its own"), severity="warning"
+            notify(
+                self, f"{inert_line(message.library)} has no sample of its own", severity="warning"
             )
             return
         self.run_samples([name])
@@ -317,7 +315,7 @@ class RunPane(Pane):
         """Run these samples one after another (cancelling any run under way)."""
         unknown = [n for n in names if n not in self.samples]
         if unknown:
-            self.notify(safe_markup(f"unknown sample: {safe_join(unknown)}"), severity="error")
+            notify(self, f"unknown sample: {safe_join(unknown)}", severity="error")
             return
         if names:
             self._run(list(names))

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui.presentation import ERROR, MUTED
-from tui.safe_text import inert, inert_line, safe_markup, safe_text
+from tui.safe_text import inert, inert_line, safe_content, safe_text
 
 
 class SourceView(VerticalScroll):
@@ -32,7 +32,7 @@ class SourceView(VerticalScroll):
             return
         self.path = path
         code = self.query_one("#source-code", Static)
-        self.border_title = safe_markup(inert_line(path.name)) if path else "source"
+        self.border_title = safe_content(inert_line(path.name)) if path else "source"
         if path is None:
             code.update(Text("no source for this sample", style=MUTED))
             return

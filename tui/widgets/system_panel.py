@@ -16,7 +16,7 @@ from textual.widget import Widget
 
 from probes.model import SystemInfo
 from tui.presentation import MUTED, SUCCESS, human_bytes, memory_style, utilisation_style
-from tui.safe_text import inert_line, safe_text
+from tui.safe_text import inert_line, safe_content, safe_text
 from tui.widgets.glyphs import bar, sparkline
 
 #: Above this many cores a bar each would not fit; they become one glyph each on a strip.
@@ -54,7 +54,11 @@ class SystemPanel(Widget):
 
     def _set_title(self) -> None:
         system = self.system
-        title = f"CPU & memory: {system.hostname}" if system and system.hostname else "CPU & memory"
+        title = safe_content(
+            f"CPU & memory: {inert_line(system.hostname)}"
+            if system and system.hostname
+            else "CPU & memory"
+        )
         if title != self.border_title:
             self.border_title = title
 
