@@ -15,7 +15,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from probes.model import Finding, GpuInfo, LibraryReport, NvmlReport, SystemInfo, TargetPython
+from probes.model import (
+    Finding,
+    GpuInfo,
+    LibraryReport,
+    NvmlReport,
+    SystemInfo,
+    TargetPython,
+    severity_rank,
+)
 from probes.nvml import FIELD_FUNCTIONS
 
 #: CUDA major version -> the oldest driver branch that runs it through minor-version compatibility.
@@ -918,8 +926,6 @@ RULES: tuple[Callable[[_Context], list[Finding]], ...] = (
     rule_binding_functions,
 )
 
-_ORDER = {"error": 0, "warning": 1, "info": 2}
-
 
 def diagnose(
     nvml: NvmlReport,
@@ -937,4 +943,4 @@ def diagnose(
             value, nvml.gpus if nvml.status == "ok" else []
         )
     findings = [finding for rule in RULES for finding in rule(ctx)]
-    return sorted(findings, key=lambda f: _ORDER[f.severity])
+    return sorted(findings, key=lambda f: severity_rank(f.severity))

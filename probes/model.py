@@ -23,6 +23,15 @@ from probes.untrusted_json import MAX_JSON_DEPTH, parse_json
 SCHEMA_VERSION = 1
 
 Severity = Literal["error", "warning", "info"]
+#: The severities, most serious first: the one order findings are listed in, everywhere.
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
+def severity_rank(severity: str) -> int:
+    """Sort key for findings: errors first, then warnings, then information, then anything else."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
 LibraryStatus = Literal[
     "ok",  # imported, and a computation ran on every device it claims
     "degraded",  # imported, but a device it claims failed its computation

@@ -301,3 +301,39 @@ def test_compare_without_a_perf_run_has_no_measured_figures(
     assert code == 0
     assert all(r["measured_here"] is None for r in data["rows"])
     assert "measured_on" not in data
+
+
+def test_compare_with_an_unusable_python_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unusable --python is one line and exit 2, not a comparison quietly without figures."""
+    missing = tmp_path / "no-such-python"
+    code, out, err = run(["--python", str(missing), "compare"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and str(missing) in err
+
+
+def test_compare_lets_a_bug_in_reading_the_perf_run_surface(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only what can happen is caught (load_perf's None); an error of ours is not swallowed."""
+    import probes.cache
+
+    def broken(target: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(probes.cache, "load_perf", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["compare"])
+
+
+def test_compare_legend_names_no_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The legend says how mltui's rows are marked in presentation words, not a colour's name."""
+    from content.knowledge import comparison_columns, comparison_rows
+    from tui.cli.knowledge import compare_lines
+
+    lines = compare_lines(comparison_columns(), comparison_rows(), 200, colour=True)
+    legend = " ".join(line.plain for line in lines)
+    assert "highlighted" in legend
+    words = set(re.findall(r"[a-z]+", legend.lower()))
+    assert not {"cyan", "red", "green", "yellow", "blue", "magenta"} & words

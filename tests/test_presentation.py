@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from probes.fleet.model import NodeState
-from probes.model import LibraryReport, LibraryStatus, Severity
+from probes.model import LibraryReport, LibraryStatus, Severity, severity_rank
 from probes.runner import RunStatus
 from tests.support import canned_check
 from tui.cli.check import render_libraries
@@ -28,7 +28,6 @@ from tui.presentation import (
     library_status_words,
     node_state_style,
     run_status_style,
-    severity_rank,
     severity_style,
     style,
     terminal_theme,

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from probes.diagnosis import verdict
 from probes.headline import check_headline, no_nvidia_gpu_words
-from probes.model import CheckResult, DeviceResult, GpuInfo
+from probes.model import CheckResult, DeviceResult, GpuInfo, severity_rank
 from tui.presentation import (
     build_text,
     container_text,
@@ -25,7 +25,6 @@ from tui.presentation import (
     environment_rows,
     human_bytes,
     library_status_words,
-    severity_rank,
     vector_extensions_text,
 )
 from tui.safe_text import inert, inert_line

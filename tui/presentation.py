@@ -172,7 +172,6 @@ SEVERITY_TONE: dict[str, Tone] = {
     "info": "accent",
     "ok": "success",
 }
-SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITY_TONE)}
 #: A one-character mark per severity, for lists where colour may not show.
 SEVERITY_MARK = {"error": "x", "warning": "!", "info": "-", "ok": "+"}
 
@@ -180,11 +179,6 @@ SEVERITY_MARK = {"error": "x", "warning": "!", "info": "-", "ok": "+"}
 def severity_style(severity: str, *, strong: bool = True) -> str:
     """The style a severity is shown in (bold unless `strong` is false)."""
     return style(SEVERITY_TONE.get(severity, "muted"), strong=strong)
-
-
-def severity_rank(severity: str) -> int:
-    """Sort key: errors first, then warnings, then information, then anything else."""
-    return SEVERITY_ORDER.get(severity, len(SEVERITY_ORDER))
 
 
 # ----------------------------------------------------------------------------- levels

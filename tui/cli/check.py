@@ -33,6 +33,7 @@ from probes.model import (
     PciBus,
     SystemInfo,
     json_schema,
+    severity_rank,
     to_json,
 )
 from probes.target import resolve_target
@@ -53,7 +54,6 @@ from tui.presentation import (
     human_bytes,
     library_status_style,
     library_status_words,
-    severity_rank,
     severity_style,
     vector_extensions_text,
 )

@@ -121,14 +121,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _kept_perf(args: argparse.Namespace) -> PerfReport | None:
-    """The last `mltui perf` of the target interpreter, if one is kept (never an error)."""
-    try:
-        from probes.cache import load_perf
-        from probes.target import resolve_target
+    """The last `mltui perf` of the target interpreter, if one is kept.
 
-        return load_perf(resolve_target(getattr(args, "python", None)))
-    except Exception:  # no cache, no home folder, an unusable --python: no measured column
-        return None
+    No cache, no home folder or an unreadable file is no measured column (load_perf says None);
+    an unusable --python is the user's to hear (TargetError: one line, exit 2).
+    """
+    from probes.cache import load_perf
+    from probes.target import resolve_target
+
+    return load_perf(resolve_target(getattr(args, "python", None)))
 
 
 def _measured_json(m: Measurement | None) -> dict[str, object]:
@@ -206,7 +207,7 @@ def compare_lines(
             lines.append(Text())
     legend = f"{ADDED_MARK} checked against today by mltui; the rest is the article's table"
     if colour:
-        legend += f" ({ADDED_MARK} rows in cyan)"
+        legend += f" ({ADDED_MARK} rows highlighted)"
     lines += [Text(legend, style=MUTED), Text(ARTICLE_CREDIT, style="dim italic")]
     if colour:
         for line in lines:
