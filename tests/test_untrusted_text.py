@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console, RenderableType
@@ -259,8 +260,9 @@ async def test_notification_of_a_new_interpreter(name: str) -> None:
     async with app.run_test(size=(220, 60)) as pilot:
         app.set_target(TargetPython(executable=f"/py{v}/python", version="3.12.0"))
         await wait_for(pilot, lambda: bool(list(app._notifications)))
-        # As a toast shows it: the message is parsed as markup (Toast.render).
-        shown = " ".join(Content.from_markup(n.message).plain for n in app._notifications)
+        # As a toast shows it: the message as text (markup off), never parsed.
+        assert all(not n.markup for n in app._notifications)
+        shown = " ".join(Content(n.message).plain for n in app._notifications)
         _assert_inert(shown, f"now using /py{v}/python")
 
 
@@ -291,11 +293,257 @@ async def test_run_pane_output(name: str) -> None:
 
 
 def test_sample_path_in_the_run_pane_title_is_inert(tmp_path: Path) -> None:
-    """A sample's file name becomes a border title (markup there): escaped and inert."""
-    from tui.safe_text import safe_markup
+    """A sample's file name becomes a border title: a Content, inert, never parsed."""
+    from textual.content import Content
+
+    from tui.safe_text import inert_line, safe_content
 
     ref = SampleRef(name="x", path=str(tmp_path / "[bold]a\x1b[2J.py"))
-    title = safe_markup(Path(ref.path).name)
-    from rich.text import Text
+    title = safe_content(inert_line(Path(ref.path).name))
+    assert isinstance(title, Content)
+    assert title.plain == "[bold]a\\x1b[2J.py"
 
-    assert Text.from_markup(title).plain == "[bold]a\\x1b[2J.py"
+
+# --------------------------------------------------------------------------- never read as markup
+#
+# Issue 17, class 2: outside text is never parsed as markup, anywhere in the running app. The
+# hostile strings below all carry `MARK`; `markup_guard` makes every markup parser of Rich and
+# Textual raise on such text, and the walk over the widget tree finds any text-bearing attribute
+# that still holds it as a plain string (a tooltip or label parsed later, when first drawn).
+
+#: Markup look-alikes, by what each would do if parsed (the first six are the issue's own).
+MARKUP_VECTORS = {
+    "closing-tag": "[/bold]",
+    "link": "[link=https://evil.example/]click[/link]",
+    "click-action": "[@click=app.quit]quit[/]",
+    "unclosed": "[red",
+    "escaped-bracket": "\\[x]",
+    "emoji-code": ":smile: :thumbs_up:",
+    "extra-tag": "jax[cuda13]",
+    # vectors of our own: Textual's template variables and CSS variables, a bare closer, an
+    # unknown style, a sub-tag in a hostname, controls and invisible characters mixed in
+    "template-variable": "[b]$name[/b] $accent",
+    "css-variable": "[$accent on $error]x",
+    "bare-closer": "[/]",
+    "unknown-style": "[not_a_style]y[/not_a_style]",
+    "controls-and-invisible": "[bold]\x1b]0;T\x07a\u200bb\U000e0041\ufeff",
+}
+
+
+def _hostile(vector: str) -> str:
+    from tests.markup_guard import MARK
+
+    return f"{MARK}{vector}"
+
+
+def _text_of(value: object) -> str | None:
+    """The plain text of a text-bearing value, or None when it holds none."""
+    from rich.text import Text
+    from textual.content import Content
+
+    if isinstance(value, (Text, Content)):
+        return value.plain
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _walk_text_attributes(app: MltuiApp) -> list[tuple[str, object]]:
+    """(where, value) for every text-bearing attribute of every widget on every screen."""
+    from textual.widgets import DataTable, OptionList, Static, Tab
+
+    found: list[tuple[str, object]] = []
+    for screen in app.screen_stack:
+        for widget in screen.walk_children(with_self=True):
+            where = f"{type(widget).__name__}#{widget.id}"
+            found.append((f"{where}.border_title", widget._border_title))
+            found.append((f"{where}.border_subtitle", widget._border_subtitle))
+            found.append((f"{where}.tooltip", widget.tooltip))
+            if isinstance(widget, Static):
+                found.append((f"{where}.content", widget.content))
+            if isinstance(widget, Tab):
+                found.append((f"{where}.label", widget.label))
+            if isinstance(widget, OptionList):
+                for index in range(widget.option_count):
+                    found.append(
+                        (f"{where}.option[{index}]", widget.get_option_at_index(index).prompt)
+                    )
+            if isinstance(widget, DataTable):
+                for column in widget.columns.values():
+                    found.append((f"{where}.column", column.label))
+                for row_key in widget.rows:
+                    for cell in widget.get_row(row_key):
+                        found.append((f"{where}.cell", cell))
+    return found
+
+
+def _hostile_world(vector: str) -> tuple[Any, list[Any], Any]:
+    """Services, fleet rows and a target where every outside string carries the vector."""
+    from probes.fleet.model import NodeResult
+    from probes.nvml import read_nvml
+    from tests.fake_nvml import FakeNvml
+    from tests.support import StaticNvml, fixed_system
+
+    v = _hostile(vector)
+    check = hostile_check(v)
+    system = fixed_system()
+    system.hostname = v
+    check.system = system
+    nvml = read_nvml(FakeNvml.from_fixture("h100_sxm_x8"))
+    nvml.gpus = nvml.gpus[:2]
+    nvml.gpus[0].name = f"H100{v}"
+    nvml.driver_version = f"550{v}"
+    env = PythonEnvironment(
+        python=f"/env{v}/bin/python",
+        kind="venv",
+        name=f"env{v}",
+        version=f"3.12{v}",
+        prefix=f"/env{v}",
+        libraries={"torch": f"2{v}"},
+    )
+    services = make_services(
+        check=check,
+        cached=check,
+        read_system=lambda: system,
+        open_nvml=lambda: StaticNvml(nvml),
+        extra_samples=[SampleRef(name=f"sample{v}", path=f"/nowhere/{v}.py")],
+        discover_environments=lambda: [env],
+    )
+    node_check = hostile_check(v)
+    node_check.system.hostname = f"node{v}"
+    rows = [
+        NodeResult(f"node{v}", "ok", check=node_check),
+        NodeResult(f"down{v}", "unreachable", reason=f"ssh: {v}", fix=f"fix {v}"),
+    ]
+    target = TargetPython(executable=f"/py{v}/bin/python", version=f"3.11{v}")
+    return services, rows, target
+
+
+@pytest.mark.parametrize("name", list(MARKUP_VECTORS))
+async def test_no_outside_text_is_ever_parsed_as_markup(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hostile text everywhere (hostname, GPU, libraries, target, samples, environments, fleet
+    nodes, palette, notifications, detail screens): no markup parser ever sees it, no widget keeps
+    it as a string to parse later, and the screen shows it exactly, inert."""
+    from textual.command import CommandPalette
+
+    from tests.markup_guard import MARK, markup_guard
+    from tui.screens.fleet_node import NodeCheckScreen
+    from tui.widgets.fleet_pane import FleetPane
+
+    vector = MARKUP_VECTORS[name]
+    v = _hostile(vector)
+    services, rows, target = _hostile_world(vector)
+    strings_left: list[str] = []
+
+    def no_plain_strings(app: MltuiApp) -> None:
+        for where, value in _walk_text_attributes(app):
+            if isinstance(value, str) and MARK in value:
+                strings_left.append(f"{where}: {value!r}")
+
+    with markup_guard(monkeypatch) as parsed:
+        app = MltuiApp(target=target, services=services, refresh=3600)
+        async with app.run_test(size=(220, 60)) as pilot:
+            # the dashboard: hostname, GPU card, matrix, findings, header
+            await wait_for(pilot, lambda: inert(f"H100{v}") in screen_text(app))
+            assert inert_line_of(f"Python 3.11{v}") in app.sub_title
+            no_plain_strings(app)
+            # the library's detail screen
+            app.show_library("torch")
+            await wait_for(pilot, lambda: inert(f"Segfault{v}") in screen_text(app))
+            no_plain_strings(app)
+            app.pop_screen()
+            # a new interpreter: a notification and the header
+            app.set_target(TargetPython(executable=f"/new{v}/python", version="3.12.0"))
+            await wait_for(pilot, lambda: inert(f"/new{v}/python") in screen_text(app))
+            # the Run pane: the sample's name in the table, as a border title and a notification
+            app.show_pane("run")
+            await wait_for(pilot, lambda: held(app, inert_line_of(f"sample{v}")))
+            app.run_sample(f"missing{v}")
+            await wait_for(
+                pilot, lambda: notified(app, f"unknown sample: {inert_line_of('missing' + v)}")
+            )
+            no_plain_strings(app)
+            # the Fleet pane: node rows, a node without a report, a node's whole check
+            app.show_pane("fleet")
+            await wait_for(pilot, lambda: bool(app.query("FleetPane DataTable")))
+            pane = app.query_one(FleetPane)
+            for row in rows:
+                pane.add_node(row)
+            await wait_for(pilot, lambda: held(app, inert_line_of(f"down{v}")))
+            pane.table.focus()
+            pane.table.move_cursor(row=pane.table.get_row_index(f"down{v}"))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: notified(app, f"\nfix: {inert_line_of('fix ' + v)}"))
+            pane.table.move_cursor(row=pane.table.get_row_index(f"node{v}"))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, NodeCheckScreen))
+            await wait_for(pilot, lambda: inert_line_of(f"node node{v}") in screen_text(app))
+            no_plain_strings(app)
+            app.pop_screen()
+            # the command palette: a sample's and an environment's entries
+            app.action_command_palette()
+            await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+            await pilot.press(*MARK)
+            await wait_for(
+                pilot, lambda: inert_line_of(f"Run sample: sample{v}") in screen_text(app)
+            )
+            await wait_for(pilot, lambda: inert_line_of(f"env{v}") in screen_text(app))
+            no_plain_strings(app)
+            assert not _RAW_CONTROL.search(screen_text(app))
+    assert parsed == [], parsed
+    assert strings_left == [], strings_left
+    for note in app._notifications:
+        assert MARK not in note.message or not note.markup, note
+
+
+def held(app: MltuiApp, words: str) -> bool:
+    """Whether a widget holds `words` as text (a narrow column may not show all of it)."""
+    return any(words in (_text_of(value) or "") for _, value in _walk_text_attributes(app))
+
+
+def notified(app: MltuiApp, words: str) -> bool:
+    """Whether a notification (shown as text, never markup) holds `words`."""
+    return any(words in note.message and not note.markup for note in app._notifications)
+
+
+def inert_line_of(text: str) -> str:
+    """How a one-line field shows `text`."""
+    from tui.safe_text import inert_line
+
+    return inert_line(text)
+
+
+@pytest.mark.parametrize("query", ["cuda13", "jax"])
+async def test_the_palette_shows_the_projects_own_brackets(query: str) -> None:
+    """The JAX page's `pip install -U "jax[cuda13]"` keeps its brackets in a palette hit (Textual's
+    matcher read hit titles and help as markup and dropped `[cuda13]`)."""
+    from textual.command import CommandPalette
+
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(220, 60)) as pilot:
+        app.action_command_palette()
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*query)
+        await wait_for(pilot, lambda: "[cuda13]" in screen_text(app))
+
+
+def test_notifications_and_markup_parsers_have_one_way_in() -> None:
+    """In tui/, only tui/safe_text.py calls `.notify()` (with markup off), and nothing calls a
+    markup parser (`from_markup`, Rich's markup module, Textual's `Matcher.highlight`)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "tui"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "safe_text.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in ("notify", "from_markup", "highlight", "render_str"):
+                    found.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
+            if isinstance(node, ast.ImportFrom) and node.module in ("rich.markup", "textual.markup"):
+                found.append(f"{path.name}:{node.lineno} imports {node.module}")
+    assert found == []

@@ -6,37 +6,86 @@ control sequences (a window title, an OSC 52 clipboard write, an OSC 8 link, col
 move that paints over the verdict) or text that looks like Rich/Textual markup
 (`/data/[old]/env`, `[/dev/nvidia0]`, `[bold]x[/]`).
 
-`inert()` makes such text harmless and visible, with one convention: every control character
-except tab and newline is written as its Python escape, `\\xNN` (`\\uNNNN` for the few Unicode
-format controls that reorder or break lines). An escape sequence thus shows whole and does
-nothing: `ESC [ 3 1 m` becomes the nine characters `\\x1b[31m`, an OSC title
-`ESC ] 0 ; t BEL` becomes `\\x1b]0;t\\x07`, and the 8-bit CSI `\\x9b` stays `\\x9b`. The form is
-plain ASCII, so it prints under LANG=C and an ASCII-only PYTHONIOENCODING too.
+`inert()` makes such text harmless and visible, with one convention: every character a terminal
+would act on or hide, except tab and newline, is written as its Python escape: `\\xNN`,
+`\\uNNNN` or `\\UNNNNNNNN`. An escape sequence thus shows whole and does nothing: `ESC [ 3 1 m`
+becomes the nine characters `\\x1b[31m`, an OSC title `ESC ] 0 ; t BEL` becomes
+`\\x1b]0;t\\x07`, and the 8-bit CSI `\\x9b` stays `\\x9b`. The escape is plain ASCII, so it
+prints under LANG=C and an ASCII-only PYTHONIOENCODING too.
 
-The helpers hand the result to Rich and Textual without any markup parsing: `safe_text()` gives a
-Rich `Text`, `safe_content()` a Textual `Content`, and `safe_markup()` a string escaped for the
-few APIs that insist on markup (a notification). JSON output does not go through here: it keeps
-the exact strings (JSON's own escaping is enough there).
+Which characters (decided once, here): the C0 and C1 controls and DEL; every Unicode *format*
+character (category Cf: the bidi overrides and isolates, U+061C, the zero-width ones
+U+200B-U+200F, U+2060-U+2064, U+FEFF, soft hyphen, the tag block U+E0000-U+E007F, ...); the line
+and paragraph separators (Zl, Zp); surrogates (Cs, from undecodable bytes: they cannot even be
+encoded for a terminal); private-use characters (Co: a glyph nobody agreed on, of no known width)
+and the noncharacters. Unassigned code points are kept: Python's Unicode tables lag behind the
+terminal's, and an emoji newer than them would be escaped. One exception keeps emoji readable:
+a zero-width joiner between two emoji (a ZWJ sequence such as a family) stays. Letters, marks
+and symbols of every script (é, 中文, العربية, 🙂) are kept as they are.
+
+Outside text never reaches a markup parser, escaped or not: `safe_text()` gives a Rich `Text`,
+`safe_content()` a Textual `Content` (border titles, options, palette hits), and `notify()` shows
+a notification with Textual's markup switched off. Text of mltui's own (a newline between two
+lines of a message) is not passed through `inert_line()`: only the outside pieces are. JSON
+output does not go through here: it keeps the exact strings (JSON's own escaping is enough).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal, cast
 
-from rich.markup import escape
 from rich.style import Style
 from rich.text import Text
 from textual.content import Content
 
-#: Characters never written to a terminal as they are: C0 except tab and newline, DEL, C1, and
-#: the Unicode controls that reorder text (bidi overrides/isolates) or break lines.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+if TYPE_CHECKING:
+    from typing import Any
+
+    from textual.app import App
+    from textual.widget import Widget
+
+#: Characters never written to a terminal as they are (see the module's docstring): C0 except
+#: tab and newline, DEL, C1; Unicode format characters (Cf, as of Unicode 15.1, the whole tag
+#: block included); line/paragraph separators; surrogates; private use; noncharacters.
+UNSAFE_CHARACTERS = (
+    "\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
+    "\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e007f"
+    "\ud800-\udfff\ue000-\uf8ff\U000f0000-\U0010ffff"
+    "\ufdd0-\ufdef\ufffe\uffff"
+)
+_UNSAFE = re.compile(f"[{UNSAFE_CHARACTERS}]")
+_ZERO_WIDTH_JOINER = "\u200d"
+
+
+def _is_emoji_part(char: str) -> bool:
+    """A character that ends or starts an emoji in a ZWJ sequence (a pictograph, a variation
+    selector or a skin tone)."""
+    return (
+        unicodedata.category(char) == "So"
+        or char == "\ufe0f"
+        or "\U0001f3fb" <= char <= "\U0001f3ff"
+    )
 
 
 def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    char = match.group()
+    if char == _ZERO_WIDTH_JOINER:
+        text, start = match.string, match.start()
+        if (
+            0 < start < len(text) - 1
+            and _is_emoji_part(text[start - 1])
+            and unicodedata.category(text[start + 1]) == "So"
+        ):
+            return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def inert(text: object) -> str:
@@ -49,7 +98,8 @@ def inert(text: object) -> str:
         text = str(text)
     if _UNSAFE.search(text) is None:
         return text
-    return _UNSAFE.sub(_visible, text)
+    shown = _UNSAFE.sub(_visible, text)
+    return text if shown == text else shown
 
 
 def inert_line(text: object) -> str:
@@ -66,7 +116,7 @@ def inert_lines(texts: list[str]) -> list[str]:
 
 def is_inert(text: str) -> bool:
     """True when `text` holds no character that `inert()` would change."""
-    return _UNSAFE.search(text) is None
+    return _UNSAFE.search(text) is None or inert(text) == text
 
 
 def safe_text(text: object, style: str | Style = "") -> Text:
@@ -95,9 +145,31 @@ def safe_content(text: object, style: str = "") -> Content:
     return Content.styled(inert(text), style) if style else Content(inert(text))
 
 
-def safe_markup(text: object) -> str:
-    """Untrusted text for an API that parses markup (a notification): inert and escaped."""
-    return escape(inert(text))
+def content_for_markup_api(text: object, style: str = "") -> str:
+    """Untrusted text for a Textual API typed `str` that parses a string as markup but takes a
+    `Content` as it is (a command palette hit's help): the `Content`, typed as the API wants."""
+    return cast(str, safe_content(text, style))
+
+
+Severity = Literal["information", "warning", "error"]
+
+
+def notify(
+    node: Widget | App[Any],
+    message: object,
+    *,
+    title: str = "",
+    severity: Severity = "information",
+    timeout: float | None = None,
+) -> None:
+    """Show a notification whose text is never read as markup: the one way mltui notifies.
+
+    `message` is made inert (its newlines kept: a notification has room for lines); a piece of
+    outside text that must stay on one line inside it is passed through `inert_line()` first.
+    """
+    node.notify(
+        inert(message), title=inert_line(title), severity=severity, timeout=timeout, markup=False
+    )
 
 
 def safe_join(texts: Iterable[object], separator: str = ", ") -> str:

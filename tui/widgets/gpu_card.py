@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.content import Content
 from textual.widget import Widget
 
 from probes.model import GpuInfo
