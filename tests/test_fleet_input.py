@@ -457,3 +457,33 @@ def test_the_fleet_pane_does_not_import_the_cli() -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"nvml": {"a": ' + "[" * 5000 + "]" * 5000 + '}, "system": {}}',
+        '{"nvml": NaN, "system": 1e999}',
+        "\n".join(["{"] * 50_000),
+    ],
+    ids=["100,000 deep", "deep inside a report", "NaN and 1e999", "50,000 opening lines"],
+)
+def test_fleet_json_keeps_the_healthy_nodes_beside_a_hostile_one(bad: str, tmp_path: Path) -> None:
+    """One node prints a hostile report; `fleet --json` still has the other nodes' reports."""
+    data = local_check_data()
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    hostile = tmp_path / "bad.json"
+    hostile.write_text(bad, encoding="utf-8")
+    env = _fake_ssh(
+        tmp_path / "bin",
+        f"import sys\nhost = sys.argv[-2]\n"
+        f"print(open({str(hostile)!r} if host == 'evil' else {str(good)!r}).read())\n",
+    )
+    report, status, _ = _fleet_max_rss(env, "--hosts", "a,evil,b", "--timeout", "60")
+    states = {row["name"]: row["state"] for row in report["nodes"]}
+    assert states["evil"] == "failed" and status == 1
+    assert states["a"] in ("ok", "findings") and states["b"] in ("ok", "findings")
+    (evil,) = [row for row in report["nodes"] if row["name"] == "evil"]
+    assert "Traceback" not in json.dumps(evil) and evil["reason"]
