@@ -17,6 +17,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
 
+from content.page import ContentError
+from tui.panes import KNOWLEDGE_PANE, RUN_PANE
 from tui.safe_text import content_for_markup_api, inert_line
 
 if TYPE_CHECKING:
@@ -123,8 +125,11 @@ class PageCommands(_ListProvider):
         ]
         try:
             pages = await asyncio.to_thread(load_pages)
-        except Exception:  # the Knowledge pane says what is wrong with the content
+        except (ContentError, OSError) as exc:  # the Knowledge pane says it in full
             pages = []
+            entries.append(
+                ("Pages cannot be read", partial(app.show_pane, KNOWLEDGE_PANE), str(exc))
+            )
         for page in pages:
             entries.append(
                 (
@@ -175,11 +180,15 @@ class SampleCommands(_ListProvider):
     async def make_entries(self) -> list[Entry]:
         """One entry per sample, and one to run them all."""
         app = self.mltui
+        unlisted: list[Entry] = []
         try:
             samples = await asyncio.to_thread(app.services.all_samples)
-        except Exception:  # the Run pane says why the samples cannot be listed
+        except OSError as exc:  # the Run pane says it too
             samples = []
-        entries: list[Entry] = [
+            unlisted.append(
+                ("Samples cannot be listed", partial(app.show_pane, RUN_PANE), str(exc))
+            )
+        entries: list[Entry] = unlisted + [
             (
                 f"Run sample: {sample.name}",
                 partial(app.run_sample, sample.name),
@@ -202,8 +211,11 @@ class InterpreterCommands(_ListProvider):
         ]
         try:
             environments = await asyncio.to_thread(app.services.discover_environments)
-        except Exception:  # the palette still offers the picker
+        except OSError as exc:  # the picker is still offered: a path can be typed
             environments = []
+            entries.append(
+                ("Environments cannot be listed", app.action_switch_interpreter, str(exc))
+            )
         for env in environments:
             label = f"Use Python {env.version or '?'}: {env.name or env.python}"
             entries.append((label, partial(app.switch_target_path, env.python), env.python))
