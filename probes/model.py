@@ -322,9 +322,10 @@ def to_dict(obj: Any) -> Any:
     return dataclasses.asdict(obj)
 
 
-def to_json(obj: Any, *, indent: int | None = None) -> str:
-    """Serialise a model dataclass to a JSON string."""
-    return json.dumps(to_dict(obj), indent=indent, sort_keys=False)
+def to_json(obj: Any, *, indent: int | None = None, ensure_ascii: bool = True) -> str:
+    """Serialise a model dataclass to a JSON string (`ensure_ascii=False`: text stays UTF-8,
+    one character each, instead of up to six as \\uXXXX escapes)."""
+    return json.dumps(to_dict(obj), indent=indent, sort_keys=False, ensure_ascii=ensure_ascii)
 
 
 def from_dict(cls: type[T], data: Any) -> T:

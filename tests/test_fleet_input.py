@@ -40,10 +40,12 @@ from probes.fleet.run import run_fleet
 from probes.fleet.ssh import parse_hosts, read_hosts
 from probes.libraries import PROBE_CACHE_VARIABLE, probe_env, usable_probe_cache
 from tests.fleet_reports import local_check_data
+from tests.test_fault_matrix import fake_python, marker, mltui
 from tests.test_untrusted_json import BAD_VECTORS
 from tui.fleet_args import add_fleet_arguments, build_launcher, parse_fleet_words
 
 ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["marker"]
 
 
 @pytest.fixture(scope="module")
@@ -487,3 +489,23 @@ def test_fleet_json_keeps_the_healthy_nodes_beside_a_hostile_one(bad: str, tmp_p
     assert states["a"] in ("ok", "findings") and states["b"] in ("ok", "findings")
     (evil,) = [row for row in report["nodes"] if row["name"] == "evil"]
     assert "Traceback" not in json.dumps(evil) and evil["reason"]
+
+
+def test_check_json_writes_non_ascii_text_as_utf8(tmp_path: Path, marker: str) -> None:
+    """The node side: `mltui check --json` keeps a long non-ASCII error one character per
+    character (ensure_ascii would make a 40,000-character error a 240 KB line)."""
+    error = "Ошибка: устройство недоступно — " * 1250
+    body = (
+        "import json\n"
+        f"print(json.dumps({{'event': 'report', 'status': 'import_error', 'error': {error!r}}}))\n"
+    )
+    python = fake_python(tmp_path, marker, body)
+    done = mltui(
+        "check", "--python", str(python), "--only", "sklearn", "--json",
+        cache=tmp_path / "cache", marker=marker, env={"PYTHONIOENCODING": "utf-8"},
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    assert "Ошибка" in done.stdout and "\\u041e" not in done.stdout
+    longest = max(len(line.encode("utf-8")) for line in done.stdout.splitlines())
+    assert longest < 2 * len(error.encode("utf-8"))
+    assert json.loads(done.stdout)["libraries"][0]["error"].startswith(error[:200])

@@ -91,7 +91,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     output = "json" if getattr(args, "json", False) else getattr(args, "format", None) or "text"
     if output == "json":
-        sys.stdout.write(to_json(result, indent=2) + "\n")
+        # UTF-8 where stdout takes it: a long non-ASCII error stays one character per
+        # character, not six (a fleet reads this report from each node).
+        utf8 = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") == "utf8"
+        sys.stdout.write(to_json(result, indent=2, ensure_ascii=not utf8) + "\n")
     elif output == "md":
         print_plain(check_markdown(result))
     else:
