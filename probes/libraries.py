@@ -47,11 +47,28 @@ PROBE_CACHE_VARIABLE = "MLTUI_PROBE_CACHE_DIR"
 
 #: Read by the probe script: how much to lower its own CPU priority (os.nice) before importing.
 PROBE_NICE_VARIABLE = "MLTUI_PROBE_NICE"
-#: The priority drop of every probe but the one expected to take longest, when they outnumber
-#: the CPUs (a MLTUI_PROBE_NICE set by the user wins; 0 turns it off). Under a fair share the
-#: longest probe (TensorFlow's import, 3+ s of CPU) ends alone on one core after the others
-#: finish; ahead of them it ends with them (a full check 6.0 -> 5.3 s on 2 CPUs).
-PROBE_NICE = 5
+#: How far every probe lowers its priority below mltui's own (a MLTUI_PROBE_NICE set by the user
+#: wins; 0 turns it off): the dashboard's keys and frames come before the probes' imports.
+PROBE_NICE = 10
+#: How many probes run at once (default: one per usable CPU, at least two).
+PROBE_CONCURRENCY_VARIABLE = "MLTUI_PROBE_CONCURRENCY"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def probe_concurrency(environ: Mapping[str, str] | None = None) -> int:
+    """Probes run at once: MLTUI_PROBE_CONCURRENCY when it is a positive number, else one per
+    usable CPU (at least two: a probe waits on the disk for part of its import)."""
+    value = (os.environ if environ is None else environ).get(PROBE_CONCURRENCY_VARIABLE, "")
+    if value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return max(2, usable_cpus())
+
 
 PhaseCallback = Callable[[str, str], None]
 ReportCallback = Callable[[LibraryReport], None]
@@ -244,45 +261,47 @@ async def probe_libraries(
     on_phase: PhaseCallback | None = None,
     env: Mapping[str, str] | None = None,
 ) -> list[LibraryReport]:
-    """Probe every library (default: all mltui knows) in parallel; reports in the order of specs.
+    """Probe every library (default: all mltui knows); reports in the order of specs.
 
-    `on_report` is called with each report as soon as its probe ends.
+    At most `probe_concurrency()` probes run at once, longest first, each at a lower priority
+    than mltui (PROBE_NICE), so a dashboard stays responsive while they import. `on_report` is
+    called with each report as soon as its probe ends.
     """
     chosen = list(LIBRARIES if specs is None else specs)
-    first = _expected_slowest(target, chosen)
+    # Longest first: with fewer slots than probes, the longest must not start last.
+    order = _longest_first(target, chosen)
+    slots = asyncio.Semaphore(probe_concurrency())
+    nice = {} if PROBE_NICE_VARIABLE in os.environ else {PROBE_NICE_VARIABLE: str(PROBE_NICE)}
 
     async def one(spec: LibrarySpec) -> LibraryReport:
-        extra = dict(env or {})
-        if first is not None and spec.id != first and PROBE_NICE_VARIABLE not in os.environ:
-            extra.setdefault(PROBE_NICE_VARIABLE, str(PROBE_NICE))
-        report = await probe_library(target, spec, timeout=timeout, env=extra, on_phase=on_phase)
+        async with slots:  # waiters get a slot in the order they asked: longest first
+            extra = {**nice, **dict(env or {})}
+            report = await probe_library(
+                target, spec, timeout=timeout, env=extra, on_phase=on_phase
+            )
         if on_report is not None:
             on_report(report)
         return report
 
-    return list(await asyncio.gather(*(one(spec) for spec in chosen)))
+    by_order = await asyncio.gather(*(one(spec) for spec in order))
+    reports = {spec.id: report for spec, report in zip(order, by_order, strict=True)}
+    return [reports[spec.id] for spec in chosen]
 
 
-def _expected_slowest(target: TargetPython, specs: Sequence[LibrarySpec]) -> str | None:
-    """The library whose probe should get the CPU first, when the probes outnumber the CPUs.
-
-    The slowest of the last check of this interpreter, else TensorFlow (the heaviest import of
-    the catalog); None when every probe has a CPU of its own anyway.
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if len(specs) <= (cpus or 1):
-        return None
-    ids = {spec.id for spec in specs}
+def _longest_first(target: TargetPython, specs: Sequence[LibrarySpec]) -> list[LibrarySpec]:
+    """The specs by how long their probe took in the last check of this interpreter, longest
+    first (without a last check: TensorFlow, the heaviest import of the catalog, first)."""
+    elapsed: dict[str, float] = {}
     try:
         cached = load_check(target)
     except (RuntimeError, KeyError, OSError):  # no home folder to find the cache in
         cached = None
     if cached is not None:
-        timed = [
-            (report.elapsed_s, report.name)
+        elapsed = {
+            report.name: report.elapsed_s
             for report in cached.result.libraries
-            if report.name in ids and report.elapsed_s is not None
-        ]
-        if timed:
-            return max(timed)[1]
-    return "tensorflow" if "tensorflow" in ids else None
+            if report.elapsed_s is not None
+        }
+    if not elapsed:
+        elapsed = {"tensorflow": 1.0}
+    return sorted(specs, key=lambda spec: -elapsed.get(spec.id, 0.0))

@@ -178,7 +178,7 @@ async def test_dashboard_on_a_bad_cache_checks_and_does_not_wait_forever(
 
     app = MltuiApp(target=target, services=make_services(load_check=load), refresh=3600)
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: "re-checking" not in screen_text(app), timeout=20)
+        await wait_for(pilot, lambda: "checking again" not in screen_text(app), timeout=20)
         await wait_for(pilot, lambda: "1 error found." in screen_text(app))
 
 

@@ -32,6 +32,7 @@ from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import Header, Static, TabbedContent, TabPane
 
+from probes.catalog import LIBRARIES
 from probes.model import LibraryReport, TargetPython
 from tui.bench_marks import mark
 from tui.commands import (
@@ -436,7 +437,7 @@ class MltuiApp(App[None]):
         """Show the cached check at once, then re-check in the background and show that."""
         target = self.target
         clock = self.services.clock
-        state = CheckState(target=target, running=True)
+        state = CheckState(target=target, running=True, expected=len(LIBRARIES))
         try:
             cached = await asyncio.to_thread(self.services.load_check, target)
         except Exception as exc:  # a broken cache only costs the head start

@@ -22,6 +22,8 @@ class CheckState:
     #: Library reports of the re-check under way, by library id; they replace the cached ones.
     partial: dict[str, LibraryReport] = field(default_factory=dict)
     error: str | None = None
+    #: How many libraries the check under way probes (0: not known).
+    expected: int = 0
 
     def reports(self) -> dict[str, LibraryReport]:
         """Each library's newest report by id."""
@@ -51,6 +53,13 @@ class CheckState:
         age = None if self.age_s is None else self.age_s + max(0.0, now - self.loaded_at)
         cached = " (cached)" if self.from_cache else ""
         return f"checked {human_age(age)}{cached}"
+
+    def progress_text(self) -> str:
+        """'3 of 8 checked' while a check runs ('' otherwise)."""
+        if not self.running:
+            return ""
+        done = len(self.partial)
+        return f"{done} of {max(self.expected, done)} checked"
 
     def with_partial(self, report: LibraryReport) -> CheckState:
         """This state with one more report from the re-check under way."""

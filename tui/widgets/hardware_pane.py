@@ -19,6 +19,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -26,7 +27,8 @@ from textual.widget import Widget
 from textual.widgets import Static, TabPane
 
 from probes.diagnosis import ALL_CLEAR, verdict
-from probes.model import Finding, NvmlReport, SystemInfo
+from probes.headline import headline, no_nvidia_gpu_words
+from probes.model import Finding, LibraryReport, NvmlReport, PciBus, SystemInfo
 from tui.bench_marks import mark
 from tui.presentation import (
     ERROR,
@@ -114,44 +116,55 @@ class HardwarePane(Pane):
         self._processes_mounted = False
         #: The CPU and memory read while composing, drawn in the first frame.
         self._first_system: SystemInfo | None = None
+        #: Whether the sections after the first frame (GPUs, libraries, findings) are mounted.
+        self._sections_mounted = False
 
     def main_widget(self) -> Widget:
         """The scrolling column of the hardware readings."""
         return self.query_one("#hw-scroll", VerticalScroll)
 
     def compose(self) -> ComposeResult:
-        """Status line, then everything in one scrolling column.
+        """The headline and the status line, then the CPU and memory in a scrolling column.
 
-        The CPU and memory are read here (local files, a few ms), so the first frame shows them;
-        NVML, which can take seconds, is left to the poll. The GPU processes, at the bottom, are
-        mounted after the first frame: one table fewer for it to lay out and style.
+        The CPU, memory and PCI bus are read here (local files, a few ms), so the first frame
+        answers the first question; NVML, which can take seconds, is left to the poll. The
+        sections below (GPUs, libraries, findings, GPU processes) are mounted after the first
+        frame is painted: the fewer widgets it lays out and styles, the sooner it shows.
         """
         try:
             self._first_system = self.services.read_system()
         except Exception:  # the poll reads it again and says what went wrong
             self._first_system = None
+        yield Static(self._headline_text(), id="headline")
         yield Static("", id="check-status")
         with VerticalScroll(id="hw-scroll"):
-            yield from check_sections(ascii=self.ascii, system=self._first_system, processes=False)
+            yield check_sections(ascii=self.ascii, system=self._first_system, processes=False)[0]
 
     def on_mount(self) -> None:
         """Start polling at once: the first reading is the first thing a user wants."""
         if self._first_system is not None:
             mark(self, "hardware")  # the CPU and memory are in the first frame
-        self.call_after_refresh(self._mount_processes)
+        self.call_after_refresh(self._mount_sections)
         self._poll()
         self.watch(self.app, "check_state", self._follow_check)
         self.watch(self.app, "active_pane", self._follow_active_pane)
         self.watch(self.app, "refresh_interval", self._follow_refresh_interval)
 
-    async def _mount_processes(self) -> None:
-        """Add the GPU processes section below the rest (after the first frame)."""
+    async def _mount_sections(self) -> None:
+        """Add the GPUs, libraries, findings and GPU processes below the CPU (after the first
+        frame), then show in them what has arrived meanwhile."""
         if not self.is_attached:
             return
-        await self.query_one("#hw-scroll", VerticalScroll).mount_all(processes_section())
-        self._processes_mounted = True
-        if self._latest is not None and self._latest.nvml is not None:
-            self.query_one(ProcessesTable).show(self._latest.nvml.gpus)
+        later = check_sections(ascii=self.ascii, processes=True)[1:]
+        await self.query_one("#hw-scroll", VerticalScroll).mount_all(later)
+        if not (self.is_attached and all(w.is_attached for w in later)):
+            return  # the app is closing
+        self._sections_mounted = self._processes_mounted = True
+        with contextlib.suppress(NoMatches):  # torn down meanwhile: the app is closing
+            if self._check is not None:
+                self._follow_check(self._check)
+            if self._latest is not None and self.shown:
+                self._draw(self._latest, count=False)
 
     def _follow_active_pane(self, active: str) -> None:
         """Draw only while this pane's tab is the one in front."""
@@ -222,9 +235,15 @@ class HardwarePane(Pane):
             )
             history.memory.append(memory_percent(gpu))
 
-    def _draw(self, reading: Reading) -> None:
+    def _draw(self, reading: Reading, *, count: bool = True) -> None:
         if reading.system is not None:
             self.query_one(SystemPanel).show(reading.system)
+        self._draw_headline()
+        if not self._sections_mounted:
+            # The GPU cards come with the sections, right after the first frame.
+            self._draw_status()
+            self._count_drawn(reading, count)
+            return
         if reading.nvml is not None:
             self._draw_gpus(reading.nvml)
             if self._processes_mounted:  # else shown once mounted, after the first frame
@@ -232,17 +251,51 @@ class HardwarePane(Pane):
         elif reading.error:
             self._set_gpu_message(safe_text(reading.error, style=ERROR), reading.error)
         self._draw_status()
+        self._count_drawn(reading, count)
+
+    def _count_drawn(self, reading: Reading, count: bool) -> None:
+        if not count:
+            return
         self.readings_drawn += 1
         if self.readings_drawn == 1:
             self.post_message(self.FirstDrawn())
         if reading.system is not None:
             mark(self, "hardware")
 
+    def _headline_text(self) -> Text:
+        """The one sentence first (probes.headline) from the latest readings and check."""
+        latest = self._latest
+        system = latest.system if latest is not None and latest.system else self._first_system
+        nvml = latest.nvml if latest is not None else None
+        state = self._check
+        libraries: list[LibraryReport] | None = None
+        expected = None
+        if state is not None:
+            if state.result is not None:
+                libraries = list(state.reports().values())
+            elif state.running:
+                libraries, expected = list(state.partial.values()), state.expected
+        sentence = headline(
+            nvml,
+            system.pci if system is not None else None,
+            libraries,
+            in_container=system is not None and system.container.in_container,
+            expected_libraries=expected,
+        )
+        return safe_text(sentence, style="bold")
+
+    def _draw_headline(self) -> None:
+        text = self._headline_text()
+        self._update_static(self.query_one("#headline", Static), text, text.plain)
+
     def _draw_gpus(self, report: NvmlReport) -> None:
         container = self.query_one("#gpu-cards", Container)
         if report.status != "ok" or not report.gpus:
-            signature = (report.status, report.reason, tuple(report.explanations))
-            self._set_gpu_message(no_gpu_text(report), signature)
+            latest = self._latest.system if self._latest is not None else None
+            system = latest or self._first_system
+            pci = system.pci if system is not None else None
+            signature = (report.status, report.reason, tuple(report.explanations), repr(pci))
+            self._set_gpu_message(no_gpu_text(report, pci), signature)
             return
         cards = list(container.query(GpuCard))
         if len(cards) != len(report.gpus):
@@ -298,6 +351,10 @@ class HardwarePane(Pane):
         if state is None:
             return
         self._check = state
+        self._draw_headline()
+        if not self._sections_mounted:
+            self._draw_status()
+            return  # shown once the sections are mounted
         self.query_one(LibrariesMatrix).show(state.reports(), checking=state.running)
         findings = state.result.findings if state.result is not None else None
         count = len(findings) if findings is not None else None
@@ -314,6 +371,8 @@ class HardwarePane(Pane):
 
     def action_focus_libraries(self) -> None:
         """Bring the libraries table and the findings into view and put the cursor in the table."""
+        if not self._sections_mounted:
+            return
         heading = self.query_one("#libraries-heading", Static)
         self.query_one("#hw-scroll", VerticalScroll).scroll_to_widget(
             heading, animate=False, top=True
@@ -326,10 +385,11 @@ class HardwarePane(Pane):
         if state is None:
             status.append("libraries: waiting for the first check", style=MUTED)
         else:
-            status.append("libraries " + state.age_text(self.services.clock()))
+            if state.result is not None or not state.running:
+                status.append("libraries " + state.age_text(self.services.clock()))
             if state.running:
-                done = len(state.partial)
-                status.append(f", re-checking ({done} done)...", style=WARNING)
+                again = "; checking again: " if state.result is not None else "libraries: "
+                status.append(f"{again}{state.progress_text()}...", style=WARNING)
             if state.error:
                 status.append(f"  check failed: {inert_line(state.error)}", style=ERROR)
         status.append(f"  | refresh {self.interval:g} s (+/-)", style=MUTED)
@@ -388,9 +448,19 @@ def bullet_list(lines: list[str], style: str = "") -> Table:
     return grid
 
 
-def no_gpu_text(report: NvmlReport) -> RenderableType:
-    """Plain words for 'there is no GPU here', what that means, and what was checked."""
+def no_gpu_text(report: NvmlReport, pci: PciBus | None = None) -> RenderableType:
+    """Plain words for 'there is no GPU here', what that means, and what was checked.
+
+    With a PCI bus that holds no NVIDIA GPU, it says that instead of what a driver would need.
+    """
     headline = Text()
+    bus_words = no_nvidia_gpu_words(pci)
+    if report.status != "ok" and bus_words is not None:
+        headline.append("No NVIDIA GPU in this machine", style=WARNING_STRONG)
+        headline.append(inert(f" ({bus_words}): the libraries compute on the CPU."))
+        if report.reason:
+            headline.append(inert(f"\nNVML: {report.reason}"), style=MUTED)
+        return headline
     if report.status == "no_driver":
         # The probe's reason starts "no NVIDIA driver: ..."; said once, as one sentence.
         reason = report.reason or ""

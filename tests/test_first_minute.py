@@ -1,0 +1,126 @@
+"""The first minute in the dashboard (issue 19.1, 19.2): one plain sentence first, progress in
+numbers while the check runs, and a first frame of few widgets."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probes.catalog import LIBRARIES
+from probes.model import CheckResult, DeviceResult, LibraryReport, SystemInfo, TargetPython
+from probes.system import read_pci_bus
+from tests.fake_nvml import FakeNvml
+from tests.support import (
+    fixed_system,
+    fixed_target,
+    make_services,
+    screen_text,
+    wait_for,
+)
+from tests.test_tui_hardware import nvml_from
+from tui.app import MltuiApp
+from tui.widgets.hardware_pane import HardwarePane
+
+SYSFS = Path(__file__).resolve().parent / "fixtures" / "sysfs"
+
+
+def system_on(bus: str) -> SystemInfo:
+    """The fixed machine reading with a recorded PCI bus."""
+    return replace(fixed_system(), pci=read_pci_bus(str(SYSFS / bus)))
+
+
+def cpu_report(name: str) -> LibraryReport:
+    """A library that computed on the CPU."""
+    return LibraryReport(
+        name=name, status="ok", devices=[DeviceResult(kind="cpu", computation_ok=True)]
+    )
+
+
+def headline_of(app: MltuiApp) -> str:
+    """The Hardware pane's first line as shown."""
+    from textual.widgets import Static
+
+    return str(app.query_one("#headline", Static).render())
+
+
+@pytest.mark.parametrize(
+    ("bus", "first_words"),
+    [
+        ("vm_no_display", "No NVIDIA GPU in this machine (PCI: 6 devices, none NVIDIA)."),
+        (
+            "vm_virtio_gpu",
+            "No NVIDIA GPU in this machine (PCI: 4 devices, none NVIDIA; display: virtio).",
+        ),
+        ("gpus_no_driver", "2 NVIDIA GPUs on the PCI bus, but"),
+        ("gpu_nouveau", "1 NVIDIA GPU on the PCI bus, but the nouveau driver holds it"),
+    ],
+)
+async def test_the_hardware_pane_opens_with_one_plain_sentence(bus: str, first_words: str) -> None:
+    app = MltuiApp(
+        target=fixed_target(),
+        services=make_services(
+            nvml=nvml_from(FakeNvml.no_driver()), read_system=lambda: system_on(bus)
+        ),
+        refresh=3600,
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "checked" in headline_of(app))
+        assert headline_of(app).startswith(first_words)
+        # The top row of the pane, under the tabs: nothing above the sentence.
+        rows = screen_text(app).splitlines()
+        assert rows[3].strip().startswith(first_words.split()[0])
+
+
+async def test_a_check_under_way_counts_what_is_done() -> None:
+    release = asyncio.Event()
+    target = fixed_target()
+
+    async def slow_check(target: TargetPython, *, on_library: Any = None, **_: Any) -> Any:
+        for name in ("sklearn", "torch", "jax"):
+            on_library(cpu_report(name))
+        await release.wait()
+        return CheckResult(target=target, libraries=[cpu_report(s.id) for s in LIBRARIES])
+
+    app = MltuiApp(
+        target=target,
+        services=make_services(
+            nvml=nvml_from(FakeNvml.no_driver()),
+            read_system=lambda: system_on("vm_no_display"),
+            run_check=slow_check,
+        ),
+        refresh=3600,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: f"3 of {len(LIBRARIES)} checked" in screen_text(app))
+        assert "re-checking" not in screen_text(app)
+        assert f"3 of {len(LIBRARIES)} libraries checked..." in headline_of(app)
+        release.set()
+        await wait_for(pilot, lambda: "compute on the CPU" in headline_of(app))
+        assert "checked..." not in screen_text(app)
+
+
+async def test_the_first_frame_is_a_few_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until the first frame is painted the pane holds the sentence, the status and the CPU;
+    the GPUs, libraries, findings and processes come after it."""
+    held = asyncio.Event()
+
+    async def hold(self: HardwarePane) -> None:
+        held.set()
+
+    original = HardwarePane._mount_sections
+    monkeypatch.setattr(HardwarePane, "_mount_sections", hold)
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, held.is_set)
+        pane = app.query_one(HardwarePane)
+        first_frame = list(pane.walk_children())
+        assert len(first_frame) <= 5, [type(w).__name__ for w in first_frame]
+        await original(pane)
+        await wait_for(
+            pilot, lambda: "Findings" in screen_text(app) or len(list(pane.walk_children())) > 10
+        )
+        assert len(list(pane.walk_children())) > 10
