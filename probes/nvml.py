@@ -266,19 +266,28 @@ class NvmlSession:
         self._driver_version = self._system("nvmlSystemGetDriverVersion")
         self._nvml_version = self._system("nvmlSystemGetNVMLVersion")
         for function in ("nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetCudaDriverVersion"):
-            try:
-                value = getattr(self._nvml, function)()
-            except Exception:
-                continue
-            self._cuda_driver_version = format_cuda_version(int(value))
-            break
+            value = self._system_call(function)
+            if value is not None:
+                self._cuda_driver_version = format_cuda_version(int(value))
+                break
         return None
 
     def _system(self, function: str) -> str | None:
-        try:
-            return _text(getattr(self._nvml, function)())
-        except Exception:
+        value = self._system_call(function)
+        return None if value is None else _text(value)
+
+    def _system_call(self, function: str) -> Any:
+        """What NVML's system-wide `function` answers, or None when this binding lacks it or
+        NVML says it cannot (an NVMLError). Anything else is a bug of ours and is raised."""
+        call = getattr(self._nvml, function, None)
+        if call is None:
             return None
+        try:
+            return call()
+        except Exception as exc:
+            if _is_nvml_error(exc):
+                return None
+            raise
 
     # ----------------------------------------------------------------- reading
 

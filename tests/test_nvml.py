@@ -494,3 +494,41 @@ def test_committed_fixture_is_the_transcription_of_the_dump(dump_name: str) -> N
     meta = json.loads((FIXTURES / f"{dump_name}.meta.json").read_text())
     committed = json.loads((FIXTURES / f"{dump_name}.json").read_text())
     assert transcribe.transcribe(text, meta) == committed
+
+
+# ------------------------------------------------- system versions: NVML's errors only (issue 21)
+
+
+def test_system_versions_are_none_only_when_nvml_cannot_say() -> None:
+    fake = FakeNvml.from_fixture("h100_sxm_x8")
+    fake.readings["system"]["nvmlSystemGetCudaDriverVersion_v2"] = {"nvml_error": "NotSupported"}
+    fake.readings["system"]["nvmlSystemGetCudaDriverVersion"] = 12040
+    fake.readings["system"]["nvmlSystemGetDriverVersion"] = {"nvml_error": "Unknown"}
+    report = _read(fake)
+    assert report.status == "ok"
+    assert report.cuda_driver_version == "12.4"  # the older function answered
+    assert report.driver_version is None
+
+
+def test_a_binding_without_the_v2_function_falls_back_to_the_old_one() -> None:
+    fake = FakeNvml.from_fixture("h100_sxm_x8")
+    fake.remove_function("nvmlSystemGetCudaDriverVersion_v2")
+    fake.readings["system"]["nvmlSystemGetCudaDriverVersion"] = 12020
+    assert _read(fake).cuda_driver_version == "12.2"
+
+
+@pytest.mark.parametrize(
+    "function", ["nvmlSystemGetDriverVersion", "nvmlSystemGetCudaDriverVersion_v2"]
+)
+@pytest.mark.parametrize("bug", [TypeError("takes 0 arguments"), KeyError("x"), ValueError("y")])
+def test_a_bug_reading_a_system_version_is_not_turned_into_none(
+    function: str, bug: Exception
+) -> None:
+    fake = FakeNvml.from_fixture("h100_sxm_x8")
+
+    def broken() -> None:
+        raise bug
+
+    setattr(fake, function, broken)
+    with pytest.raises(type(bug)):
+        _read(fake)
