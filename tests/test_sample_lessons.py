@@ -50,12 +50,34 @@ def test_the_lesson_comes_first_and_fits_the_source_view(library: str) -> None:
 
 @pytest.mark.parametrize("library", sorted(SAMPLES))
 def test_the_harness_follows_the_lesson(library: str) -> None:
-    """Argument parsing, the verdict and the call to the lesson are all after the marker."""
+    """Argument parsing, the verdict and the call to the lesson are all after the marker; what
+    every sample shares comes from sample_harness.py beside it, not from a copy."""
     path = SAMPLES[library]
     lines = path.read_text(encoding="utf-8").splitlines()
     marker = next(i for i, line in enumerate(lines) if line.startswith(HARNESS_MARKER))
     before, after = "\n".join(lines[:marker]), "\n".join(lines[marker:])
-    for harness in ("argparse", "def finish", "json.dumps", "def main"):
+    for harness in ("sample_harness", "finish(", "def main", "run(main)"):
         assert harness not in before, (path.name, harness)
         assert harness in after, (path.name, harness)
-    assert "lesson(" in after.replace("def lesson(", "")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    shared = {"finish", "device_spec", "SampleArgumentParser", "sample_parser", "run"}
+    assert defined & shared == set(), (path.name, defined & shared)
+
+
+def test_the_shared_harness_runs_on_the_oldest_python_a_target_may_have() -> None:
+    """sample_harness.py is imported by every sample in the target interpreter (Python >= 3.8):
+    no syntax newer than 3.8 and nothing outside the standard library."""
+    harness = SAMPLES_DIR / "sample_harness.py"
+    tree = ast.parse(harness.read_text(encoding="utf-8"), feature_version=(3, 8))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert imported <= {"argparse", "json", "re", "sys", "traceback"}, imported

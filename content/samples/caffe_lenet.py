@@ -30,7 +30,6 @@ def lesson(net, ink, caffe=None):
 # Usage: python caffe_lenet.py [IMAGE] [--device auto|cpu|cuda[:N]] [--engine auto|caffe|opencv]
 # Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
-import argparse
 import glob
 import importlib.util
 import json
@@ -39,11 +38,12 @@ import re
 import subprocess
 import sys
 import time
-import traceback
+
+import sample_harness as harness
 
 SAMPLE = "caffe_lenet"
 LIBRARY = "caffe"
-EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+harness.identify(SAMPLE, LIBRARY, devices=("cuda:N",))
 
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "caffe")
 PROTOTXT = os.path.join(MODEL_DIR, "lenet.prototxt")
@@ -53,43 +53,6 @@ DEFAULT_IMAGE = os.path.join(MODEL_DIR, "digit-7.png")
 MIN_BUNDLED_ACCURACY = 0.8
 SIDE = 28
 SHADES = " ░▒▓█"
-
-
-def finish(verdict, version, device, checked, detail, code, engine=None):
-    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
-    record = {
-        "verdict": verdict,
-        "sample": SAMPLE,
-        "library": LIBRARY,
-        "version": version,
-        "device": device,
-    }
-    if engine:
-        record["engine"] = engine
-    record["checked"] = checked
-    record["detail"] = detail
-    sys.stdout.flush()
-    print(json.dumps(record), flush=True)
-    sys.exit(code)
-
-
-def device_spec(text):
-    """argparse type: auto, cpu, cuda or cuda:N, normalised (cuda -> cuda:0)."""
-    value = text.strip().lower()
-    if value == "cuda":
-        return "cuda:0"
-    if value in ("auto", "cpu") or re.match(r"^cuda:\d+$", value):
-        return value
-    raise argparse.ArgumentTypeError("expected auto, cpu, cuda or cuda:N, not %r" % text)
-
-
-class SampleArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors still end with a JSON verdict line."""
-
-    def error(self, message):
-        """Report a bad command line in one line and a fail verdict."""
-        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
-        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
 
 
 def label_from_name(path):
@@ -114,7 +77,9 @@ def device_failure(requested, why, available, version, engine):
     """Exit 2: the requested device is not there."""
     message = "%s is unavailable: %s; available: %s" % (requested, why, ", ".join(available))
     print(message, file=sys.stderr)
-    finish("fail", version, requested, "device", message, EXIT_NO_DEVICE, engine=engine)
+    harness.finish(
+        "fail", version, requested, "device", message, harness.EXIT_NO_DEVICE, engine=engine
+    )
 
 
 # --- the two engines --------------------------------------------------------------------------
@@ -214,7 +179,9 @@ def open_engine(requested_engine, requested_device):
         wanted = "pycaffe" if requested_engine == "caffe" else "pycaffe or OpenCV (cv2)"
         message = "%s is needed in %s (%s)" % (wanted, sys.executable, "; ".join(notes) or "-")
         print(message, file=sys.stderr)
-        finish("fail", "", requested_device, "import caffe / cv2", message, EXIT_NO_LIBRARY)
+        harness.finish(
+            "fail", "", requested_device, "import caffe / cv2", message, harness.EXIT_NO_LIBRARY
+        )
     for note in notes:
         if caffe is not None or note != "pycaffe is not installed":
             print("note: %s" % note)
@@ -324,10 +291,9 @@ def draw(ink):
 
 
 def main(argv=None):
-    """Run the sample; exits through finish()."""
-    parser = SampleArgumentParser(description="Caffe LeNet: recognise a handwritten digit.")
+    """Run the sample; exits through harness.finish()."""
+    parser = harness.sample_parser("Caffe LeNet: recognise a handwritten digit.")
     parser.add_argument("image", nargs="?", help="image of one digit (default: bundled digit-7)")
-    parser.add_argument("--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N]")
     parser.add_argument(
         "--engine",
         choices=("auto", "caffe", "opencv"),
@@ -358,7 +324,9 @@ def main(argv=None):
     if gray is None:
         message = "cannot read an image from %s" % image_path
         print(message, file=sys.stderr)
-        finish("fail", version, device, "read image", message, EXIT_FAIL, engine=net.engine)
+        harness.finish(
+            "fail", version, device, "read image", message, harness.EXIT_FAIL, engine=net.engine
+        )
     started = time.perf_counter()
     batch = network_input(gray, numpy, cv2)
     probabilities = net.probabilities(batch)
@@ -399,22 +367,17 @@ def main(argv=None):
         right,
         len(bundled),
     )
-    finish(
+    harness.finish(
         "pass" if passed else "fail",
         version,
         device,
         "LeNet recognises the image's digit (when its name gives the label) and >= %d%% of "
         "the bundled digits" % round(MIN_BUNDLED_ACCURACY * 100),
         detail,
-        EXIT_PASS if passed else EXIT_FAIL,
+        harness.EXIT_PASS if passed else harness.EXIT_FAIL,
         engine=net.engine,
     )
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as crash:  # an unforeseen failure still ends with a verdict line
-        traceback.print_exc()
-        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
-        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
+    harness.run(main)

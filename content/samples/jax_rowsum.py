@@ -16,52 +16,15 @@ def lesson(rows, device):
 # Runs the lesson on the CPU and on every device JAX lists (or the one asked for) and checks each
 # answer. Last stdout line: a JSON verdict. Exit 0 pass, 1 fail, 2 no such device, 3 no JAX.
 
-import argparse
-import json
-import re
 import sys
-import traceback
 
 ROWS = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+import sample_harness as harness
+
 SAMPLE = "jax_rowsum"
 LIBRARY = "jax"
+harness.identify(SAMPLE, LIBRARY, devices=("cuda:N", "tpu:N"))
 EXPECTED_SUM = [5.0, 7.0, 9.0]
-EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
-
-
-def finish(verdict, version, device, checked, detail, code):
-    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
-    record = {
-        "verdict": verdict,
-        "sample": SAMPLE,
-        "library": LIBRARY,
-        "version": version,
-        "device": device,
-        "checked": checked,
-        "detail": detail,
-    }
-    sys.stdout.flush()
-    print(json.dumps(record), flush=True)
-    sys.exit(code)
-
-
-def device_spec(text):
-    """argparse type: auto, cpu, cuda[:N] or tpu[:N], normalised (cuda -> cuda:0)."""
-    value = text.strip().lower()
-    if value in ("cuda", "tpu"):
-        return value + ":0"
-    if value in ("auto", "cpu") or re.match(r"^(cuda|tpu):\d+$", value):
-        return value
-    raise argparse.ArgumentTypeError("expected auto, cpu, cuda[:N] or tpu[:N], not %r" % text)
-
-
-class SampleArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors still end with a JSON verdict line."""
-
-    def error(self, message):
-        """Report a bad command line in one line and a fail verdict."""
-        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
-        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
 
 
 def device_names(jax):
@@ -79,11 +42,8 @@ def device_names(jax):
 
 
 def main(argv=None):
-    """Run the lesson on the devices asked for; exits through finish()."""
-    parser = SampleArgumentParser(description="JAX: sum the rows of a 2x3 matrix with jax.jit.")
-    parser.add_argument(
-        "--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N] or tpu[:N]"
-    )
+    """Run the lesson on the devices asked for; exits through harness.finish()."""
+    parser = harness.sample_parser("JAX: sum the rows of a 2x3 matrix with jax.jit.")
     args = parser.parse_args(argv)
     try:
         import jax
@@ -92,7 +52,9 @@ def main(argv=None):
             "JAX is not installed in %s (%s): pip install jax" % (sys.executable, error),
             file=sys.stderr,
         )
-        finish("fail", "", args.device, "import jax", "JAX not installed", EXIT_NO_LIBRARY)
+        harness.finish(
+            "fail", "", args.device, "import jax", "JAX not installed", harness.EXIT_NO_LIBRARY
+        )
 
     version = jax.__version__
     print("library: JAX %s (default backend: %s)" % (version, jax.default_backend()))
@@ -110,7 +72,7 @@ def main(argv=None):
             ", ".join(devices),
         )
         print(message, file=sys.stderr)
-        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+        harness.finish("fail", version, args.device, "device", message, harness.EXIT_NO_DEVICE)
 
     results, all_correct = [], True
     for name in wanted:
@@ -122,20 +84,15 @@ def main(argv=None):
         all_correct = all_correct and correct
         print("  sum of the rows: %s" % ("correct" if correct else "WRONG, want %s" % EXPECTED_SUM))
         results.append("%s %s%s" % (name, total, "" if correct else " WRONG"))
-    finish(
+    harness.finish(
         "pass" if all_correct else "fail",
         version,
         wanted[-1],
         "jit-compiled sum(axis=0) of [[1,2,3],[4,5,6]] equals [5, 7, 9] on " + ", ".join(wanted),
         "; ".join(results),
-        EXIT_PASS if all_correct else EXIT_FAIL,
+        harness.EXIT_PASS if all_correct else harness.EXIT_FAIL,
     )
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as crash:  # an unforeseen failure still ends with a verdict line
-        traceback.print_exc()
-        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
-        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
+    harness.run(main)

@@ -27,16 +27,14 @@ def lesson(mode=None):
 # Usage: python pytensor_multiply.py [--device auto|cpu|cuda[:N]] [--engine auto|numba|c|python]
 # Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
-import argparse
-import json
-import re
 import sys
 import time
-import traceback
+
+import sample_harness as harness
 
 SAMPLE = "pytensor_multiply"
 LIBRARY = "pytensor"
-EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+harness.identify(SAMPLE, LIBRARY, devices=("cuda:N",))
 
 # Linker class name -> engine reported in the verdict.
 ENGINE_OF_LINKER = {
@@ -48,43 +46,6 @@ ENGINE_OF_LINKER = {
     "PytorchLinker": "pytorch",
     "MLXLinker": "mlx",
 }
-
-
-def finish(verdict, version, device, checked, detail, code, engine=None):
-    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
-    record = {
-        "verdict": verdict,
-        "sample": SAMPLE,
-        "library": LIBRARY,
-        "version": version,
-        "device": device,
-    }
-    if engine:
-        record["engine"] = engine
-    record["checked"] = checked
-    record["detail"] = detail
-    sys.stdout.flush()
-    print(json.dumps(record), flush=True)
-    sys.exit(code)
-
-
-def device_spec(text):
-    """argparse type: auto, cpu, cuda or cuda:N, normalised (cuda -> cuda:0)."""
-    value = text.strip().lower()
-    if value == "cuda":
-        return "cuda:0"
-    if value in ("auto", "cpu") or re.match(r"^cuda:\d+$", value):
-        return value
-    raise argparse.ArgumentTypeError("expected auto, cpu, cuda or cuda:N, not %r" % text)
-
-
-class SampleArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors still end with a JSON verdict line."""
-
-    def error(self, message):
-        """Report a bad command line in one line and a fail verdict."""
-        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
-        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
 
 
 def engine_of(function):
@@ -113,9 +74,8 @@ def compile_mode(engine):
 
 
 def main(argv=None):
-    """Run the sample; exits through finish()."""
-    parser = SampleArgumentParser(description="PyTensor's compiled scalar multiplication.")
-    parser.add_argument("--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N]")
+    """Run the sample; exits through harness.finish()."""
+    parser = harness.sample_parser("PyTensor's compiled scalar multiplication.")
     parser.add_argument(
         "--engine",
         choices=("auto", "numba", "c", "python"),
@@ -128,8 +88,13 @@ def main(argv=None):
         import pytensor
     except ImportError as error:
         print("PyTensor is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
-        finish(
-            "fail", "", args.device, "import pytensor", "PyTensor not installed", EXIT_NO_LIBRARY
+        harness.finish(
+            "fail",
+            "",
+            args.device,
+            "import pytensor",
+            "PyTensor not installed",
+            harness.EXIT_NO_LIBRARY,
         )
 
     version = pytensor.__version__
@@ -140,7 +105,7 @@ def main(argv=None):
             "to this sample; available: cpu" % args.device
         )
         print(message, file=sys.stderr)
-        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+        harness.finish("fail", version, args.device, "device", message, harness.EXIT_NO_DEVICE)
     print("device: cpu (PyTensor's C, Numba and Python backends compute on the CPU)")
 
     started = time.perf_counter()
@@ -149,13 +114,13 @@ def main(argv=None):
     except Exception as error:
         reason = "%s: %s" % (type(error).__name__, str(error).strip()[:200])
         print("compiling with the %s engine failed: %s" % (args.engine, reason), file=sys.stderr)
-        finish(
+        harness.finish(
             "fail",
             version,
             "cpu",
             "pytensor.function (%s engine)" % args.engine,
             reason,
-            EXIT_FAIL,
+            harness.EXIT_FAIL,
             engine=args.engine,
         )
     compile_seconds = time.perf_counter() - started
@@ -165,37 +130,17 @@ def main(argv=None):
         % (engine, type(multiply.maker.linker).__name__, pytensor.config.mode)
     )
 
-    answer = multiply(1.5, 2.5)
-    print("f(1.5, 2.5) = %r (compiled in %.2f s)" % (float(answer), compile_seconds))
-    pairs = [(1.5, 2.5), (-3.0, 0.25), (1e10, 3e-5), (7.0, 0.0), (0.1, 0.2)]
-    mismatches = []
-    for left, right in pairs:
-        got = float(multiply(left, right))
-        if got != left * right:
-            mismatches.append("%r*%r gave %r, expected %r" % (left, right, got, left * right))
-    passed = float(answer) == 3.75 and not mismatches
-    if mismatches:
-        print("mismatches: " + "; ".join(mismatches))
-    detail = "f(1.5, 2.5) = %r; %d/%d pairs equal Python's product" % (
-        float(answer),
-        len(pairs) - len(mismatches),
-        len(pairs),
-    )
-    finish(
+    passed, detail = harness.check_products(multiply, compile_seconds)
+    harness.finish(
         "pass" if passed else "fail",
         version,
         "cpu",
         "pytensor.function(a * b) on dscalars equals Python's products, 1.5 * 2.5 == 3.75",
         detail,
-        EXIT_PASS if passed else EXIT_FAIL,
+        harness.EXIT_PASS if passed else harness.EXIT_FAIL,
         engine=engine,
     )
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as crash:  # an unforeseen failure still ends with a verdict line
-        traceback.print_exc()
-        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
-        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
+    harness.run(main)

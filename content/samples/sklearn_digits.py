@@ -21,57 +21,18 @@ def lesson(images, labels, unseen):
 # Usage: python sklearn_digits.py [--device auto|cpu|cuda[:N]] [--ascii]
 # Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
-import argparse
-import json
-import re
 import sys
 import time
-import traceback
+
+import sample_harness as harness
 
 SAMPLE = "sklearn_digits"
 LIBRARY = "sklearn"
-EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+harness.identify(SAMPLE, LIBRARY, devices=("cuda:N",))
 MIN_ACCURACY = 0.95
 
 BLOCK_SHADES = " ░▒▓█"
 ASCII_SHADES = " .:-=+*#%@"
-
-
-def finish(verdict, version, device, checked, detail, code, engine=None):
-    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
-    record = {
-        "verdict": verdict,
-        "sample": SAMPLE,
-        "library": LIBRARY,
-        "version": version,
-        "device": device,
-    }
-    if engine:
-        record["engine"] = engine
-    record["checked"] = checked
-    record["detail"] = detail
-    sys.stdout.flush()
-    print(json.dumps(record), flush=True)
-    sys.exit(code)
-
-
-def device_spec(text):
-    """argparse type: auto, cpu, cuda or cuda:N, normalised (cuda -> cuda:0)."""
-    value = text.strip().lower()
-    if value == "cuda":
-        return "cuda:0"
-    if value in ("auto", "cpu") or re.match(r"^cuda:\d+$", value):
-        return value
-    raise argparse.ArgumentTypeError("expected auto, cpu, cuda or cuda:N, not %r" % text)
-
-
-class SampleArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors still end with a JSON verdict line."""
-
-    def error(self, message):
-        """Report a bad command line in one line and a fail verdict."""
-        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
-        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
 
 
 def draw_digit(image, shades):
@@ -88,9 +49,8 @@ def draw_digit(image, shades):
 
 
 def main(argv=None):
-    """Run the sample; exits through finish()."""
-    parser = SampleArgumentParser(description="SVC on scikit-learn's bundled digits.")
-    parser.add_argument("--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N]")
+    """Run the sample; exits through harness.finish()."""
+    parser = harness.sample_parser("SVC on scikit-learn's bundled digits.")
     parser.add_argument("--ascii", action="store_true", help="draw the digit in plain ASCII")
     args = parser.parse_args(argv)
 
@@ -100,8 +60,13 @@ def main(argv=None):
         from sklearn.model_selection import train_test_split
     except ImportError as error:
         print("scikit-learn is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
-        finish(
-            "fail", "", args.device, "import sklearn", "scikit-learn not installed", EXIT_NO_LIBRARY
+        harness.finish(
+            "fail",
+            "",
+            args.device,
+            "import sklearn",
+            "scikit-learn not installed",
+            harness.EXIT_NO_LIBRARY,
         )
 
     version = sklearn.__version__
@@ -111,7 +76,7 @@ def main(argv=None):
             args.device
         )
         print(message, file=sys.stderr)
-        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+        harness.finish("fail", version, args.device, "device", message, harness.EXIT_NO_DEVICE)
     print("device: cpu (scikit-learn computes on the CPU only; it has no GPU support)")
 
     digits = datasets.load_digits()
@@ -143,21 +108,16 @@ def main(argv=None):
         accuracy,
         len(test_labels),
     )
-    finish(
+    harness.finish(
         "pass" if passed else "fail",
         version,
         "cpu",
         "SVC predicts the held-out last digit and scores >= %.2f on a held-out split"
         % MIN_ACCURACY,
         detail,
-        EXIT_PASS if passed else EXIT_FAIL,
+        harness.EXIT_PASS if passed else harness.EXIT_FAIL,
     )
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as crash:  # an unforeseen failure still ends with a verdict line
-        traceback.print_exc()
-        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
-        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
+    harness.run(main)

@@ -27,55 +27,16 @@ def lesson(tf, dev, session, **run):
 # Usage: python tensorflow_add.py [--device auto|cpu|cuda[:N]]
 # Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
-import argparse
-import json
 import os
-import re
 import sys
 import time
-import traceback
+
+import sample_harness as harness
 
 SAMPLE = "tensorflow_add"
 LIBRARY = "tensorflow"
-EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+harness.identify(SAMPLE, LIBRARY, devices=("cuda:N",))
 EXPECTED = 5.0
-
-
-def finish(verdict, version, device, checked, detail, code, engine=None):
-    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
-    record = {
-        "verdict": verdict,
-        "sample": SAMPLE,
-        "library": LIBRARY,
-        "version": version,
-        "device": device,
-    }
-    if engine:
-        record["engine"] = engine
-    record["checked"] = checked
-    record["detail"] = detail
-    sys.stdout.flush()
-    print(json.dumps(record), flush=True)
-    sys.exit(code)
-
-
-def device_spec(text):
-    """argparse type: auto, cpu, cuda or cuda:N, normalised (cuda -> cuda:0)."""
-    value = text.strip().lower()
-    if value == "cuda":
-        return "cuda:0"
-    if value in ("auto", "cpu") or re.match(r"^cuda:\d+$", value):
-        return value
-    raise argparse.ArgumentTypeError("expected auto, cpu, cuda or cuda:N, not %r" % text)
-
-
-class SampleArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors still end with a JSON verdict line."""
-
-    def error(self, message):
-        """Report a bad command line in one line and a fail verdict."""
-        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
-        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
 
 
 def quiet_session(tf):
@@ -104,9 +65,8 @@ def run_lesson(tf, tf_device):
 
 
 def main(argv=None):
-    """Run the sample; exits through finish()."""
-    parser = SampleArgumentParser(description="TensorFlow: 2 + 3 in a v1 session and eagerly.")
-    parser.add_argument("--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N]")
+    """Run the sample; exits through harness.finish()."""
+    parser = harness.sample_parser("TensorFlow: 2 + 3 in a v1 session and eagerly.")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -114,13 +74,13 @@ def main(argv=None):
         import tensorflow as tf
     except ImportError as error:
         print("TensorFlow is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
-        finish(
+        harness.finish(
             "fail",
             "",
             args.device,
             "import tensorflow",
             "TensorFlow not installed",
-            EXIT_NO_LIBRARY,
+            harness.EXIT_NO_LIBRARY,
         )
 
     version = tf.__version__
@@ -149,7 +109,7 @@ def main(argv=None):
             ", ".join(available),
         )
         print(message, file=sys.stderr)
-        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+        harness.finish("fail", version, args.device, "device", message, harness.EXIT_NO_DEVICE)
     tf_device = "/device:CPU:0" if device == "cpu" else "/device:GPU:" + device.split(":")[1]
     if device == "cpu":
         print("device: cpu (%s)" % tf_device)
@@ -176,21 +136,16 @@ def main(argv=None):
         eager_value,
         eager_device.rsplit("/", 1)[-1],
     )
-    finish(
+    harness.finish(
         "pass" if passed else "fail",
         version,
         device,
         "2 + 3 == 5 in a v1 session graph and eagerly, both on %s" % tf_device,
         detail,
-        EXIT_PASS if passed else EXIT_FAIL,
+        harness.EXIT_PASS if passed else harness.EXIT_FAIL,
         engine="graph+eager",
     )
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as crash:  # an unforeseen failure still ends with a verdict line
-        traceback.print_exc()
-        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
-        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
+    harness.run(main)

@@ -33,9 +33,7 @@ def lesson():
 # Usage: python theano_multiply.py [--device auto|cpu|cuda[:N]] [--engine auto|c|python]
 # Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
-import argparse
 import importlib.util
-import json
 import logging
 import os
 import re
@@ -43,12 +41,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import warnings
+
+import sample_harness as harness
 
 SAMPLE = "theano_multiply"
 LIBRARY = "theano"
-EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+harness.identify(SAMPLE, LIBRARY, devices=("cuda:N",))
 C_PROBE_TIMEOUT_S = 300
 
 # Run in a child interpreter: compile one tiny graph with the C linker.
@@ -59,43 +58,6 @@ x = tensor.dscalar()
 double = theano.function([x], x * 2.0, mode=theano.Mode(linker="c"))
 assert double(1.5) == 3.0
 """
-
-
-def finish(verdict, version, device, checked, detail, code, engine=None):
-    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
-    record = {
-        "verdict": verdict,
-        "sample": SAMPLE,
-        "library": LIBRARY,
-        "version": version,
-        "device": device,
-    }
-    if engine:
-        record["engine"] = engine
-    record["checked"] = checked
-    record["detail"] = detail
-    sys.stdout.flush()
-    print(json.dumps(record), flush=True)
-    sys.exit(code)
-
-
-def device_spec(text):
-    """argparse type: auto, cpu, cuda or cuda:N, normalised (cuda -> cuda:0)."""
-    value = text.strip().lower()
-    if value == "cuda":
-        return "cuda:0"
-    if value in ("auto", "cpu") or re.match(r"^cuda:\d+$", value):
-        return value
-    raise argparse.ArgumentTypeError("expected auto, cpu, cuda or cuda:N, not %r" % text)
-
-
-class SampleArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors still end with a JSON verdict line."""
-
-    def error(self, message):
-        """Report a bad command line in one line and a fail verdict."""
-        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
-        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
 
 
 def installed_version(distribution, module):
@@ -139,7 +101,7 @@ def choose_device(requested, version):
     else:
         return "cuda%d" % index
     print(message, file=sys.stderr)
-    finish("fail", version, requested, "device", message, EXIT_NO_DEVICE)
+    harness.finish("fail", version, requested, "device", message, harness.EXIT_NO_DEVICE)
     return "cpu"  # not reached
 
 
@@ -182,9 +144,8 @@ def summarise_failure(output, returncode=None):
 
 
 def main(argv=None):
-    """Run the sample; exits through finish()."""
-    parser = SampleArgumentParser(description="Theano's compiled scalar multiplication.")
-    parser.add_argument("--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N]")
+    """Run the sample; exits through harness.finish()."""
+    parser = harness.sample_parser("Theano's compiled scalar multiplication.")
     parser.add_argument(
         "--engine",
         choices=("auto", "c", "python"),
@@ -195,7 +156,14 @@ def main(argv=None):
 
     if importlib.util.find_spec("theano") is None:
         print("Theano is not installed in %s" % sys.executable, file=sys.stderr)
-        finish("fail", "", args.device, "import theano", "Theano not installed", EXIT_NO_LIBRARY)
+        harness.finish(
+            "fail",
+            "",
+            args.device,
+            "import theano",
+            "Theano not installed",
+            harness.EXIT_NO_LIBRARY,
+        )
     version = installed_version("Theano", "theano")
     print("library: Theano %s (Python %s)" % (version, sys.version.split()[0]))
     theano_device = choose_device(args.device, version)
@@ -229,13 +197,13 @@ def main(argv=None):
         reason = summarise_failure(str(error)) if str(error) else type(error).__name__
         print("import theano failed: %s" % reason, file=sys.stderr)
         requested = "cpu" if theano_device == "cpu" else "cuda:" + theano_device[4:]
-        finish(
+        harness.finish(
             "fail",
             version,
             requested,
             "import theano (%s engine)" % engine,
             reason,
-            EXIT_FAIL,
+            harness.EXIT_FAIL,
             engine=engine,
         )
 
@@ -247,37 +215,17 @@ def main(argv=None):
     multiply = lesson()
     compile_seconds = time.perf_counter() - started
 
-    answer = multiply(1.5, 2.5)
-    print("f(1.5, 2.5) = %r (compiled in %.2f s)" % (float(answer), compile_seconds))
-    pairs = [(1.5, 2.5), (-3.0, 0.25), (1e10, 3e-5), (7.0, 0.0), (0.1, 0.2)]
-    mismatches = []
-    for left, right in pairs:
-        got = float(multiply(left, right))
-        if got != left * right:
-            mismatches.append("%r*%r gave %r, expected %r" % (left, right, got, left * right))
-    passed = float(answer) == 3.75 and not mismatches
-    if mismatches:
-        print("mismatches: " + "; ".join(mismatches))
-    detail = "f(1.5, 2.5) = %r; %d/%d pairs equal Python's product" % (
-        float(answer),
-        len(pairs) - len(mismatches),
-        len(pairs),
-    )
-    finish(
+    passed, detail = harness.check_products(multiply, compile_seconds)
+    harness.finish(
         "pass" if passed else "fail",
         version,
         device,
         "theano.function(a * b) on dscalars equals Python's products, 1.5 * 2.5 == 3.75",
         detail,
-        EXIT_PASS if passed else EXIT_FAIL,
+        harness.EXIT_PASS if passed else harness.EXIT_FAIL,
         engine=engine,
     )
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as crash:  # an unforeseen failure still ends with a verdict line
-        traceback.print_exc()
-        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
-        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
+    harness.run(main)

@@ -24,56 +24,17 @@ def lesson(rows, device):
 # Usage: python torch_tensors.py [--device auto|cpu|cuda[:N]|mps]
 # Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
-import argparse
-import json
-import re
 import sys
 import time
-import traceback
+
+import sample_harness as harness
 
 SAMPLE = "torch_tensors"
 LIBRARY = "torch"
-EXIT_PASS, EXIT_FAIL, EXIT_NO_DEVICE, EXIT_NO_LIBRARY = 0, 1, 2, 3
+harness.identify(SAMPLE, LIBRARY, devices=("cuda:N", "mps"))
 
 ROWS = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
 EXPECTED_SUM = [5.0, 7.0, 9.0]
-
-
-def finish(verdict, version, device, checked, detail, code, engine=None):
-    """Print the verdict as the last stdout line (JSON) and exit with `code`."""
-    record = {
-        "verdict": verdict,
-        "sample": SAMPLE,
-        "library": LIBRARY,
-        "version": version,
-        "device": device,
-    }
-    if engine:
-        record["engine"] = engine
-    record["checked"] = checked
-    record["detail"] = detail
-    sys.stdout.flush()
-    print(json.dumps(record), flush=True)
-    sys.exit(code)
-
-
-def device_spec(text):
-    """argparse type: auto, cpu, mps, cuda or cuda:N, normalised (cuda -> cuda:0)."""
-    value = text.strip().lower()
-    if value == "cuda":
-        return "cuda:0"
-    if value in ("auto", "cpu", "mps") or re.match(r"^cuda:\d+$", value):
-        return value
-    raise argparse.ArgumentTypeError("expected auto, cpu, cuda, cuda:N or mps, not %r" % text)
-
-
-class SampleArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose errors still end with a JSON verdict line."""
-
-    def error(self, message):
-        """Report a bad command line in one line and a fail verdict."""
-        print("%s: error: %s" % (self.prog, message), file=sys.stderr)
-        finish("fail", "", "none", "command line", message, EXIT_NO_DEVICE)
 
 
 def available_devices(torch):
@@ -113,18 +74,22 @@ def rows_sum_on(torch, device):
 
 
 def main(argv=None):
-    """Run the sample; exits through finish()."""
-    parser = SampleArgumentParser(description="PyTorch: sum the rows of a 2x3 tensor.")
-    parser.add_argument(
-        "--device", type=device_spec, default="auto", help="auto, cpu, cuda[:N] or mps"
-    )
+    """Run the sample; exits through harness.finish()."""
+    parser = harness.sample_parser("PyTorch: sum the rows of a 2x3 tensor.")
     args = parser.parse_args(argv)
 
     try:
         import torch
     except ImportError as error:
         print("PyTorch is not installed in %s (%s)" % (sys.executable, error), file=sys.stderr)
-        finish("fail", "", args.device, "import torch", "PyTorch not installed", EXIT_NO_LIBRARY)
+        harness.finish(
+            "fail",
+            "",
+            args.device,
+            "import torch",
+            "PyTorch not installed",
+            harness.EXIT_NO_LIBRARY,
+        )
 
     version = torch.__version__
     print("library: PyTorch %s (built with CUDA: %s)" % (version, torch.version.cuda or "no"))
@@ -148,7 +113,7 @@ def main(argv=None):
             why = "PyTorch sees %d CUDA device(s)" % torch.cuda.device_count()
         message = "%s is unavailable: %s; available: %s" % (args.device, why, ", ".join(available))
         print(message, file=sys.stderr)
-        finish("fail", version, args.device, "device", message, EXIT_NO_DEVICE)
+        harness.finish("fail", version, args.device, "device", message, harness.EXIT_NO_DEVICE)
 
     results = []
     all_correct = True
@@ -163,20 +128,15 @@ def main(argv=None):
         )
         results.append("%s %s%s" % (device, added, "" if correct else " WRONG"))
 
-    finish(
+    harness.finish(
         "pass" if all_correct else "fail",
         version,
         wanted[-1],
         "row 0 + row 1 and sum(dim=0) of [[1,2,3],[4,5,6]] equal [5, 7, 9] on " + ", ".join(wanted),
         "; ".join(results),
-        EXIT_PASS if all_correct else EXIT_FAIL,
+        harness.EXIT_PASS if all_correct else harness.EXIT_FAIL,
     )
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as crash:  # an unforeseen failure still ends with a verdict line
-        traceback.print_exc()
-        detail = "%s: %s" % (type(crash).__name__, str(crash).strip()[:300])
-        finish("fail", "", "unknown", "the sample ran to its end", detail, EXIT_FAIL)
+    harness.run(main)
