@@ -250,10 +250,18 @@ def replay_problem(environ: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def state_dir(recording_path: str) -> str:
-    """The folder where replayed CUDA processes of this recording announce the GPU they use."""
+def state_dir(recording_path: str, environ: Mapping[str, str] | None = None) -> str:
+    """The folder where this mltui's replayed CUDA processes announce the GPU they use.
+
+    MLTUI_REPLAY_STATE when set (an mltui started by another, a test); else one folder per
+    recording and per mltui process, so two runs on one recording never see each other's load.
+    """
+    given = (os.environ if environ is None else environ).get(STATE_VARIABLE)
+    if given:
+        return given
     digest = hashlib.sha256(os.path.realpath(recording_path).encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"mltui-replay-{os.getuid()}", digest)
+    folder = f"{digest}-{os.getpid()}"
+    return os.path.join(tempfile.gettempdir(), f"mltui-replay-{os.getuid()}", folder)
 
 
 def replay_environment(env: dict[str, str]) -> dict[str, str]:
@@ -267,7 +275,7 @@ def replay_environment(env: dict[str, str]) -> dict[str, str]:
     env = dict(env)
     absolute = os.path.abspath(path)
     env[REPLAY_VARIABLE] = absolute
-    env.setdefault(STATE_VARIABLE, state_dir(absolute))
+    env.setdefault(STATE_VARIABLE, state_dir(absolute, env))
     entries = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != STANDIN_DIR]
     env["PYTHONPATH"] = os.pathsep.join([STANDIN_DIR, *entries])
     return env
