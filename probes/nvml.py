@@ -787,6 +787,27 @@ def explain_missing_gpu(
     return lines
 
 
+#: nvmlDeviceGetP2PStatus's capability index for NVLink, and its "OK" status (nvidia-ml-py).
+P2P_CAPS_INDEX_NVLINK = 2
+P2P_STATUS_OK = 0
+
+
+def nvlink_pairs(session: NvmlSession, indices: list[int]) -> dict[tuple[int, int], bool | None]:
+    """For each ordered pair of GPUs: True when NVML says they talk over NVLink
+    (nvmlDeviceGetP2PStatus with the NVLink capability), False when it says they do not,
+    None when NVML could not say."""
+    pairs: dict[tuple[int, int], bool | None] = {}
+    for index in indices:
+        for peer in indices:
+            if peer == index:
+                continue
+            ok, value = session.pair_call(
+                index, peer, "nvmlDeviceGetP2PStatus", P2P_CAPS_INDEX_NVLINK
+            )
+            pairs[(index, peer)] = (int(value) == P2P_STATUS_OK) if ok else None
+    return pairs
+
+
 def nvml_extras(session: NvmlSession, index: int) -> dict[str, Any]:
     """Fields the check does not read but the perf peaks need: CUDA cores, bus width, NVLinks."""
     extra: dict[str, Any] = {}

@@ -463,6 +463,25 @@ def nvlink_peak(specs: GpuSpecs) -> Peak | None:
     )
 
 
+def pair_peaks(specs: GpuSpecs, peers: dict[str, bool | None]) -> dict[str, Peak]:
+    """The peer-copy peak per pair ("p2p:cuda:3"): NVLink where NVML says the pair talks over
+    NVLink, else the PCIe link; no peak where NVML could not say (None). On NVLink-bridged
+    PCIe cards only the bridged pairs have NVLink: the others are judged against PCIe."""
+    peaks: dict[str, Peak] = {}
+    nvlink = nvlink_peak(specs)
+    link = pcie_peak(specs.pcie_generation_max, specs.pcie_width_max)
+    for peer, nvlinked in peers.items():
+        if nvlinked and nvlink is not None:
+            peaks[f"p2p:{peer}"] = nvlink
+        elif nvlinked is False and link is not None:
+            peaks[f"p2p:{peer}"] = Peak(
+                value=link.value,
+                unit="B/s",
+                basis=f"{link.basis} (NVML: no NVLink to {peer})",
+            )
+    return peaks
+
+
 def gpu_peaks(specs: GpuSpecs) -> dict[str, Peak]:
     """Every peak derivable for a GPU, keyed like the measurements: gemm:DTYPE, copy, h2d, d2h,
     p2p (NVLink when links are active, else the PCIe link)."""

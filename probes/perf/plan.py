@@ -100,13 +100,19 @@ def plan_run(
         if device == "cpu":
             plan.devices[device] = DevicePerf(device="cpu", name=system.cpu.model)
             continue
-        gpu = by_index[gpu_index(device) or 0]
+        index = gpu_index(device)
+        if index is None:
+            continue
+        gpu = by_index[index]
         perf = DevicePerf(device=device, name=gpu.name, uuid=gpu.uuid)
         plan.devices[device] = perf
         busy = sorted(p.pid for p in gpu.processes or [])
         perf.busy_pids = busy
         if gpu.mig_mode:
-            perf.reasons = ["MIG mode is on: measuring MIG slices is not supported"]
+            perf.reasons = [
+                "MIG parent: MIG mode is on, so CUDA runs only on its MIG instances "
+                "(measuring those is not supported yet)"
+            ]
         elif busy and not options.force:
             perf.reasons = [f"busy: PIDs {', '.join(map(str, busy))} (--force measures anyway)"]
         else:

@@ -42,6 +42,24 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def check_uuid(torch, device, pinned):
+    """Raise when CUDA's `device` is not the GPU mltui pinned this rank to (by UUID)."""
+    found = str(getattr(torch.cuda.get_device_properties(device), "uuid", "") or "")
+    if not pinned or not found:
+        return
+
+    def bare(uuid):
+        text = uuid.strip().lower()
+        return text.split("-", 1)[1] if text[:4] in ("gpu-", "mig-") else text
+
+    if bare(found) != bare(pinned):
+        raise RuntimeError(
+            "CUDA's device {} here is {}, not {} that mltui pinned it to".format(
+                device, found, pinned
+            )
+        )
+
+
 def worker(rank, args, port):
     """One rank: rendezvous, check, time, and (rank 0) report."""
     # The worker's own chatter goes to stderr; rank 0 writes the JSON lines itself.
@@ -58,6 +76,7 @@ def worker(rank, args, port):
     device = devices[rank]
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
+        check_uuid(torch, device, args.uuids[rank] if rank < len(args.uuids) else None)
     dist.init_process_group(
         args.backend,
         rank=rank,
@@ -147,8 +166,10 @@ def parse_args(argv):
     parser.add_argument("--bytes", type=int, default=256 << 20)
     parser.add_argument("--slice", type=float, default=0.5)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--uuids", default="", help="each rank's GPU UUID (mltui pinned them)")
     args = parser.parse_args(argv)
     args.devices = [d for d in args.devices.split(",") if d]
+    args.uuids = [u for u in args.uuids.split(",") if u]
     return args
 
 

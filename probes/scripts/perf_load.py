@@ -323,12 +323,80 @@ def _norm_text(what, residual2, scale2, reference2):
     )
 
 
-def gemm_size(device, dtype, memory_bytes, cpu_size):
+def gemm_size(device, dtype, memory_bytes, cpu_size, gpu_size=8192):
     """The matrix size: large enough to saturate the device, within the memory budget."""
-    n = cpu_size if device == "cpu" else 8192
+    n = cpu_size if device == "cpu" else gpu_size
     while n > 256 and 3 * n * n * ELEMENT_BYTES[dtype] > memory_bytes:
         n //= 2
     return n
+
+
+# ----------------------------------------------------------------------------- devices
+
+#: mltui's name of each CUDA device of this process ("cuda:3": NVML's index 3) -> the ordinal
+#: CUDA numbers it by here. mltui pins the process to the GPUs' UUIDs, in the order of
+#: --devices, with CUDA_VISIBLE_DEVICES: the k-th CUDA device named is CUDA's device k.
+_LOCAL = {}
+#: The UUID mltui pinned each device to, and the UUID it was found to run on (every figure of
+#: the device carries the latter).
+_PINNED = {}
+_RAN_ON = {}
+
+
+def pin_devices(devices, uuids):
+    """Number the CUDA devices of `devices` as CUDA sees them after mltui's pinning by `uuids`
+    (one per CUDA device, in order); without UUIDs the names are taken as CUDA's numbers."""
+    cuda = [d for d in devices if d.startswith("cuda:")]
+    for ordinal, label in enumerate(cuda):
+        if uuids:
+            _LOCAL[label] = "cuda:%d" % ordinal
+            _PINNED[label] = uuids[ordinal] if ordinal < len(uuids) else None
+        else:
+            _LOCAL[label] = label
+
+
+def _local(device):
+    return _LOCAL.get(device, device)
+
+
+def _ordinal(device):
+    return int(_local(device).split(":")[1])
+
+
+def _bare_uuid(uuid):
+    text = str(uuid or "").strip().lower()
+    return text.split("-", 1)[1] if text[:4] in ("gpu-", "mig-") else text
+
+
+def check_identity(device, cuda_uuid):
+    """None when CUDA's device is the GPU mltui pinned `device` to (its UUID recorded as the
+    one the figures ran on), else the error. Without a UUID from CUDA (an old torch, TensorFlow,
+    JAX) the pinning itself names the GPU: CUDA_VISIBLE_DEVICES=<uuid> shows only that one."""
+    pinned = _PINNED.get(device)
+    if cuda_uuid and pinned and _bare_uuid(cuda_uuid) != _bare_uuid(pinned):
+        return "CUDA's device {} here is {}, not {} that mltui pinned it to".format(
+            _local(device), cuda_uuid, pinned
+        )
+    if pinned:
+        _RAN_ON[device] = pinned
+    elif cuda_uuid:
+        text = str(cuda_uuid)
+        _RAN_ON[device] = text if text[:4] in ("GPU-", "MIG-") else "GPU-" + text
+    return None
+
+
+def no_gpu(library, cuda, reason):
+    """The library sees no GPU (a CPU-only build): a state of the library, said once, and each
+    GPU asked for skipped with that reason; never an error of the GPUs."""
+    emit(
+        "library",
+        library=library,
+        status="no_gpu",
+        error=reason,
+        version=_version(LIBRARIES[library][1]),
+    )
+    for device in cuda:
+        emit("skip", device=device, kind="gemm", dtype=None, reason=reason)
 
 
 # ----------------------------------------------------------------------------- numpy
@@ -356,7 +424,7 @@ def run_numpy(args, devices):
 
 
 def _gemm_numpy(np, timer, args, device):
-    n = gemm_size(device, "fp32", args.memory_bytes, args.cpu_size)
+    n = gemm_size(device, "fp32", args.memory_bytes, args.cpu_size, args.gpu_size)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
@@ -409,6 +477,8 @@ def _gemm_measured(device, dtype, seconds, repeats, a, b, out, host, **extra):
 
 
 def _measured(device, kind, dtype, value, unit, size, seconds, repeats, ok, **extra):
+    if device in _RAN_ON:
+        extra["uuid"] = _RAN_ON[device]
     emit(
         "measure",
         device=device,
@@ -435,15 +505,23 @@ def run_torch(args, devices):
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     cuda = [d for d in devices if d.startswith("cuda")]
+    if cuda and not torch.cuda.is_available():
+        if torch.version.cuda is None:
+            reason = "torch {} is a CPU-only build".format(torch.__version__)
+        else:
+            reason = "torch {} (CUDA {}) sees no CUDA device".format(
+                torch.__version__, torch.version.cuda
+            )
+        no_gpu("torch", cuda, reason)
+        devices, cuda = [d for d in devices if not d.startswith("cuda")], []
+    working = []
     for device in devices:
         if device != "cpu" and not device.startswith("cuda"):
             emit("skip", device=device, kind="gemm", dtype=None, reason="unknown device")
             continue
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            kind = "gemm" if args.dtypes else "copy" if "copy" in args.kinds else "h2d"
-            emit("error", device=device, kind=kind, dtype=None, error="torch sees no CUDA device")
-            continue
-        _torch_device(torch, args, device)
+        if _torch_device(torch, args, device):
+            working.append(device)
+    cuda = [d for d in cuda if d in working]
     if args.p2p and len(cuda) > 1:
         _torch_p2p(torch, args, cuda)
 
@@ -451,7 +529,7 @@ def run_torch(args, devices):
 def _torch_timer(torch, args, device):
     if device == "cpu":
         return Timer(args.slice, lambda: None)
-    dev = torch.device(device)
+    dev = torch.device(_local(device))
 
     def sync():
         torch.cuda.synchronize(dev)
@@ -464,16 +542,24 @@ def _torch_timer(torch, args, device):
 
 
 def _torch_device(torch, args, device):
-    dev = torch.device(device)
+    """Measure one device; False when it is not the GPU mltui pinned (nothing measured)."""
+    dev = torch.device(_local(device))
     if device.startswith("cuda"):
         torch.cuda.set_device(dev)
+        properties = torch.cuda.get_device_properties(dev)
+        cuda_uuid = str(getattr(properties, "uuid", "") or "") or None
+        wrong = check_identity(device, cuda_uuid)
         emit(
             "device",
             device=device,
             name=torch.cuda.get_device_name(dev),
-            sm_count=torch.cuda.get_device_properties(dev).multi_processor_count,
+            sm_count=properties.multi_processor_count,
             compute_capability="{}.{}".format(*torch.cuda.get_device_capability(dev)),
+            uuid=_RAN_ON.get(device) or cuda_uuid,
         )
+        if wrong is not None:
+            emit("error", device=device, kind="gemm", dtype=None, error=wrong)
+            return False
     timer = _torch_timer(torch, args, device)
     for dtype in args.dtypes:
         try:
@@ -495,6 +581,7 @@ def _torch_device(torch, args, device):
             except Exception as exc:
                 emit("error", device=device, kind=direction, dtype=None, error=_error_text(exc))
         torch.cuda.empty_cache()
+    return True
 
 
 def _torch_gemm(torch, timer, args, device, dtype):
@@ -505,14 +592,14 @@ def _torch_gemm(torch, timer, args, device, dtype):
     if dtype == "fp8":
         _torch_fp8(torch, timer, args, device)
         return
-    n = gemm_size(device, dtype, args.memory_bytes, args.cpu_size)
+    n = gemm_size(device, dtype, args.memory_bytes, args.cpu_size, args.gpu_size)
     torch_dtype = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}.get(
         dtype, torch.float16
     )
-    generator = torch.Generator(device=device).manual_seed(0)
-    a = torch.randn((n, n), device=device, dtype=torch_dtype, generator=generator)
-    b = torch.randn((n, n), device=device, dtype=torch_dtype, generator=generator)
-    out = torch.empty((n, n), device=device, dtype=torch_dtype)
+    generator = torch.Generator(device=_local(device)).manual_seed(0)
+    a = torch.randn((n, n), device=_local(device), dtype=torch_dtype, generator=generator)
+    b = torch.randn((n, n), device=_local(device), dtype=torch_dtype, generator=generator)
+    out = torch.empty((n, n), device=_local(device), dtype=torch_dtype)
     previous = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
     try:
@@ -534,17 +621,17 @@ def _torch_fp8(torch, timer, args, device):
     if not device.startswith("cuda"):
         emit("skip", device=device, kind="gemm", dtype="fp8", reason="not a CPU data type")
         return
-    major, minor = torch.cuda.get_device_capability(torch.device(device))
+    major, minor = torch.cuda.get_device_capability(torch.device(_local(device)))
     if (major, minor) < (8, 9) or not hasattr(torch, "_scaled_mm"):
         reason = "FP8 needs compute capability 8.9+ and torch._scaled_mm"
         emit("skip", device=device, kind="gemm", dtype="fp8", reason=reason)
         return
-    n = gemm_size(device, "fp8", args.memory_bytes, args.cpu_size)
-    generator = torch.Generator(device=device).manual_seed(0)
-    a = torch.randn((n, n), device=device, generator=generator).to(torch.float8_e4m3fn)
+    n = gemm_size(device, "fp8", args.memory_bytes, args.cpu_size, args.gpu_size)
+    generator = torch.Generator(device=_local(device)).manual_seed(0)
+    a = torch.randn((n, n), device=_local(device), generator=generator).to(torch.float8_e4m3fn)
     # _scaled_mm wants the second operand column-major.
-    b = torch.randn((n, n), device=device, generator=generator).to(torch.float8_e4m3fn).t()
-    one = torch.ones((), device=device, dtype=torch.float32)
+    b = torch.randn((n, n), device=_local(device), generator=generator).to(torch.float8_e4m3fn).t()
+    one = torch.ones((), device=_local(device), dtype=torch.float32)
     result = {}
 
     def product(fast):
@@ -557,7 +644,7 @@ def _torch_fp8(torch, timer, args, device):
     accumulation = "fast"
     try:
         product(True)
-        torch.cuda.synchronize(torch.device(device))
+        torch.cuda.synchronize(torch.device(_local(device)))
     except (RuntimeError, TypeError):
         accumulation = "fp32"
 
@@ -574,8 +661,8 @@ def _torch_fp8(torch, timer, args, device):
 
 def _torch_copy(torch, timer, args, device):
     count = max(1, min(args.copy_bytes, args.memory_bytes // 2) // 4)
-    src = torch.ones(count, device=device, dtype=torch.float32)
-    dst = torch.zeros(count, device=device, dtype=torch.float32)
+    src = torch.ones(count, device=_local(device), dtype=torch.float32)
+    dst = torch.zeros(count, device=_local(device), dtype=torch.float32)
     seconds, repeats = timer.run(lambda: dst.copy_(src), warmup=1)
     ok = float(dst[count // 2].item()) == 1.0
     nbytes = 2 * count * 4
@@ -587,7 +674,7 @@ def _torch_copy(torch, timer, args, device):
 def _torch_host(torch, timer, args, device, direction):
     nbytes = max(1, min(args.host_bytes, args.memory_bytes // 2))
     host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
-    gpu = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    gpu = torch.empty(nbytes, dtype=torch.uint8, device=_local(device))
     host.fill_(7)
     if direction == "h2d":
         seconds, repeats = timer.run(lambda: gpu.copy_(host, non_blocking=True), warmup=1)
@@ -605,7 +692,7 @@ def _torch_p2p(torch, args, cuda):
     nbytes = max(1, min(args.host_bytes, args.memory_bytes // 2))
     for i, source in enumerate(cuda):
         for target in cuda[i + 1 :]:
-            src_dev, dst_dev = torch.device(source), torch.device(target)
+            src_dev, dst_dev = torch.device(_local(source)), torch.device(_local(target))
             try:
                 if not torch.cuda.can_device_access_peer(src_dev.index, dst_dev.index):
                     emit(
@@ -631,7 +718,17 @@ def _torch_p2p(torch, args, cuda):
                 ok = int(dst[nbytes // 2].item()) == 5
                 value = nbytes * repeats / seconds
                 _measured(
-                    source, "p2p", None, value, "B/s", nbytes, seconds, repeats, ok, peer=target
+                    source,
+                    "p2p",
+                    None,
+                    value,
+                    "B/s",
+                    nbytes,
+                    seconds,
+                    repeats,
+                    ok,
+                    peer=target,
+                    peer_uuid=_RAN_ON.get(target),
                 )
                 del src, dst
                 torch.cuda.empty_cache()
@@ -656,15 +753,23 @@ def run_tensorflow(args, devices):
         with contextlib.suppress(Exception):
             tf.config.experimental.set_memory_growth(gpu, True)
     gpus = tf.config.list_physical_devices("GPU")
+    cuda = [d for d in devices if d.startswith("cuda:")]
+    if cuda and not gpus:
+        built = tf.test.is_built_with_cuda()
+        reason = "TensorFlow {} sees no GPU ({})".format(
+            tf.__version__, "built with CUDA" if built else "a CPU-only build"
+        )
+        no_gpu("tensorflow", cuda, reason)
+        devices = [d for d in devices if d not in cuda]
     for device in devices:
         if device == "cpu":
             name = "/CPU:0"
-        elif device.startswith("cuda:") and int(device.split(":")[1]) < len(gpus):
-            name = "/GPU:" + device.split(":")[1]
+        elif device.startswith("cuda:") and _ordinal(device) < len(gpus):
+            name = "/GPU:%d" % _ordinal(device)
+            check_identity(device, None)
         else:
-            emit(
-                "error", device=device, kind="gemm", dtype=None, error="TensorFlow sees no such GPU"
-            )
+            error = "TensorFlow sees {} GPU(s), not {}".format(len(gpus), device)
+            emit("error", device=device, kind="gemm", dtype=None, error=error)
             continue
         for dtype in args.dtypes:
             if dtype not in ("fp32", "tf32", "bf16", "fp16") or (
@@ -685,7 +790,7 @@ def run_tensorflow(args, devices):
 
 
 def _tf_gemm(tf, args, device, name, dtype):
-    n = gemm_size(device, dtype, args.memory_bytes, args.cpu_size)
+    n = gemm_size(device, dtype, args.memory_bytes, args.cpu_size, args.gpu_size)
     tf.config.experimental.enable_tensor_float_32_execution(dtype == "tf32")
     tf_dtype = {"fp32": tf.float32, "tf32": tf.float32, "bf16": tf.bfloat16}.get(dtype, tf.float16)
     with tf.device(name):
@@ -722,18 +827,28 @@ def run_jax(args, devices):
     import jax
     import jax.numpy as jnp
 
+    cuda = [d for d in devices if d.startswith("cuda:")]
     try:
         gpus = jax.devices("gpu")
     except RuntimeError:
         gpus = []
+        if cuda:
+            platforms = sorted({d.platform for d in jax.devices()})
+            reason = "JAX {} has no GPU backend (platforms: {})".format(
+                jax.__version__, ", ".join(platforms)
+            )
+            no_gpu("jax", cuda, reason)
+            devices = [d for d in devices if d not in cuda]
     cpus = jax.devices("cpu")
     for device in devices:
         if device == "cpu":
             target = cpus[0]
-        elif device.startswith("cuda:") and int(device.split(":")[1]) < len(gpus):
-            target = gpus[int(device.split(":")[1])]
+        elif device.startswith("cuda:") and _ordinal(device) < len(gpus):
+            target = gpus[_ordinal(device)]
+            check_identity(device, None)
         else:
-            emit("error", device=device, kind="gemm", dtype=None, error="JAX sees no such GPU")
+            error = "JAX sees {} GPU(s), not {}".format(len(gpus), device)
+            emit("error", device=device, kind="gemm", dtype=None, error=error)
             continue
         for dtype in args.dtypes:
             if dtype not in ("fp32", "bf16", "fp16") or (device == "cpu" and dtype != "fp32"):
@@ -748,7 +863,7 @@ def run_jax(args, devices):
 
 
 def _jax_gemm(jax, jnp, args, device, target, dtype):
-    n = gemm_size(device, dtype, args.memory_bytes, args.cpu_size)
+    n = gemm_size(device, dtype, args.memory_bytes, args.cpu_size, args.gpu_size)
     jax_dtype = {"fp32": jnp.float32, "bf16": jnp.bfloat16}.get(dtype, jnp.float16)
     key_a, key_b = jax.random.split(jax.random.PRNGKey(0))
     a = jax.device_put(jax.random.normal(key_a, (n, n), dtype=jax_dtype), target)
@@ -801,13 +916,18 @@ def parse_args(argv):
     parser.add_argument("--copy-bytes", type=int, default=256 << 20)
     parser.add_argument("--host-bytes", type=int, default=256 << 20)
     parser.add_argument("--cpu-size", type=int, default=1024, help="GEMM size on the CPU")
+    parser.add_argument("--gpu-size", type=int, default=8192, help="GEMM size on a GPU")
     parser.add_argument("--p2p", action="store_true")
+    parser.add_argument(
+        "--uuids", default="", help="the UUID of each CUDA device of --devices, in order"
+    )
     parser.add_argument("--go", help="wait for this file before measuring")
     parser.add_argument("--go-timeout", type=float, default=600.0)
     args = parser.parse_args(argv)
     args.devices = [d for d in args.devices.split(",") if d]
     args.dtypes = [d for d in args.dtypes.split(",") if d]
     args.kinds = [k for k in args.kinds.split(",") if k]
+    args.uuids = [u for u in args.uuids.split(",") if u]
     return args
 
 
@@ -847,6 +967,7 @@ def main(argv):
     if args.go and not _wait_for(args.go, args.go_timeout):
         emit("library", library=args.library, status="error", error="never given the go")
         return 1
+    pin_devices(args.devices, args.uuids)
     try:
         RUNNERS[args.library](args, args.devices)
     except Exception as exc:
