@@ -19,7 +19,7 @@ from typing import Any
 from probes import __version__
 from probes.cache import load_perf, save_check
 from probes.catalog import LibrarySpec
-from probes.diagnosis import diagnose
+from probes.diagnosis import diagnose, require_proof
 from probes.headline import check_headline
 from probes.libraries import PhaseCallback, probe_libraries
 from probes.limits import PROBE_TIMEOUT_S
@@ -64,6 +64,7 @@ async def run_check(
     system, nvml_report = await machine
     for report in libraries:
         report.checked_at = created_at
+        require_proof(report)  # a library's "ok" is a proof, not the probe's word
     findings = diagnose(
         nvml_report, libraries, system=system, environ=dict(os.environ), target=target
     )

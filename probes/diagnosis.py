@@ -865,6 +865,93 @@ def rule_library_did_not_run(ctx: _Context) -> list[Finding]:
     return findings
 
 
+# ------------------------------------------------------------------ a verdict is a proof
+
+
+def _build_errors(lib: LibraryReport) -> list[str]:
+    """The errors a probe kept in its build details ('gpu_error: AssertionError')."""
+    return [
+        f"{key}: {value}"
+        for key, value in lib.build.items()
+        if key.endswith("_error") and value not in (None, "", False)
+    ]
+
+
+def proof_problem(lib: LibraryReport) -> str | None:
+    """Why a library that ran has not proved itself, or None when it has.
+
+    A library is proven only when it claims at least one device and a computation ran, and
+    checked out, on each device it claims. A "degraded" report is never proven. This is the one
+    test every verdict on a library goes through (its status via `require_proof`, the check's
+    findings via `rule_library_unproven`).
+    """
+    if lib.status not in _RAN:
+        return None
+    if not lib.devices:
+        errors = _build_errors(lib)
+        reason = "no device ran a computation"
+        return f"{reason} ({'; '.join(errors)})" if errors else reason
+    unproven = [d for d in lib.devices if d.computation_ok is not True]
+    if unproven:
+        parts = []
+        for device in unproven:
+            where = device.kind if device.index is None else f"{device.kind}:{device.index}"
+            why = device.error or (
+                "its computation gave a wrong result"
+                if device.computation_ok is False
+                else "no computation ran on it"
+            )
+            parts.append(f"{where}: {why}")
+        return "; ".join(parts)
+    if lib.status == "degraded":
+        return lib.error or "the probe reported it degraded"
+    return None
+
+
+def require_proof(lib: LibraryReport) -> LibraryReport:
+    """Make an "ok" report that proved nothing "degraded", with the reason as its error."""
+    problem = proof_problem(lib)
+    if problem is not None and lib.status == "ok":
+        lib.status = "degraded"
+        lib.error = f"{lib.error}; {problem}" if lib.error else problem
+    return lib
+
+
+def rule_library_unproven(ctx: _Context) -> list[Finding]:
+    """A library that imported but did not prove a computation on each device it claims: an
+    error when no device ran one (nothing is known to work), else a warning."""
+    findings = []
+    for lib in ctx.libraries:
+        problem = proof_problem(lib)
+        if problem is None:
+            continue
+        none_ran = not any(d.computation_ok is True for d in lib.devices)
+        selectors = [
+            f"{name}={ctx.environ[name]}"
+            for name in ("JAX_PLATFORMS", "JAX_PLATFORM_NAME", "CUDA_VISIBLE_DEVICES")
+            if name in ctx.environ
+        ]
+        fix = f"Run `mltui run {lib.name}` to see the library's own error"
+        if selectors:
+            fix += f"; this environment selects its backends: {', '.join(selectors)}"
+        fix += "."
+        findings.append(
+            Finding(
+                rule="library_unproven",
+                severity="error" if none_ran else "warning",
+                title=(
+                    f"{_display(lib)} ran no computation: it was not proven to work"
+                    if none_ran
+                    else f"{_display(lib)} did not prove every device it claims"
+                ),
+                evidence=problem,
+                fix=fix,
+                library=lib.name,
+            )
+        )
+    return findings
+
+
 def _python(ctx: _Context) -> str:
     return ctx.target.executable if ctx.target is not None else "python"
 
@@ -891,7 +978,8 @@ def verdict(findings: Sequence[Finding]) -> str:
     """One line for a whole check, the same in the CLI and the dashboard.
 
     Never all-clear when a finding exists; a check where nothing ran carries the
-    `no_library_installed` warning, so it is not all-clear either.
+    `no_library_installed` warning, and a library that did not prove a computation on each
+    device it claims carries a `library_unproven` finding, so neither is all-clear.
     """
     if not findings:
         return ALL_CLEAR
@@ -905,6 +993,7 @@ def verdict(findings: Sequence[Finding]) -> str:
 
 RULES: tuple[Callable[[_Context], list[Finding]], ...] = (
     rule_library_did_not_run,
+    rule_library_unproven,
     rule_nothing_installed,
     rule_nvml_error,
     rule_pci_gpus_without_driver,

@@ -208,3 +208,175 @@ def test_check_result_roundtrip_keeps_the_new_findings() -> None:
     check.findings = diagnose(NO_DRIVER, [_lib("torch", "timeout")], environ={})
     again = from_dict(CheckResult, to_dict(check))
     assert again.findings == check.findings
+
+
+# --------------------------------------------------------------------- a verdict is a proof
+#
+# Issue 17, class 3: a library is ok only when it proved a computation on each device it claims.
+# Each vector is a report a probe could send; every path (the diagnosis, the status mltui gives
+# the library, the CLI's words and exit status, the dashboard's findings) must refuse the
+# all-clear for each.
+
+CPU_OK = DeviceResult("cpu", computation_ok=True)
+UNPROVEN = {
+    # the issue's: JAX_PLATFORMS=cuda without a GPU, every backend's error only in build.*_error
+    "jax-no-backend": (
+        "ok",
+        [],
+        {"cpu_error": "AssertionError", "gpu_error": "AssertionError"},
+        None,
+        "error",
+    ),
+    "degraded-with-error": ("degraded", [CPU_OK], {}, "cuda:0 out of memory", "warning"),
+    # vectors of our own
+    "no-device-no-word": ("ok", [], {}, None, "error"),
+    "device-never-tried": ("ok", [DeviceResult("cuda", 0, computation_ok=None)], {}, None, "error"),
+    "wrong-result": (
+        "ok",
+        [DeviceResult("cuda", 0, computation_ok=False, error="sum 11 != 10")],
+        {},
+        None,
+        "error",
+    ),
+    "cpu-proved-gpu-not": (
+        "ok",
+        [CPU_OK, DeviceResult("cuda", 1, computation_ok=None)],
+        {},
+        None,
+        "warning",
+    ),
+    "degraded-without-a-word": ("degraded", [CPU_OK], {}, None, "warning"),
+}
+
+
+def _unproven(name: str) -> LibraryReport:
+    status, devices, build, error, _ = UNPROVEN[name]
+    return _lib(
+        "jax", status, version="0.10", devices=list(devices), build=dict(build), error=error
+    )
+
+
+@pytest.mark.parametrize("name", list(UNPROVEN))
+def test_a_library_that_proved_nothing_is_never_all_clear(name: str) -> None:
+    from probes.diagnosis import proof_problem, require_proof
+
+    severity = UNPROVEN[name][4]
+    lib = _unproven(name)
+    findings = diagnose(NO_DRIVER, [lib], environ={"JAX_PLATFORMS": "cuda"}, target=TARGET)
+    (finding,) = [f for f in findings if f.rule == "library_unproven"]
+    assert finding.severity == severity and finding.library == "jax"
+    assert finding.evidence == proof_problem(lib)
+    assert "JAX_PLATFORMS=cuda" in finding.fix
+    assert verdict(findings) != ALL_CLEAR
+    # the status mltui gives it: never "ok"
+    assert require_proof(lib).status == "degraded"
+    # the CLI's report and the dashboard's findings say the same, never the all-clear
+    check = canned_check(TARGET)
+    check.libraries = [_unproven(name)]
+    check.findings = findings
+    shown = _plain(render_report(check))
+    assert finding.title in shown and ALL_CLEAR not in shown
+    assert finding.title in _plain(findings_renderable(findings))
+    assert check.has_errors == (severity == "error")
+
+
+def test_build_errors_are_the_evidence() -> None:
+    from probes.diagnosis import proof_problem
+
+    problem = proof_problem(_unproven("jax-no-backend"))
+    assert (
+        problem
+        == "no device ran a computation (cpu_error: AssertionError; gpu_error: AssertionError)"
+    )
+
+
+@pytest.mark.parametrize(
+    "devices",
+    [[CPU_OK], [CPU_OK, DeviceResult("cuda", 0, computation_ok=True)]],
+    ids=["cpu", "cpu+cuda"],
+)
+def test_a_library_that_proved_each_device_is_no_finding(devices: list[DeviceResult]) -> None:
+    from probes.diagnosis import proof_problem, require_proof
+
+    lib = _lib("torch", "ok", devices=devices)
+    assert proof_problem(lib) is None and require_proof(lib).status == "ok"
+    assert verdict(diagnose(NO_DRIVER, [lib], environ={}, target=TARGET)) == ALL_CLEAR
+
+
+REPORTS_THAT_PROVE_NOTHING = {
+    "no devices": {"status": "ok", "devices": [], "build": {"gpu_error": "AssertionError"}},
+    "never tried": {"status": "ok", "devices": [{"kind": "cpu", "computation_ok": None}]},
+    "wrong result": {"status": "ok", "devices": [{"kind": "cpu", "computation_ok": False}]},
+}
+
+
+@pytest.mark.parametrize("name", list(REPORTS_THAT_PROVE_NOTHING))
+def test_the_real_command_exits_1_when_a_library_proved_nothing(
+    name: str, tmp_path: Path, marker: str
+) -> None:
+    """A probe that claims "ok" without a proof: `mltui check` says so, status degraded, exit 1."""
+    report = {
+        "event": "report",
+        "name": "sklearn",
+        "display_name": "scikit-learn",
+        "version": "1.5.0",
+        **REPORTS_THAT_PROVE_NOTHING[name],
+    }
+    python = fake_python(tmp_path, marker, f"print({json.dumps(json.dumps(report))})")
+    common = ("--python", str(python), "--only", "sklearn")
+    done = mltui("check", *common, "--json", cache=tmp_path / "cache", marker=marker)
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert library(data, "sklearn")["status"] == "degraded"
+    assert [f["rule"] for f in data["findings"]] == ["library_unproven"]
+    text = mltui("check", *common, cache=tmp_path / "cache", marker=marker)
+    assert text.returncode == 1 and ALL_CLEAR not in text.stdout
+    assert "not proven to work" in text.stdout
+
+
+def test_jax_platforms_cuda_without_a_gpu_is_not_all_clear(tmp_path: Path, marker: str) -> None:
+    """The issue's case for real: JAX installed, JAX_PLATFORMS=cuda, no GPU here."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("JAX is not installed in this environment")
+    done = mltui(
+        "check", "--only", "jax", cache=tmp_path / "cache", marker=marker,
+        env={"JAX_PLATFORMS": "cuda"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ALL_CLEAR not in done.stdout
+    assert "JAX ran no computation" in done.stdout
+
+
+# --------------------------------------------------------------------- exit statuses, said once
+
+
+def test_exit_statuses_agree_in_readme_help_and_behaviour(tmp_path: Path, marker: str) -> None:
+    """tui/exit_codes.py states them; README's section and `mltui --help` hold the same lines,
+    and the command exits with them (0 help and schema, 2 bad usage; 1 and 130 are staged in
+    the tests above and in test_fault_matrix.py, 141 in test_bad_data.py)."""
+    import signal
+
+    from tui.exit_codes import (
+        EXIT_BROKEN_PIPE,
+        EXIT_FINDINGS,
+        EXIT_INTERRUPTED,
+        EXIT_OK,
+        EXIT_STATUSES,
+        EXIT_USAGE,
+        exit_status_lines,
+    )
+
+    assert [code for code, _ in EXIT_STATUSES] == [0, 1, 2, 130, 141]
+    assert (EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED) == (0, 1, 2, 130)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Exit status", 1)[1].split("```", 2)[1]
+    assert section.strip("\n").splitlines() == exit_status_lines()
+    helped = mltui("--help", cache=tmp_path / "cache", marker=marker)
+    assert helped.returncode == EXIT_OK
+    assert "\n".join(exit_status_lines()) in helped.stdout
+    assert mltui("check", "--schema", cache=tmp_path / "c", marker=marker).returncode == EXIT_OK
+    assert mltui("check", "--nope", cache=tmp_path / "c", marker=marker).returncode == EXIT_USAGE
+    # the quiet end of `| head` is staged in test_bad_data.py::test_a_reader_that_went_away...
+    assert EXIT_BROKEN_PIPE == 128 + signal.SIGPIPE

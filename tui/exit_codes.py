@@ -14,6 +14,28 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 #: Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+#: The reader of stdout went away (`| head`): a quiet exit, as a writer killed by SIGPIPE (13).
+EXIT_BROKEN_PIPE = 141
+
+#: Every exit status of `mltui`, said once: `--help` prints these lines and README's
+#: "Exit status" section holds the same lines (a test compares all three with behaviour).
+EXIT_STATUSES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "all clear: each library proved a computation on each device it claims"),
+    (EXIT_FINDINGS, "a problem: an error finding, a failed sample, device or node"),
+    (EXIT_USAGE, "bad usage: arguments, interpreter, input, or nowhere to write"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C): every process mltui started is killed"),
+    (EXIT_BROKEN_PIPE, "the reader went away (| head): a quiet end"),
+)
+
+
+def exit_status_lines() -> list[str]:
+    """The exit statuses as lines, for `--help` and README ('  0  all clear: ...')."""
+    return [f"  {code:>3}  {meaning}" for code, meaning in EXIT_STATUSES]
+
+
+def exit_status_help() -> str:
+    """The `--help` epilog: 'exit status:' and one line per status."""
+    return "exit status:\n" + "\n".join(exit_status_lines())
 
 
 class UsageError(Exception):

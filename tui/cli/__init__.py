@@ -16,7 +16,7 @@ from probes.arg_types import positive_float as _positive_float
 from probes.catalog import UnknownLibraryError
 from probes.limits import PROBE_TIMEOUT_S
 from probes.target import TargetError
-from tui.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from tui.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_status_help
 
 __all__ = ["build_parser", "main"]
 
@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser: argparse.ArgumentParser = OneLineParser(
         prog="mltui",
-        description="What hardware is here, which ML libraries can use it, do they run, "
+        description="What hardware is here, which ML libraries can use it, do they run,\n"
         "and which library fits the job.",
+        epilog=exit_status_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mltui {__version__}")
     python_help = "the Python interpreter (or environment folder) to probe and run samples in"

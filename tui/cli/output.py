@@ -17,12 +17,11 @@ import argparse
 import contextlib
 import errno
 import os
-import signal
 import sys
 from typing import NoReturn
 
-#: The exit status after the reader of stdout went away (as a writer killed by SIGPIPE).
-EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+from tui.exit_codes import EXIT_BROKEN_PIPE as EXIT_BROKEN_PIPE
+
 #: Errors of a stream that cannot take more output.
 WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
