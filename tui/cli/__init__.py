@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from probes.arg_types import positive_float as _positive_float
-from probes.catalog import UnknownLibraryError
+from probes.catalog import GUIDE_LIBRARIES, UnknownLibraryError
 from probes.limits import PROBE_TIMEOUT_S
 from probes.target import TargetError
 from tui.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_status_help
@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     envs = sub.add_parser("envs", help="list the Python environments on this machine")
     envs.add_argument("--json", action="store_true", help="print as JSON")
 
-    compare = sub.add_parser("compare", help="the comparison table of the five libraries")
+    guide = ", ".join(spec.display_name for spec in GUIDE_LIBRARIES)
+    compare = sub.add_parser("compare", help=f"the comparison table of the guide's {guide}")
     compare.add_argument("--json", action="store_true", help="print as JSON")
 
     info = sub.add_parser("info", help="a library's page from the guide")
