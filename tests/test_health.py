@@ -485,3 +485,57 @@ def test_prometheus_into_a_missing_folder_is_one_line_and_keeps_the_verdict(
         done.stderr.startswith("mltui: --prometheus /proc/no/x.prom")
         and len(done.stderr.splitlines()) == 1
     )
+
+
+def _duration(text: str) -> float:
+    assert text.endswith("s"), text
+    return float(text[:-1])
+
+
+def test_the_documented_npd_plugin_config_keeps_npds_contract(here: dict[str, Path]) -> None:
+    """docs/node-problem-detector/mltui-health-monitor.json, run as NPD runs its rule: path and
+    args, exit 0 OK / 1 NonOK / 2 Unknown, a message within max_output_length on stdout."""
+    config = json.loads(
+        (ROOT / "docs" / "node-problem-detector" / "mltui-health-monitor.json").read_text()
+    )
+    assert config["plugin"] == "custom"
+    plugin = config["pluginConfig"]
+    conditions = {c["type"] for c in config["conditions"]}
+    (rule,) = config["rules"]
+    assert rule["condition"] in conditions and rule["type"] == "permanent"
+    assert _duration(rule["timeout"]) <= _duration(plugin["timeout"])  # NPD refuses it otherwise
+    args = list(rule["args"])
+    assert args[:3] == ["health", "--format", "npd"]
+    assert float(args[args.index("--timeout") + 1]) < _duration(rule["timeout"])
+    for baseline, status in ((here["good"], 0), (here["other"], 1), (Path("/nonexistent"), 2)):
+        args[args.index("--baseline") + 1] = str(baseline)
+        done = mltui(*args, cache=here["cache"])
+        assert done.returncode == status, done.stdout + done.stderr
+        (message,) = done.stdout.splitlines()
+        assert len(message) <= plugin["max_output_length"]
+
+
+async def test_perf_level_holds_the_node_to_its_models_floor(
+    base: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--level perf: a real short perf run on this CPU against the baseline's floor for nodes
+    without a GPU: an unreachable floor fails the node, a low one passes it."""
+    monkeypatch.setenv("MLTUI_CACHE_DIR", str(tmp_path))
+    node = NodeResult("here", "ok", check=from_dict(CheckResult, base))
+    node.throughput, node.throughput_unit = 1e9, "GFLOP/s"
+    high = baseline_from_nodes([node])
+    options = HealthOptions(baseline=high, level="perf", perf_seconds=8, deadline_s=60, node="n")
+    report = await run_health(current_target(), options)
+    assert report.throughput is not None and report.throughput_unit == "GFLOP/s"
+    assert report.perf_floor == pytest.approx(0.9e9)
+    assert report.verdict == "unhealthy" and report.reason.startswith("throughput "), report.reason
+    assert "below the floor" in report.reason
+    node.throughput = report.throughput / 10
+    low = baseline_from_nodes([node])
+    options.baseline, options.max_age_s = low, 3600
+    again = await run_health(current_target(), options)
+    assert again.verdict == "healthy", again.reason
+    families = {f.name: f for f in text_string_to_metric_families(prometheus_text(again))}
+    assert families["mltui_perf_throughput"].samples[0].value == again.throughput
+    ratios = families["mltui_perf_ratio_to_peak"].samples
+    assert {s.labels["device"] for s in ratios} == {"cpu"} and all(0 < s.value for s in ratios)

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from probes import __version__
-from probes.cache import load_check
+from probes.cache import load_check, load_perf
 from probes.catalog import LIBRARIES, LibrarySpec
 from probes.check import save_result
 from probes.diagnosis import diagnose
@@ -32,6 +32,7 @@ from probes.health.verdict import below_floor, judge, perf_floor_for
 from probes.libraries import probe_libraries
 from probes.model import CheckResult, Finding, LibraryReport, TargetPython
 from probes.nvml import read_nvml
+from probes.perf_model import PerfReport
 from probes.system import read_system
 
 #: slurmd kills its HealthCheckProgram after this many seconds (slurmd.c: max_wait = 60*1000).
@@ -135,6 +136,8 @@ async def quick_check(
     if age is None and specs:
         with contextlib.suppress(OSError, RuntimeError, KeyError):
             save_result(result, partial=True)
+    with contextlib.suppress(OSError, RuntimeError, KeyError):
+        result.perf = load_perf(target)  # the last perf run: its figures against their peaks
     return result, age
 
 
@@ -198,7 +201,10 @@ async def run_health(
     floor = perf_floor_for(check, options.baseline) if check is not None else None
     if options.level == "perf" and check is not None:
         left = deadline - (time.monotonic() - started)
-        throughput, perf_errors, perf_unknown = await _perf_level(target, left, nvml)
+        perf, perf_errors, perf_unknown = await _perf_level(target, left, nvml)
+        if perf is not None:
+            check.perf = perf
+            throughput = throughput_of(perf)
         extra_errors.extend(perf_errors)
         extra_unknown.extend(perf_unknown)
         if throughput is not None and floor is not None:
@@ -226,8 +232,8 @@ async def run_health(
 
 async def _perf_level(
     target: TargetPython, seconds: float, nvml: Any
-) -> tuple[tuple[float, str] | None, list[Finding], list[str]]:
-    """The short perf run: the node's throughput, its failures, and what did not run."""
+) -> tuple[PerfReport | None, list[Finding], list[str]]:
+    """The short perf run: its report, its failures, and what did not run."""
     if seconds < 2.0:
         return None, [], ["perf: no time left within the deadline"]
     from probes.perf import PerfOptions, run_perf
@@ -249,4 +255,4 @@ async def _perf_level(
                 fix="Run `mltui perf` on the node to see each device's figures and reasons.",
             )
         )
-    return throughput_of(perf), errors, []
+    return perf, errors, []
