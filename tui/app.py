@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from textual import events, work
@@ -387,7 +386,7 @@ class MltuiApp(App[None]):
 
     def action_export(self) -> None:
         """Save the current check as JSON and Markdown and the screen as SVG; say where."""
-        from tui.export import export_folder, export_paths, write_check
+        from tui.export import export_folder, export_paths, write_check, write_whole
 
         state = self.check_state
         result = state.result if state is not None else None
@@ -395,7 +394,14 @@ class MltuiApp(App[None]):
         try:
             paths = export_paths(host, export_folder())
             written = write_check(result, paths) if result is not None else []
-            written.append(Path(self.save_screenshot(paths.svg_name, str(paths.folder))))
+            screen = paths.folder / paths.svg_name
+            try:
+                write_whole(screen, self.export_screenshot())
+            except OSError:
+                for path in written:  # an export is all its files, or none
+                    path.unlink(missing_ok=True)
+                raise
+            written.append(screen)
         except OSError as exc:
             notify(self, f"export failed: {exc}", severity="error")
             return

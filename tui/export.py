@@ -7,8 +7,10 @@ folder when that cannot be written, named by host and time so a second export ad
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +66,33 @@ def export_paths(host: str, folder: Path, now: float | None = None) -> ExportPat
     return ExportPaths(folder=folder, stem=f"mltui-{safe_host}-{stamp}")
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all: a temporary file in the same folder, flushed
+    to disk, then renamed over `path`. On any error (a full disk, a quota, a file too large) the
+    temporary file is removed and the error raised: no empty or cut file is left behind."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def write_check(result: CheckResult, paths: ExportPaths) -> list[Path]:
-    """Write the check's JSON and Markdown; the paths written."""
-    paths.json.write_text(to_json(result, indent=2) + "\n", encoding="utf-8")
-    paths.markdown.write_text(check_markdown(result), encoding="utf-8")
+    """Write the check's JSON and Markdown, each whole or not at all; the paths written.
+
+    When the second cannot be written, the first is removed too: an export is all its files.
+    """
+    write_whole(paths.json, to_json(result, indent=2) + "\n")
+    try:
+        write_whole(paths.markdown, check_markdown(result))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            paths.json.unlink()
+        raise
     return [paths.json, paths.markdown]
