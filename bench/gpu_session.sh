@@ -4,12 +4,19 @@
 # (default ./gpu-session-out):
 #   nvidia-smi.txt      `nvidia-smi -q` of the machine
 #   nvml-readings.json  raw NVML readings, the fixture format tests/fake_nvml.py replays
+#   gpu-recording.json  the whole machine in MLTUI_REPLAY's format (NVML with P2P/NVLink, the
+#                       readings under a GEMM per GPU, torch's devices): tests/fixtures/gpus/
+#   check-replayed.json `mltui check --json` replayed from gpu-recording.json on the same
+#                       machine, for the differences between replay and the real run
+#                       (replay-vs-real.txt)
 #   check.json          `mltui check --json` (all libraries, exit status in check.rc)
 #   samples.log         torch and tensorflow samples with --device cuda, scikit-learn on cpu
 #   perf.json           `mltui perf --json` (every GPU and the CPU baseline; exit status in
 #                       perf.rc, wall time in perf.time), perf.txt the same rendered for a person
 #   perf-vs-datasheet.txt  each measured figure against mltui's derived peak and the datasheet
-# Then, here: copy nvml-readings.json to tests/fixtures/nvml/<name>.json (with its nvidia-smi.txt)
+# Then, here: copy gpu-recording.json to tests/fixtures/gpus/<name>.json (it replaces the
+# hand-transcribed recording of the same machine; note in BENCHMARKS.md what replay-vs-real.txt
+# shows); copy nvml-readings.json to tests/fixtures/nvml/<name>.json (with its nvidia-smi.txt)
 # and add <name> to the fixture list of the NVML tests; copy perf.json to
 # tests/fixtures/perf/<name>.json (tests/test_perf.py validates and re-judges every file there)
 # and put the fractions of perf-vs-datasheet.txt into BENCHMARKS.md.
@@ -24,8 +31,19 @@ name=${1:-gpu-$(date +%Y%m%d)}
 nvidia-smi -q > "$OUT/nvidia-smi.txt" 2>&1
 (cd tests/fixtures/nvml && $PY record.py "$name" "recorded by bench/gpu_session.sh on $(hostname)") \
   > "$OUT/nvml-readings.json" 2> "$OUT/record.err"
+$PY tests/fixtures/gpus/record_machine.py "$name" > "$OUT/gpu-recording.json" 2> "$OUT/gpu-recording.err"
 $PY -m tui.cli check --json --timeout 180 > "$OUT/check.json" 2> "$OUT/check.err"
 echo $? > "$OUT/check.rc"
+MLTUI_REPLAY="$OUT/gpu-recording.json" $PY -m tui.cli check --json --timeout 180 \
+  > "$OUT/check-replayed.json" 2> "$OUT/check-replayed.err"
+$PY -c "import json,sys; real,rep=(json.load(open(p)) for p in sys.argv[1:3]); \
+gpus=lambda c: [(g['uuid'],g['name'],g['memory_total_bytes']) for g in c['nvml']['gpus']]; \
+devs=lambda c: sorted((l['name'],d['kind'],d['name'],d['uuid']) for l in c['libraries'] \
+for d in l['devices'] if d['kind']!='cpu'); \
+print('NVML GPUs equal:', gpus(real)==gpus(rep)); print('library devices equal:', \
+devs(real)==devs(rep)); print('only real:', sorted(set(devs(real))-set(devs(rep)))); \
+print('only replayed:', sorted(set(devs(rep))-set(devs(real))))" \
+  "$OUT/check.json" "$OUT/check-replayed.json" > "$OUT/replay-vs-real.txt" 2>&1
 {
   for sample in torch_tensors tensorflow_add; do
     echo "=== $sample --device cuda"

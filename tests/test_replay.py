@@ -245,3 +245,54 @@ def test_children_get_the_standin_only_in_replay_mode() -> None:
     assert replayed[STATE_VARIABLE]
     # Applying it twice does not add the stand-in twice.
     assert replay_environment(replayed)["PYTHONPATH"] == replayed["PYTHONPATH"]
+
+
+ROUND_TRIP = """
+import json, sys
+sys.path.insert(0, {fixtures!r})
+import record_machine as record
+from probes.replay import ReplayedNvml, load_recording, state_dir
+recording = load_recording({path!r})
+nvml = ReplayedNvml.from_recording(recording)
+import torch
+record.LOAD_SECONDS, record.SAMPLE_S, record.GEMM_N = 0.6, 0.05, 64
+print(json.dumps(record.record_machine("again", nvml, torch)))
+"""
+
+
+@pytest.mark.parametrize("name", ["h100-sxm-8", "a100-mig"])
+def test_the_recorder_writes_what_replay_reads(name: str, tmp_path: Path) -> None:
+    """record(replay(X)) == X: the recorder of bench/gpu_session.sh, run on a replayed machine
+    (replayed NVML, the CUDA stand-in in real torch), writes the recording it replayed."""
+    original = _data(name)
+    code = ROUND_TRIP.format(fixtures=str(GPUS), path=str(GPUS / f"{name}.json"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CUDA_", "MLTUI_"))}
+    env.update({REPLAY_VARIABLE: str(GPUS / f"{name}.json"), STATE_VARIABLE: str(tmp_path)})
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=replay_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads(done.stdout)
+    assert recording_problems(again) == []
+    for before, after in zip(original["nvml"]["devices"], again["nvml"]["devices"], strict=True):
+        shared = (set(before) & set(after)) - {"under_load", "mig_devices"}
+        assert {k: after[k] for k in shared} == {k: before[k] for k in shared}
+        if "under_load" in before and not before.get("mig_devices"):
+            for function, value in after["under_load"].items():
+                assert value == before["under_load"].get(function, before.get(function))
+    assert [d["uuid"] for d in again["cuda"]["devices"]] == [
+        d["uuid"] for d in original["cuda"]["devices"]
+    ]
+    for before, after in zip(original["cuda"]["devices"], again["cuda"]["devices"], strict=True):
+        if not before.get("mig_enabled"):
+            for key in ("name", "total_memory", "major", "minor", "multi_processor_count"):
+                assert after[key] == before[key]
+        else:
+            assert [m["uuid"] for m in after["mig"]] == [m["uuid"] for m in before["mig"]]
+    assert again["cuda"]["version"] == original["cuda"]["version"]

@@ -144,6 +144,11 @@ with torch.cuda.device(5):
 out["outside"] = torch.cuda.current_device()
 out["peer"] = torch.cuda.can_device_access_peer(0, 7)
 out["free_total"] = list(torch.cuda.mem_get_info(1))
+import threading
+seen = []
+worker = threading.Thread(target=lambda: seen.append(str(torch.ones(1, device="cuda:2").device)))
+worker.start(); worker.join()
+out["thread"] = seen
 print(json.dumps(out))
 """
 
@@ -163,6 +168,7 @@ def test_tensors_on_cuda_compute_on_the_cpu_as_on_a_gpu(tmp_path: Path) -> None:
     assert "enable_timing" in answer["untimed"]
     assert answer["inside"] == 5 and answer["default"] == "cuda:5" and answer["outside"] == 0
     assert answer["peer"] is True
+    assert answer["thread"] == ["cuda:2"]  # a thread started later computes on "cuda" too
     free, total = answer["free_total"]
     assert total == _recording("h100-sxm-8")["cuda"]["devices"][1]["total_memory"] and free < total
 

@@ -833,4 +833,12 @@ def _install_tensors(torch, standin):
     mode = CudaMode()
     mode.__enter__()  # for the rest of the process (the main thread)
     standin.mode = mode
+
+    # Torch function modes are per thread: threads started from now on enter one first (the
+    # hook runs at the thread's first call and removes itself).
+    def enter_in_thread(frame, event, arg):
+        sys.setprofile(None)
+        CudaMode().__enter__()
+
+    threading.setprofile(enter_in_thread)
     standin.CudaTensor = CudaTensor
