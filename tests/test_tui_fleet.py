@@ -273,3 +273,23 @@ def ssh_clients() -> list[int]:
         except psutil.Error:
             continue
     return found
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[" * 100_000 + "]" * 100_000, '{"nodes": NaN}', '{"launcher": "ssh", "nodes": 1e999}'],
+    ids=["100,000 deep", "NaN", "1e999"],
+)
+async def test_a_hostile_saved_report_is_one_line_in_the_status(
+    content: str, tmp_path: Path
+) -> None:
+    """A saved report goes through the one bounded JSON reader: a line, never a crash."""
+    saved = tmp_path / "fleet.json"
+    saved.write_text(content, encoding="utf-8")
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.start(str(saved))
+        await pilot.pause()
+        assert pane.message.startswith(f"cannot read {saved}")
+        assert pane.fleet is None
