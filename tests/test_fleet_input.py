@@ -35,6 +35,7 @@ from probes.fleet.launch import (
     parse_check,
 )
 from probes.fleet.model import NodeResult
+from probes.fleet.ray_launch import row_from_event
 from probes.fleet.registry import LauncherKind, launcher_kinds, register_launcher
 from probes.fleet.run import run_fleet
 from probes.fleet.ssh import parse_hosts, read_hosts
@@ -509,3 +510,15 @@ def test_check_json_writes_non_ascii_text_as_utf8(tmp_path: Path, marker: str) -
     longest = max(len(line.encode("utf-8")) for line in done.stdout.splitlines())
     assert longest < 2 * len(error.encode("utf-8"))
     assert json.loads(done.stdout)["libraries"][0]["error"].startswith(error[:200])
+
+
+@pytest.mark.parametrize("name", [n for n, text in BAD_VECTORS.items() if isinstance(text, str)])
+def test_a_ray_node_whose_check_is_bad_json_is_a_failed_row(name: str) -> None:
+    row = row_from_event({"event": "node", "name": "n1", "check": BAD_VECTORS[name]})
+    assert row.name == "n1" and row.state == "failed" and row.check is None
+
+
+def test_a_ray_node_whose_check_is_over_the_limit_says_so(report_text: str) -> None:
+    event = {"event": "node", "name": "n1", "check": report_text, "elapsed_s": 2.0}
+    assert row_from_event(event, 1024).reason == "report larger than 0.000976562 MiB"
+    assert row_from_event(event).check is not None
