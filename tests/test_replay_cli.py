@@ -120,3 +120,21 @@ def test_run_torch_on_cuda_runs_to_the_end_on_the_recorded_gpu(name: str, tmp_pa
     verdict = [line for line in done.stdout.splitlines() if line.startswith('{"verdict"')]
     assert verdict and json.loads(verdict[-1])["verdict"] == "pass"
     assert json.loads(verdict[-1])["device"] == "cuda:0"
+
+
+def test_perf_reads_the_recorded_gpu_and_sees_its_load(tmp_path: Path) -> None:
+    """Replay reaches `mltui perf`: its devices are the recording's, its NVML sampler sees the
+    card busy (power-capped, as recorded under load) while the load process works on it.
+    Judging the figures is perf's business (tests/test_perf*.py)."""
+    data = _recording("h200-sxm-1")
+    done = _mltui("h200-sxm-1", tmp_path, "perf", "--json", "--device", "cuda", "--seconds", "20")
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    (device,) = report["devices"]
+    assert device["name"] == "NVIDIA H200"
+    assert device["uuid"] == data["nvml"]["devices"][0]["nvmlDeviceGetUUID"]
+    load = data["nvml"]["devices"][0]["under_load"]
+    samples = device["watch"]["samples"]
+    busy = [s for s in samples if s["clock_event_reasons"] == ["software power cap"]]
+    assert busy, "the sampler never saw the replayed load"
+    assert {s["sm_clock_mhz"] for s in busy} == {load["nvmlDeviceGetClockInfo"]["by_args"]["1"]}
