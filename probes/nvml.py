@@ -341,6 +341,19 @@ class NvmlSession:
                     self._handles.pop(index, None)
                 return False, error
 
+    def pair_call(self, index: int, peer: int, function: str, *args: Any) -> tuple[bool, Any]:
+        """Call an NVML function of two GPUs (`index`'s handle, then `peer`'s): (True, value)
+        or (False, error name), like `device_call`."""
+        with self._lock:
+            failure = self._start()
+            if failure is not None:
+                return False, failure.reason or "NVML unavailable"
+            try:
+                handles = self._handle(index), self._handle(peer)
+                return True, getattr(self._nvml, function)(*handles, *args)
+            except Exception as exc:
+                return False, nvml_error_name(exc)
+
     def _handle(self, index: int) -> Any:
         handle = self._handles.get(index)
         if handle is None:
