@@ -18,13 +18,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,17 +44,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll predicate until it is true; fail with `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    pause = 0.05
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.5)
 
 
 def _sudo() -> list[str]:

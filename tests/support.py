@@ -10,6 +10,7 @@ pytest's conftest machinery.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -164,6 +165,17 @@ def make_services(
     }
     settings.update(overrides)
     return Services(**settings)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll predicate until it is true; fail with `what` after timeout seconds (no event loop)."""
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.5)
 
 
 async def wait_for(pilot: Any, predicate: Callable[[], object], timeout: float = 20.0) -> None:

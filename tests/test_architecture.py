@@ -272,3 +272,69 @@ def test_no_import_goes_up_the_layers() -> None:
         layer = LAYERS.index(module.split(".")[0])
         upward += [f"{module} -> {t}" for t in targets if LAYERS.index(t.split(".")[0]) > layer]
     assert upward == []
+
+
+# ------------------------------------------------------------------------ tests wait for conditions
+
+#: The calls that wait a fixed time: time.sleep, asyncio.sleep, Pilot.pause.
+TIMED_WAITS = frozenset({"sleep", "pause"})
+
+
+def fixed_waits(source: str) -> list[int]:
+    """Lines of fixed timed waits (a literal number of seconds) that are neither a poll inside a
+    `while` loop (a wait for a condition) nor marked `# waits-for: why`."""
+    lines = source.splitlines()
+    found: list[int] = []
+
+    def visit(node: ast.AST, polling: bool) -> None:
+        if isinstance(node, ast.While):
+            polling = True
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            polling = False
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            seconds = [*node.args, *(k.value for k in node.keywords if k.arg == "delay")][:1]
+            if (
+                name in TIMED_WAITS
+                and seconds
+                and isinstance(seconds[0], ast.Constant)
+                and isinstance(seconds[0].value, int | float)
+                and seconds[0].value > 0
+                and not polling
+                and not any(
+                    "waits-for" in line for line in lines[node.lineno - 1 : node.end_lineno]
+                )
+            ):
+                found.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child, polling)
+
+    visit(ast.parse(source), False)
+    return found
+
+
+def test_the_fixed_wait_finder_tells_a_pause_from_a_poll() -> None:
+    source = (
+        "import time\n"
+        "async def t(pilot):\n"
+        "    await pilot.pause(0.3)\n"  # 3: a fixed wait
+        "    time.sleep(1.1)\n"  # 4: a fixed wait
+        "    await asyncio.sleep(delay=2)\n"  # 5: a fixed wait
+        "    while not ready():\n"
+        "        time.sleep(0.2)\n"  # a poll
+        "    await pilot.pause(0.2)  # waits-for: a dialog that must not come\n"
+        "    await pilot.pause()\n"  # the pending messages, not a time
+        "    code = 'import time; time.sleep(300)'\n"  # a child's program, as text
+    )
+    assert fixed_waits(source) == [3, 4, 5]
+
+
+def test_tests_wait_for_conditions_not_fixed_times() -> None:
+    """A test waits for what it checks; a pause that is the point carries `# waits-for: why`."""
+    offenders = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if (lines := fixed_waits(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}

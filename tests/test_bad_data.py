@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,14 @@ from probes.envs import python_version, scan_site_packages
 from probes.files import NotARegularFile, read_regular
 from probes.model import CheckResult, TargetPython, parse_check, to_dict
 from probes.target import TargetError, resolve_target
-from tests.support import canned_check, fixed_target, make_services, screen_text, wait_for
+from tests.support import (
+    canned_check,
+    fixed_target,
+    make_services,
+    screen_text,
+    wait_for,
+    wait_until,
+)
 from tests.test_fault_matrix import (
     MARKER_VARIABLE,
     MLTUI,
@@ -203,6 +211,12 @@ def test_a_partial_check_is_merged_never_shrinks(tmp_path: Path) -> None:
     assert merge_checks(partial, None) is partial
 
 
+def _utc_stamp() -> str:
+    """Now, in checked_at's format (UTC, whole seconds)."""
+    now = datetime.now(timezone.utc)
+    return now.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def test_check_only_keeps_the_saved_full_check(tmp_path: Path, marker: str) -> None:
     python = fake_python(tmp_path, marker, QUICK_PROBE)
     cache = tmp_path / "cache"
@@ -211,7 +225,8 @@ def test_check_only_keeps_the_saved_full_check(tmp_path: Path, marker: str) -> N
     first = cached_result(cache, python)
     assert first is not None and len(first.libraries) == 3
     kept = {r.name: r.checked_at for r in first.libraries}
-    time.sleep(1.1)  # checked_at has one-second resolution
+    # checked_at has one-second resolution: the next check must start in a later second.
+    wait_until(lambda: _utc_stamp() > kept["torch"], 5, "the clock to pass the first stamp")
     done = mltui(*args, "--only", "torch", cache=cache, marker=marker)
     assert len(json.loads(done.stdout)["libraries"]) == 1  # the report is what was asked
     after = cached_result(cache, python)

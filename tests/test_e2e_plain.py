@@ -82,8 +82,7 @@ def test_every_pane_is_plain(plain: tuple[str, TmuxSession]) -> None:
     for key, text in panes:
         terminal.keys(key)
         terminal.wait_for(text)
-        time.sleep(0.5)
-        screen = terminal.capture()
+        screen = terminal.wait_steady()  # the pane drawn whole, its lists filled in
         if case != "NO_COLOR":
             assert not non_ascii(screen), (case, key, non_ascii(screen), screen)
         if case != "LANG=C":
@@ -94,7 +93,7 @@ def test_every_pane_is_plain(plain: tuple[str, TmuxSession]) -> None:
     if case != "NO_COLOR":
         assert not non_ascii(screen), non_ascii(screen)
     terminal.keys("Escape")
-    time.sleep(0.3)
+    terminal.wait_gone("mltui help")
     terminal.keys("q")
     deadline = time.monotonic() + 15
     while terminal.alive() and time.monotonic() < deadline:

@@ -55,7 +55,7 @@ def test_panes_help_and_quit_in_a_real_terminal(terminal: TmuxSession) -> None:
     screen = terminal.wait_for("mltui help")
     assert "Everywhere" in screen
     terminal.keys("Escape")
-    time.sleep(0.5)
+    terminal.wait_gone("mltui help")
     terminal.keys("q")
     deadline = time.monotonic() + 15
     while terminal.alive() and time.monotonic() < deadline:

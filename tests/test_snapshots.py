@@ -19,7 +19,7 @@ from probes.fleet.model import FleetReport, NodeResult
 from probes.model import TargetPython, to_dict
 from tests.fleet_reports import one_gpu_fewer, other_driver, recorded_node
 from tests.perf_fixtures import canned_report
-from tests.support import canned_check, fresh_check_shown, make_services, wait_for
+from tests.support import canned_check, fresh_check_shown, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.screens.fleet_node import NodeCheckScreen
 from tui.screens.library_detail import LibraryDetailScreen
@@ -70,7 +70,7 @@ async def steady(pilot: Any, reading: Any, *, polls: int = 3, timeout: float = 1
     """
     last, same, waited = reading(), 0, 0.0
     while same < polls and waited < timeout:
-        await pilot.pause(0.1)
+        await pilot.pause(0.1)  # waits-for: the next reading to compare (a poll)
         waited += 0.1
         now = reading()
         same = same + 1 if now == last else 0
@@ -97,7 +97,7 @@ def test_run_pane(snap_compare: Any, size: tuple[int, int]) -> None:
     async def show_run(pilot: Any) -> None:
         await settle(pilot)
         await show_pane(pilot, "2")
-        await pilot.pause(0.3)
+        await steady(pilot, lambda: screen_text(pilot.app))
 
     assert snap_compare(make_app(), terminal_size=size, run_before=show_run)
 
@@ -107,7 +107,7 @@ def test_knowledge_pane_comparison(snap_compare: Any, size: tuple[int, int]) -> 
     async def show_knowledge(pilot: Any) -> None:
         await settle(pilot)
         await show_pane(pilot, "3")
-        await pilot.pause(0.3)
+        await steady(pilot, lambda: screen_text(pilot.app))
 
     assert snap_compare(make_app(), terminal_size=size, run_before=show_knowledge)
 
@@ -120,7 +120,7 @@ def test_knowledge_pane_page(snap_compare: Any, size: tuple[int, int]) -> None:
         pilot.app.query_one(KnowledgePane).open_page("torch")
         viewer = pilot.app.query_one("#page-viewer", MarkdownViewer)
         await wait_for(pilot, lambda: viewer.document.children)
-        await pilot.pause(0.5)
+        await steady(pilot, lambda: screen_text(pilot.app))
 
     assert snap_compare(make_app(), terminal_size=size, run_before=show_page)
 

@@ -96,16 +96,18 @@ async def test_a_lost_gpu_becomes_a_placeholder_and_the_others_still_read() -> N
 async def test_polls_never_overlap_and_stop_drawing_while_hidden() -> None:
     active = 0
     most_active = 0
+    reads = 0
     lock = threading.Lock()
 
     def slow_read_system() -> SystemInfo:
-        nonlocal active, most_active
+        nonlocal active, most_active, reads
         with lock:
             active += 1
             most_active = max(most_active, active)
-        time.sleep(0.15)  # slower than the refresh interval
+        time.sleep(0.15)  # waits-for: a read slower than the refresh interval (the point)
         with lock:
             active -= 1
+            reads += 1
         return fixed_system()
 
     app = MltuiApp(
@@ -115,13 +117,14 @@ async def test_polls_never_overlap_and_stop_drawing_while_hidden() -> None:
         pane = app.query_one(HardwarePane)
         await wait_for(pilot, lambda: pane.readings_drawn >= 4)
         await pilot.press("2")
-        await pilot.pause(0.3)
-        hidden_at = pane.readings_drawn
-        await pilot.pause(0.6)
+        await wait_for(pilot, lambda: not pane.shown)
+        hidden_at, reads_at = pane.readings_drawn, reads
+        # Polling goes on while hidden (the history is fed): three more reads, none drawn. A
+        # poll starts only after the last reading was handled, so at least two were handled.
+        await wait_for(pilot, lambda: reads >= reads_at + 3)
         assert pane.readings_drawn == hidden_at
         await pilot.press("1")
-        await pilot.pause(0.1)
-        assert pane.readings_drawn > hidden_at
+        await wait_for(pilot, lambda: pane.readings_drawn > hidden_at)
     assert most_active == 1
 
 
@@ -200,7 +203,6 @@ async def test_the_real_check_of_one_library_fills_its_row(cache_in_tmp: Any) ->
             lambda: app.check_state is not None and app.check_state.result is not None,
             timeout=120,
         )
-        await pilot.pause(0.2)
         report = app.check_state.reports()["sklearn"]  # type: ignore[union-attr]
         assert report.status == "ok"
         import importlib.metadata
@@ -208,7 +210,7 @@ async def test_the_real_check_of_one_library_fills_its_row(cache_in_tmp: Any) ->
         import sklearn  # noqa: F401 - only to read the version the probe must have found
 
         assert report.version == importlib.metadata.version("scikit-learn")
-        assert report.version in screen_text(app)
+        await wait_for(pilot, lambda: report.version in screen_text(app))
         assert list(cache_in_tmp.iterdir())  # the check was cached for the next start
 
 
@@ -218,8 +220,8 @@ async def test_findings_show_under_the_matrix_with_their_fix() -> None:
         pane = app.query_one(HardwarePane)
         await wait_for(pilot, lambda: pane._check is not None and pane._check.result is not None)
         await pilot.press("l")
-        await pilot.pause(0.2)
         finding = canned_check().findings[0]
+        await wait_for(pilot, lambda: finding.title in screen_text(app))
         text = screen_text(app)
         assert "Findings (1)" in text
         assert finding.title in text  # seen without opening a row
@@ -235,8 +237,7 @@ async def test_l_goes_to_the_matrix_and_enter_opens_the_row() -> None:
         assert not matrix.has_focus
         await pilot.press("l")
         assert matrix.has_focus
-        await pilot.pause(0.2)
-        assert "scikit-learn" in screen_text(app)  # scrolled into view at 80x24
+        await wait_for(pilot, lambda: "scikit-learn" in screen_text(app))  # scrolled into view
         torch_row = matrix.get_row_index("torch")
         await pilot.press(*["down"] * torch_row, "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, LibraryDetailScreen))

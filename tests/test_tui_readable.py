@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 from textual.command import CommandList
+from textual.css.query import NoMatches
 from textual.widgets import Input, OptionList, Select
 from textual.widgets.input import Selection
 
 from probes.envs import PythonEnvironment
 from tests.support import fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
+from tui.panes import PANES
 from tui.screens.help import HelpScreen
 from tui.screens.interpreter import InterpreterScreen, unusable_reason
 from tui.screens.too_small import TooSmallScreen
+from tui.widgets.pane import Pane
 
 
 def make_app(**kwargs: Any) -> MltuiApp:
@@ -132,6 +135,16 @@ def _region_text(app: MltuiApp, widget: Any) -> str:
     return "\n".join(line[region.x : region.right] for line in lines[region.y : region.bottom])
 
 
+def _shown_with_keys(app: MltuiApp, pane_id: str) -> bool:
+    """Whether the pane is in front and its main widget has the keys."""
+    if app.active_pane != pane_id or app.focused is None:
+        return False
+    try:
+        return app.focused is app.query_one(f"#{pane_id}").query_one(Pane).main_widget()
+    except NoMatches:  # not built yet
+        return False
+
+
 @pytest.mark.parametrize("pane", ["1", "2", "3", "4", "5"])
 async def test_every_focusable_widget_shows_focus_in_shape(pane: str) -> None:
     """With focus, a widget's box or bar changes shape (not only colour: NO_COLOR keeps it)."""
@@ -139,17 +152,19 @@ async def test_every_focusable_widget_shows_focus_in_shape(pane: str) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
         await pilot.press(pane)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: _shown_with_keys(app, PANES[int(pane) - 1].id))
         chain = [w for w in app.screen.focus_chain if type(w).__name__ != "ContentTabs"]
         assert chain  # at least one focusable widget besides the tabs
         tabs = app.query_one("ContentTabs")
         for widget in chain:
             tabs.focus()
             widget.scroll_visible(animate=False, immediate=True)
-            await pilot.pause(0.05)
+            await wait_for(pilot, lambda: app.focused is tabs)
+            await pilot.pause()  # the messages that follow are handled and the screen updated
             unfocused = _region_text(app, widget)
             widget.focus()
-            await pilot.pause(0.05)
+            await wait_for(pilot, lambda w=widget: app.focused is w)
+            await pilot.pause()
             if isinstance(widget, Select):
                 current = widget.query_one("SelectCurrent")
                 assert current.styles.text_style.reverse, "the focused selector is reversed"

@@ -88,6 +88,33 @@ class TmuxSession:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} did not appear within {limit} s; screen:\n{screen}")
 
+    def wait_gone(self, text: str, timeout: float | None = None) -> str:
+        """Wait until `text` is no longer on screen (a dialog closed); fail with the screen."""
+        limit = self.wait_s if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        screen = self.capture()
+        while text in screen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} still on screen after {limit} s:\n{screen}")
+            time.sleep(0.1)
+            screen = self.capture()
+        return screen
+
+    def wait_steady(self, captures: int = 3, timeout: float | None = None) -> str:
+        """Wait until the screen (with its colours) is the same `captures` times in a row, 0.1 s
+        apart: everything a key started has been drawn. Fail with the screen if it never is."""
+        limit = self.wait_s if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        last, same = self.capture(escapes=True), 1
+        while same < captures:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the screen kept changing for {limit} s:\n{last}")
+            time.sleep(0.1)
+            now = self.capture(escapes=True)
+            same = same + 1 if now == last else 1
+            last = now
+        return self.capture()
+
     def alive(self) -> bool:
         """Whether the session (and so its command) is still running."""
         done = subprocess.run(
