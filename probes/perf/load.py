@@ -16,7 +16,13 @@ from typing import Any
 from probes.model import TargetPython
 from probes.perf.events import EventCallback
 from probes.perf_model import LibraryRun, Measurement
-from probes.process import OutputLine, ProcessOutcome, parse_event, stream_process
+from probes.process import (
+    EventLineReader,
+    LineBatch,
+    OutputLine,
+    ProcessOutcome,
+    stream_process,
+)
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 LOAD_SCRIPT = SCRIPTS / "perf_load.py"
@@ -67,21 +73,26 @@ class _LoadListener:
         self.on_event = on_event
         self.ready = asyncio.Event()
         self.done = False
-        self.bad_line: str | None = None
-        self.stderr: deque[str] = deque(maxlen=12)
+        # The one reader of JSON event lines (probes.process): bounded, so a hostile line is
+        # "not an event", kept in bad_line.
+        self.lines = EventLineReader(self._on_event, stderr_lines=12)
+
+    @property
+    def bad_line(self) -> str | None:
+        """The first stdout line that was not an event, or None."""
+        return self.lines.bad_line
+
+    @property
+    def stderr(self) -> deque[str]:
+        """The load's last stderr lines."""
+        return self.lines.stderr
 
     def __call__(self, line: OutputLine) -> None:
-        if line.stream == "stderr":
-            self.stderr.append(line.text)
-            return
-        text = line.text.strip()
-        if not text:
-            return
-        # The shared event-line parser: bounded, so a hostile line is "not an event".
-        event = parse_event(text)
-        if event is None:
-            self.bad_line = self.bad_line or text[:200]
-            return
+        """One line of the load process (stream_process's per-line callback)."""
+        replacing = frozenset({0}) if line.replace else frozenset()
+        self.lines(LineBatch(line.stream, [line.text], replacing))
+
+    def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "library":
             self.run.status = event.get("status", "failed")
