@@ -12,6 +12,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 
 from probes import __version__
 from probes.fleet.aggregate import gpu_model, node_facts
@@ -23,6 +24,19 @@ from probes.health.model import (
     BaselineFact,
     PerfFloor,
 )
+
+
+def save_baseline(report: FleetReport, path: str | Path) -> Baseline:
+    """Write the baseline of a fleet run to `path` (atomically) and return it.
+
+    Raises NoBaselineError when no node answered, OSError when the file cannot be written.
+    """
+    from probes.health.state import write_atomic
+    from probes.model import to_json
+
+    baseline = baseline_from_fleet(report)
+    write_atomic(Path(path), to_json(baseline, indent=2) + "\n")
+    return baseline
 
 
 class NoBaselineError(ValueError):

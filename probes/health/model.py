@@ -12,9 +12,13 @@ them fresh).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from probes.cache import cache_dir
 from probes.fleet.model import SkewKind
 from probes.model import (
     CheckResult,
@@ -30,6 +34,8 @@ BASELINE_SCHEMA_VERSION = 1
 HEALTH_SCHEMA_VERSION = 1
 #: A baseline file larger than this is refused (a real one is a few KiB).
 MAX_BASELINE_BYTES = 4 * 1024 * 1024
+#: Names the dashboard's baseline file (see default_baseline_path).
+BASELINE_VARIABLE = "MLTUI_BASELINE"
 #: The perf floor of a GPU model is this fraction of the median of its nodes.
 DEFAULT_FLOOR_FRACTION = 0.9
 
@@ -138,6 +144,17 @@ class HealthReport:
     def errors(self) -> list[Finding]:
         """The findings that make the node unhealthy."""
         return [finding for finding in self.findings if finding.severity == "error"]
+
+
+def default_baseline_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The dashboard's baseline file: $MLTUI_BASELINE, else baseline.json in mltui's cache
+    folder. The Fleet pane saves it, the Hardware pane compares this node with it. Raises
+    OSError when there is no cache folder to be found."""
+    env = os.environ if environ is None else environ
+    named = env.get(BASELINE_VARIABLE)
+    if named:
+        return Path(named).expanduser()
+    return cache_dir(env) / "baseline.json"
 
 
 class BaselineError(ValueError):

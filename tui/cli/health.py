@@ -333,17 +333,13 @@ def save_fleet_baseline(report: Any, path: str) -> str | None:
 
     Returns None when saved (a line on stderr says what it holds), else the one-line reason.
     """
-    from probes.health.baseline import NoBaselineError, baseline_from_fleet
-    from probes.health.state import write_atomic
-    from probes.model import to_json
+    from probes.health.baseline import NoBaselineError, save_baseline
     from tui.health_contracts import contract_line
 
     try:
-        baseline = baseline_from_fleet(report)
+        baseline = save_baseline(report, path)
     except NoBaselineError as exc:
         return f"--save-baseline {contract_line(path)}: {exc}"
-    try:
-        write_atomic(Path(path), to_json(baseline, indent=2) + "\n")
     except OSError as exc:
         return f"--save-baseline {contract_line(path)}: {exc.strerror or exc}"
     floors = f", {len(baseline.perf_floors)} perf floors" if baseline.perf_floors else ""

@@ -5,7 +5,8 @@ or the path of a saved `mltui fleet --json` report, then enter. Rows stream in: 
 or updates its one row (the table is never rebuilt per report); the skew is worked out again at
 most every `SKEW_REFRESH_S` while reports arrive. `s` sorts by the next column, `r` reverses,
 `f` filters: every node, the problems (failures, skew, error findings), only failures, only skew.
-Enter on a node shows its whole check in the Hardware pane's widgets.
+Enter on a node shows its whole check in the Hardware pane's widgets. `b` saves what most nodes
+have as the baseline `mltui health` holds a node to (probes.health.model.default_baseline_path).
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ class FleetPane(Pane):
         Binding("r", "reverse", "Reverse", show=False),
         Binding("f", "filter", "Filter", tooltip="All nodes, problems, failures, skew"),
         Binding("x", "cancel", "Stop", show=False, tooltip="Stop the fleet run under way"),
+        Binding(
+            "b",
+            "save_baseline",
+            "Save baseline",
+            show=False,
+            tooltip="Save what most nodes have as the baseline `mltui health` holds a node to",
+        ),
     ]
 
     def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
@@ -395,6 +403,23 @@ class FleetPane(Pane):
         from tui.screens.fleet_node import NodeCheckScreen
 
         self.app.push_screen(NodeCheckScreen(node, ascii=self.ascii))
+
+    def action_save_baseline(self) -> None:
+        """Save the majority of the nodes shown as the baseline (the Hardware pane and
+        `mltui health --baseline` compare a node with it)."""
+        from probes.health.baseline import NoBaselineError, save_baseline
+        from probes.health.model import default_baseline_path
+
+        if self.fleet is None or self.running:
+            self._say("b saves a baseline once a fleet run has finished", WARNING)
+            return
+        try:
+            path = default_baseline_path()
+            baseline = save_baseline(self.fleet.report(), path)
+        except (NoBaselineError, OSError) as exc:
+            self._say(f"no baseline saved: {exc}", ERROR)
+            return
+        self._say(f"baseline of {baseline.nodes} nodes saved to {path}", MUTED)
 
     # ------------------------------------------------------------------------------- text
 

@@ -29,6 +29,7 @@ from textual.widgets import Static, TabPane
 from probes.diagnosis import ALL_CLEAR, verdict
 from probes.headline import headline, no_nvidia_gpu_words
 from probes.model import Finding, LibraryReport, NvmlReport, PciBus, SystemInfo
+from tui.baseline_view import BaselineView
 from tui.bench_marks import mark
 from tui.presentation import (
     ERROR,
@@ -118,6 +119,8 @@ class HardwarePane(Pane):
         self._first_system: SystemInfo | None = None
         #: Whether the sections after the first frame (GPUs, libraries, findings) are mounted.
         self._sections_mounted = False
+        #: This machine against the dashboard's baseline, when there is one (status line).
+        self._baseline = BaselineView()
 
     def main_widget(self) -> Widget:
         """The scrolling column of the hardware readings."""
@@ -392,6 +395,10 @@ class HardwarePane(Pane):
                 status.append(f"{again}{state.progress_text()}...", style=WARNING)
             if state.error:
                 status.append(f"  check failed: {inert_line(state.error)}", style=ERROR)
+        against = self._baseline.words(state.result if state is not None else None)
+        if against is not None:
+            status.append("  | ")
+            status.append_text(against)
         status.append(f"  | refresh {self.interval:g} s (+/-)", style=MUTED)
         self._update_static(self.query_one("#check-status", Static), status)
 
