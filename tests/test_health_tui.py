@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from probes.fleet.model import NodeResult
@@ -16,26 +15,11 @@ from probes.health.model import load_baseline
 from probes.model import to_json
 from tests.fleet_reports import local_check_data, other_driver, recorded_node
 from tests.support import canned_check, fixed_target, make_services, wait_for
+from tests.test_tui_fleet import FleetHost
 from tui.app import MltuiApp
 from tui.baseline_view import BaselineView
-from tui.presentation import dashboard_theme
 from tui.widgets.fleet_pane import FleetPane
 from tui.widgets.hardware_pane import HardwarePane
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class FleetHost(App[None]):
-    """The Fleet pane alone, with the dashboard's stylesheet."""
-
-    CSS_PATH = str(ROOT / "tui" / "app.tcss")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.console.push_theme(dashboard_theme(self.get_css_variables()))
-
-    def compose(self) -> ComposeResult:
-        yield FleetPane(id="fleet")
 
 
 def status_of(pane: FleetPane) -> str:
