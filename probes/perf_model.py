@@ -17,12 +17,16 @@ PERF_SCHEMA_VERSION = 1
 
 #: healthy: every figure within reach of its peak and its siblings; slow: a figure fell short
 #: (reasons say why); failed: an error, a wrong result or a missing device; skipped: not measured
-#: (busy, or excluded), never counted as healthy.
-PerfVerdict = Literal["healthy", "slow", "failed", "skipped"]
+#: (busy, MIG parent, no library could use it), never counted as healthy; incomplete: what was
+#: measured is fine but a library meant for the device timed out or failed; unjudged: measured,
+#: but no datasheet peak exists to judge the figures by (they are shown, never called healthy).
+PerfVerdict = Literal["healthy", "slow", "failed", "skipped", "incomplete", "unjudged"]
 MeasureKind = Literal["gemm", "copy", "h2d", "d2h", "p2p", "allreduce"]
 Unit = Literal["FLOP/s", "B/s"]
+#: no_gpu: the library runs, but sees no GPU (a CPU-only build): a state of the library, never
+#: a failure of the device.
 LibraryRunStatus = Literal[
-    "ok", "not_installed", "import_error", "failed", "timeout", "cancelled", "not_run"
+    "ok", "not_installed", "import_error", "failed", "timeout", "cancelled", "not_run", "no_gpu"
 ]
 
 #: What each kind of measurement is called (GEMMs are named by their data type).
@@ -62,6 +66,12 @@ class Measurement:
     peer: str | None = None  # the other GPU of a p2p copy
     #: True when the checked element of the result was right; None when not checked.
     result_ok: bool | None = None
+    #: Where a wrong result was wrong ("row 17 of C v is off by ..."), from the load's check.
+    result_check: str | None = None
+    #: How it was measured where that matters: "fast accumulation" or "FP32 accumulation" (FP8).
+    mode: str | None = None
+    #: The UUID of the GPU the load process ran on (CUDA's own, checked against NVML's).
+    uuid: str | None = None
     peak: float | None = None
     ratio: float | None = None  # value / peak
     error: str | None = None
@@ -164,9 +174,12 @@ class PerfReport:
 
     @property
     def has_errors(self) -> bool:
-        """True when the run should exit 1: a failed device, or a GPU measured slow."""
+        """True when the run should exit 1 (EXIT_FINDINGS): a failed device, a GPU measured
+        slow, a device whose run was incomplete, or no device measured at all."""
+        if not any(m.value is not None for d in self.devices for m in d.measurements):
+            return True
         return any(
-            d.verdict == "failed" or (d.verdict == "slow" and d.device != "cpu")
+            d.verdict in ("failed", "incomplete") or (d.verdict == "slow" and d.device != "cpu")
             for d in self.devices
         )
 

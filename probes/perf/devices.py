@@ -22,7 +22,12 @@ def select_devices(spec: str | None, gpus: Sequence[GpuInfo]) -> list[str]:
     """
     indices = [g.index for g in gpus]
     chosen: list[str] = []
-    for part in (spec or "all").split(","):
+    parts = ("all" if spec is None else spec).split(",")
+    if not any(part.strip() for part in parts):
+        raise PerfUsageError(
+            f"--device {spec!r} names no device: use all, cpu, cuda, cuda:N or N (or a list)"
+        )
+    for part in parts:
         word = part.strip().lower()
         if not word:
             continue

@@ -12,22 +12,26 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from probes import __version__
 from probes.model import SystemInfo, TargetPython
-from probes.nvml import NvmlSession
-from probes.peaks import gpu_peaks, specs_of
-from probes.perf.devices import gpu_index, select_devices
+from probes.nvml import NvmlSession, nvlink_pairs
+from probes.peaks import find_product, gpu_peaks, no_compute_peak, pair_peaks, specs_of
+from probes.perf.devices import select_devices
 from probes.perf.events import EventCallback
 from probes.perf.judge import judge_device, judge_siblings, overall
 from probes.perf.load import LoadPlan, _LoadListener, run_allreduce, run_load
 from probes.perf.plan import PerfOptions, RunPlan, plan_run
 from probes.perf.sampler import NvmlSampler
 from probes.perf_model import LibraryRun, Measurement, NvmlSample, PerfReport
+from probes.replay import replay_path
 
+#: n of a GPU GEMM when the GPUs are replayed (MLTUI_REPLAY): the CPU computes it.
+REPLAY_GPU_SIZE = 512
 #: The all-reduce's line in the report's library list.
 ALLREDUCE_RUN = "torch all-reduce"
 
@@ -112,6 +116,9 @@ class _Measuring:
         self.runs: dict[str, LibraryRun] = {}
         #: What each load process said of its device (SM count, capability ...), by device.
         self.device_info: dict[str, dict[str, Any]] = {}
+        #: Each load process's plan and how it ended (a device's verdict needs to know whether
+        #: every library meant for it finished).
+        self.outcomes: list[tuple[LoadPlan, LibraryRun]] = []
         report.devices = list(plan.devices.values())
 
     def remaining(self) -> float:
@@ -178,9 +185,11 @@ class _Measuring:
         ]
         if len(working) < 2 or self.stopped():
             return
+        uuids = self._uuids(working)
         run, measurement = await run_allreduce(
             self.target,
             working,
+            uuids=uuids,
             nbytes=min(1 << 30, self.plan.gpu_memory // 4),
             slice_s=self.plan.slice_s * 2,
             timeout=self.remaining(),
@@ -192,14 +201,50 @@ class _Measuring:
         if self.on_event is not None:
             self.on_event("allreduce", measurement)
 
+    def _uuids(self, devices: Sequence[str]) -> list[str]:
+        """NVML's UUIDs of these CUDA devices, to pin a process to (empty when one is unknown:
+        the process then takes CUDA's numbering as NVML's)."""
+        cuda = [d for d in devices if d.startswith("cuda:")]
+        uuids = [self.plan.devices[d].uuid if d in self.plan.devices else None for d in cuda]
+        return [u for u in uuids if u] if all(uuids) else []
+
+    def _pinned(self, plan: LoadPlan) -> LoadPlan:
+        """The plan with its GPUs' UUIDs: the load process is pinned to them. A replayed GPU
+        computes on this CPU: its GEMMs are sized for that."""
+        size = REPLAY_GPU_SIZE if replay_path() else plan.gpu_size
+        return replace(plan, uuids=self._uuids(plan.devices), gpu_size=size)
+
+    def _incomplete(self, device: str) -> list[str]:
+        """Why the run of this device is incomplete: each library process meant for it that
+        timed out or failed (a library without a GPU build is a state, not this)."""
+        found = []
+        for plan, run in self.outcomes:
+            if device in plan.devices and run.status in ("timeout", "failed", "import_error"):
+                found.append(f"{run.library} {run.status.replace('_', ' ')}: {run.error or '-'}")
+        return list(dict.fromkeys(found))
+
     def _judge(self) -> None:
         """Peaks of the measured GPUs, the library lines, each device's verdict, the siblings."""
         plan = self.plan
+        extras: dict[str, dict[str, Any]] = {}
+        no_peak: dict[str, str | None] = {}
+        indices = [gpu.index for gpu in plan.to_load]
+        links = nvlink_pairs(self.session, indices) if len(indices) > 1 else {}
         for gpu in plan.to_load:
             perf = plan.devices[f"cuda:{gpu.index}"]
             info = self.device_info.get(perf.device, {})
             extra = {**plan.extras.get(gpu.index, {}), **{k: v for k, v in info.items() if v}}
-            perf.peaks = gpu_peaks(specs_of(gpu, extra))
+            specs = specs_of(gpu, extra)
+            perf.peaks = gpu_peaks(specs)
+            peers = {f"cuda:{j}": links.get((gpu.index, j)) for j in indices if j != gpu.index}
+            # Each pair is held to its own link; a pair NVML says nothing of is not judged.
+            perf.peaks.pop("p2p", None)
+            perf.peaks.update(pair_peaks(specs, peers))
+            product = find_product(gpu.name)
+            if product is not None and product.tensor_clock_mhz:
+                extra["tensor_clock_mhz"] = product.tensor_clock_mhz
+            extras[perf.device] = extra
+            no_peak[perf.device] = no_compute_peak(specs)
         report = self.report
         report.libraries = [self.runs.get(lib, LibraryRun(library=lib)) for lib in plan.libraries]
         if ALLREDUCE_RUN in self.runs:
@@ -207,12 +252,20 @@ class _Measuring:
         for perf in report.devices:
             if not plan.judged(perf):
                 continue
-            if not perf.measurements and self.stopped():
-                perf.verdict = "skipped"
-                perf.reasons = ["not measured: the time budget ran out or the run was cancelled"]
+            if not any(m.value is not None for m in perf.measurements) and self.stopped():
+                perf.verdict = "incomplete"
+                perf.reasons = [
+                    "not measured: the time budget ran out or the run was cancelled",
+                    *(f"incomplete: {r}" for r in self._incomplete(perf.device)),
+                ]
                 continue
-            judge_device(perf, plan.extras.get(gpu_index(perf.device) or -1))
-        judge_siblings(report.devices)
+            judge_device(
+                perf,
+                extras.get(perf.device),
+                incomplete=self._incomplete(perf.device),
+                no_peak=no_peak.get(perf.device),
+            )
+        judge_siblings(report.devices, extras)
 
     async def _in_turns(
         self, turns: Sequence[Sequence[LoadPlan]], *, all_ready_first: bool
@@ -225,10 +278,11 @@ class _Measuring:
         """
         listeners: list[_LoadListener] = []
         with tempfile.TemporaryDirectory(prefix="mltui-perf-") as folder:
-            started: list[list[tuple[Path, asyncio.Task[Any]]]] = []
+            started: list[list[tuple[Path, asyncio.Task[Any], LoadPlan]]] = []
             for number, turn in enumerate(turns):
                 tasks = []
-                for slot, plan in enumerate(turn):
+                for slot, load in enumerate(turn):
+                    plan = self._pinned(load)
                     go = Path(folder) / f"go-{number}-{slot}-{plan.library}"
                     task = asyncio.create_task(
                         run_load(
@@ -241,20 +295,22 @@ class _Measuring:
                             listener_ready=listeners.append,
                         )
                     )
-                    tasks.append((go, task))
+                    tasks.append((go, task, plan))
                 started.append(tasks)
             try:
                 await asyncio.sleep(0)  # every run_load starts and registers its listener
                 if all_ready_first and listeners:
                     await _all_ready(listeners, max(0.0, self.remaining()) + 5.0)
                 for tasks in started:
-                    for go, _ in tasks:
+                    for go, _, _ in tasks:
                         go.touch()
-                    for _, task in tasks:
-                        self._add(*await task)
+                    for _, task, plan in tasks:
+                        outcome = await task
+                        self.outcomes.append((plan, outcome[0]))
+                        self._add(*outcome)
             finally:
                 for tasks in started:
-                    for _, task in tasks:
+                    for _, task, _ in tasks:
                         if not task.done():
                             task.cancel()
                             with contextlib.suppress(asyncio.CancelledError, Exception):
