@@ -42,10 +42,22 @@ class LoadPlan:
     memory_bytes: int = 1 << 30
     cpu_size: int = 1024
     copy_bytes: int = 256 << 20
+    #: NVML's UUID of each CUDA device in `devices`, in order: the process is pinned to them
+    #: (CUDA_VISIBLE_DEVICES=GPU-…), never to an index CUDA may number differently.
+    uuids: Sequence[str] = ()
+    #: n of the GPU GEMMs (8192 saturates a data-centre GPU; a replayed GPU computes on the CPU).
+    gpu_size: int = 8192
+
+
+def pinned_env(uuids: Sequence[str]) -> dict[str, str] | None:
+    """CUDA_VISIBLE_DEVICES naming exactly these GPUs by UUID, in order (None without UUIDs:
+    then CUDA's numbering is taken to be NVML's, as on a machine without UUIDs)."""
+    return {"CUDA_VISIBLE_DEVICES": ",".join(uuids)} if uuids else None
 
 
 def load_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a load process: CUDA numbering as NVML's, no preallocation."""
+    """The environment of a load process: no preallocation; pinned to its GPUs by `extra`'s
+    CUDA_VISIBLE_DEVICES (`pinned_env`), else CUDA numbering as NVML's."""
     env = dict(os.environ)
     env.pop("CUDA_VISIBLE_DEVICES", None)  # indices are NVML's; --device selects
     env.update(
@@ -142,11 +154,21 @@ def _measurement(library: str, event: dict[str, Any]) -> Measurement | None:
             m.error = "the load script reported an unreadable figure"
             m.value = None
         m.result_ok = bool(event.get("result_ok")) if "result_ok" in event else None
+        m.result_check = _text(event.get("result_check"))
+        accumulation = event.get("accumulation")
+        if accumulation in ("fast", "fp32"):
+            m.mode = "fast accumulation" if accumulation == "fast" else "FP32 accumulation"
+        m.uuid = _text(event.get("uuid"))
     elif event.get("event") == "error":
         m.error = str(event.get("error") or "failed")
     else:
         m.skipped = str(event.get("reason") or "not measured")
     return m
+
+
+def _text(value: Any, limit: int = 300) -> str | None:
+    """A short string field of an event, or None."""
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def _finish_run(
@@ -206,11 +228,15 @@ async def run_load(
         str(int(plan.memory_bytes)),
         "--cpu-size",
         str(plan.cpu_size),
+        "--gpu-size",
+        str(plan.gpu_size),
         "--copy-bytes",
         str(int(plan.copy_bytes)),
     ]
     if plan.p2p:
         argv.append("--p2p")
+    if plan.uuids:
+        argv += ["--uuids", ",".join(plan.uuids)]
     if go is not None:
         argv += ["--go", str(go), "--go-timeout", f"{max(timeout, 1.0):.1f}"]
     listener = _LoadListener(plan.library, on_event)
@@ -219,7 +245,11 @@ async def run_load(
     if on_event is not None:
         on_event("library_started", plan.library)
     outcome = await stream_process(
-        argv, listener, timeout=max(timeout, 0.1), env=load_env(), cancel=cancel
+        argv,
+        listener,
+        timeout=max(timeout, 0.1),
+        env=load_env(pinned_env(plan.uuids)),
+        cancel=cancel,
     )
     listener.ready.set()
     run = _finish_run(listener, outcome, timeout)
@@ -238,18 +268,25 @@ async def run_allreduce(
     timeout: float = 60.0,
     cancel: asyncio.Event | None = None,
     env: dict[str, str] | None = None,
+    uuids: Sequence[str] = (),
 ) -> tuple[LibraryRun, Measurement]:
     """All-reduce bus bandwidth across `devices` (one process per device, torch.distributed).
 
     `devices` are "cuda:N" (NCCL) or "cpu" repeated (gloo, for tests on a CPU-only machine).
+    With `uuids` (one per device) the launcher is pinned to those GPUs and its ranks use CUDA's
+    devices 0..n-1, each checked against its UUID.
     """
+    launched = list(devices)
+    if uuids:
+        launched = [f"cuda:{rank}" for rank in range(len(devices))]
+        env = {**(env or {}), **(pinned_env(uuids) or {})}
     argv = [
         target.executable,
         str(ALLREDUCE_SCRIPT),
         "--backend",
         backend,
         "--devices",
-        ",".join(devices),
+        ",".join(launched),
         "--bytes",
         str(int(nbytes)),
         "--slice",
@@ -257,6 +294,8 @@ async def run_allreduce(
         "--timeout",
         f"{max(timeout, 1.0):.1f}",
     ]
+    if uuids:
+        argv += ["--uuids", ",".join(uuids)]
     listener = _LoadListener("torch", None)
     outcome = await stream_process(
         argv, listener, timeout=max(timeout, 0.1), env=load_env(env), cancel=cancel
