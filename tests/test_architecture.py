@@ -338,3 +338,83 @@ def test_tests_wait_for_conditions_not_fixed_times() -> None:
         if (lines := fixed_waits(path.read_text(encoding="utf-8")))
     }
     assert offenders == {}
+
+
+# ------------------------------------------------------------- Textual's private attributes
+
+#: The one documented use of a Textual private attribute: Static._layout_updates, bumped by the
+#: Hardware pane so a pending layout measures new content (tui/widgets/hardware_pane.py; its
+#: guard test fails when Textual no longer needs it).
+TEXTUAL_PRIVATE_ALLOWED = frozenset({"_layout_updates"})
+
+
+def textual_private_names() -> set[str]:
+    """The private attributes and methods of Textual's App, Screen, Widget and their bases."""
+    import textual
+
+    folder = Path(textual.__file__).parent
+    names: set[str] = set()
+    for module in ("app.py", "screen.py", "widget.py", "dom.py", "message_pump.py"):
+        for node in ast.walk(ast.parse((folder / module).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                if node.value.id == "self":
+                    names.add(node.attr)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names.add(node.name)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def private_uses(source: str, private: set[str]) -> list[tuple[int, str]]:
+    """(line, name) of each use of a name in `private` as an attribute (not of an imported
+    module: os._exit is the os module's) or as a method defined in a class."""
+    tree = ast.parse(source)
+    modules = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in private:
+            if not (isinstance(node.value, ast.Name) and node.value.id in modules):
+                found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.ClassDef):
+            methods = (
+                n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            )
+            found += [(m.lineno, m.name) for m in methods if m.name in private]
+    return found
+
+
+def test_the_private_use_finder_sees_reads_writes_and_overrides() -> None:
+    private = {"_filters", "_thread_id", "_exit"}
+    source = (
+        "import os\n"
+        "class A:\n"
+        "    def _exit(self): ...\n"  # 3: overrides a private method
+        "    def f(self):\n"
+        "        self._filters.append(1)\n"  # 5
+        "        x = app._thread_id\n"  # 6
+        "        os._exit(1)\n"  # the os module's, not Textual's
+        "def _exit(): ...\n"  # a module's own function
+    )
+    assert sorted(private_uses(source, private)) == [
+        (3, "_exit"),
+        (5, "_filters"),
+        (6, "_thread_id"),
+    ]
+
+
+def test_the_dashboard_uses_no_private_textual_attribute() -> None:
+    """Public API where Textual has one (App.get_line_filters, not App._filters; a message, not
+    App._thread_id); the one documented workaround is allowed."""
+    private = textual_private_names() - TEXTUAL_PRIVATE_ALLOWED
+    assert {"_filters", "_thread_id"} <= private
+    uses = {
+        str(path.relative_to(ROOT)): found
+        for path in _package_files("tui")
+        if "cli" not in path.relative_to(ROOT).parts
+        if (found := private_uses(path.read_text(encoding="utf-8"), private))
+    }
+    assert uses == {}

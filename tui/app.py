@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.filter import LineFilter
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
@@ -195,19 +195,25 @@ class MltuiApp(App[None]):
         self._activations_pending: Counter[str] = Counter({self._first_pane: 1})
         for spec in self.panes.values():
             self.bind(spec.key, f"show_pane({spec.id!r})", description=spec.title, show=False)
+        #: mltui's line filters, applied after Textual's own (see get_line_filters).
+        self._own_filters: list[LineFilter] = []
         if ascii:
             self.add_class("-ascii")
             # Whatever is drawn (a widget, Textual itself, a notification): ASCII on screen.
-            self._filters.append(AsciiCells())
+            self._own_filters.append(AsciiCells())
         #: False under NO_COLOR or TERM=dumb: no colour escape is written at all.
         self.colour = colour
         if not colour:
             self.add_class("-plain")
-            self._filters.append(NoColour())
+            self._own_filters.append(NoColour())
         #: mltui's style names (tui.presentation) on the current theme's colours.
         self.console.push_theme(dashboard_theme(self.get_css_variables()))
 
     # ------------------------------------------------------------------------- layout
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's enabled filters, then mltui's own (ASCII cells, no colour) when asked for."""
+        return [*super().get_line_filters(), *self._own_filters]
 
     def get_default_screen(self) -> Screen[None]:
         """The dashboard's screen (it knows which widget gets the keys first)."""
@@ -468,13 +474,22 @@ class MltuiApp(App[None]):
             return
         self.check_state = CheckState(target=target, result=result, age_s=0.0, loaded_at=clock())
 
+    class LibraryProbed(Message):
+        """One library's report arrived during a check."""
+
+        def __init__(self, report: LibraryReport) -> None:
+            super().__init__()
+            self.report = report
+
     def _library_probed(self, report: LibraryReport) -> None:
-        """One library's report arrived during a check (from any thread)."""
-        if threading.get_ident() != self._thread_id:
-            self.call_from_thread(self._library_probed, report)
-            return
+        """One library's report arrived during a check: called from any thread, so it is posted
+        (post_message is thread-safe) and handled on the app's own."""
+        self.post_message(self.LibraryProbed(report))
+
+    def on_mltui_app_library_probed(self, event: LibraryProbed) -> None:
+        """Show a library's report in the check under way (not in one that has ended)."""
         if self.check_state is not None and self.check_state.running:
-            self.check_state = self.check_state.with_partial(report)
+            self.check_state = self.check_state.with_partial(event.report)
 
     def watch_check_state(self, state: CheckState | None) -> None:
         """Mark the first frame with every library's result (the panes follow on their own)."""
