@@ -477,11 +477,6 @@ def kill_all_running() -> int:
     return len(families)
 
 
-def running_count() -> int:
-    """How many runs are under way now."""
-    return len(_RUNNING)
-
-
 def _load_prctl() -> Callable[..., int] | None:
     """libc's prctl on Linux (looked up once, before any fork), else None."""
     if not sys.platform.startswith("linux"):

@@ -114,11 +114,6 @@ def inert_lines(texts: list[str]) -> list[str]:
     return [inert(t) for t in texts]
 
 
-def is_inert(text: str) -> bool:
-    """True when `text` holds no character that `inert()` would change."""
-    return _UNSAFE.search(text) is None or inert(text) == text
-
-
 def safe_text(text: object, style: str | Style = "") -> Text:
     """A Rich `Text` holding untrusted text, inert and never parsed as markup."""
     return Text(inert(text), style=style)

@@ -164,15 +164,6 @@ class RayLauncher:
             raise FleetError(f"the Ray driver failed: {last}")
 
 
-def ray_available(python: str | None = None) -> bool:
-    """True when Ray can be imported by the driver's Python (checked without importing it)."""
-    import importlib.util
-
-    if python is None or python == sys.executable:
-        return importlib.util.find_spec("ray") is not None
-    return True
-
-
 def _add_arguments(
     parser: argparse.ArgumentParser, choose: argparse._MutuallyExclusiveGroup
 ) -> None:
@@ -200,6 +191,5 @@ LAUNCHER_KIND = LauncherKind(
 __all__: Sequence[str] = (
     "RayLauncher",
     "driver_argv",
-    "ray_available",
     "row_from_event",
 )

@@ -43,16 +43,6 @@ class NvmlSampler:
     `on_sample(index, sample)` is called from the sampling thread.
     """
 
-    FIELDS: tuple[str, ...] = (
-        "nvmlDeviceGetClockInfo",
-        "nvmlDeviceGetPowerUsage",
-        "nvmlDeviceGetTemperature",
-        "nvmlDeviceGetUtilizationRates",
-        "nvmlDeviceGetCurrentClocksEventReasons",
-        "nvmlDeviceGetCurrPcieLinkGeneration",
-        "nvmlDeviceGetCurrPcieLinkWidth",
-    )
-
     def __init__(
         self,
         session: NvmlSession,
