@@ -167,6 +167,11 @@ def recording_problems(data: Any) -> list[str]:
         under_load = device.get("under_load", {})
         if not isinstance(under_load, dict):
             problems.append(f"nvml.devices[{index}].under_load is not an object")
+            under_load = {}
+        for table in (device, under_load):
+            for function, value in table.items():
+                if isinstance(value, dict) and not isinstance(value.get("by_args", {}), dict):
+                    problems.append(f"nvml.devices[{index}].{function}.by_args is not an object")
         migs = device.get("mig_devices", {})
         if not isinstance(migs, dict) or not all(isinstance(m, dict) for m in migs.values()):
             problems.append(f"nvml.devices[{index}].mig_devices is not an object of objects")

@@ -201,6 +201,34 @@ BAD_FILES: list[tuple[str, bytes]] = [
         ).encode(),
     ),
     ("nested too deep", b"[" * 5000 + b"]" * 5000),
+    ("too big", b" " * (5 << 20) + b"{}"),
+    (
+        "by_args not an object",
+        json.dumps(
+            {
+                **_data("h200-sxm-1"),
+                "nvml": {
+                    "system": {},
+                    "devices": [
+                        {
+                            **_data("h200-sxm-1")["nvml"]["devices"][0],
+                            "nvmlDeviceGetClockInfo": {"by_args": [1, 2]},
+                        }
+                    ],
+                },
+            }
+        ).encode(),
+    ),
+    (
+        "mig devices a list",
+        json.dumps({**_data("a100-mig"), "nvml": {"devices": [{"mig_devices": [1]}]}}).encode(),
+    ),
+    ("sources an object", json.dumps({**_data("h200-sxm-1"), "sources": {"what": "x"}}).encode()),
+    ("cuda devices missing", json.dumps({**_data("h200-sxm-1"), "cuda": {}}).encode()),
+    (
+        "format of a newer mltui",
+        json.dumps({**_data("h200-sxm-1"), "format": "mltui-gpu-recording/2"}).encode(),
+    ),
     ("not utf-8", b"\xff\xfe{"),
 ]
 
@@ -231,9 +259,13 @@ def test_a_bad_replay_file_is_one_line_and_exit_2(
     assert "Traceback" not in done.stderr
 
 
-def test_a_folder_as_replay_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ReplayError):
-        load_recording(tmp_path)
+def test_a_folder_a_fifo_or_a_device_as_replay_file_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (tmp_path, fifo, Path("/dev/zero")):
+        with pytest.raises(ReplayError) as caught:
+            load_recording(path)
+        assert "\n" not in str(caught.value)
 
 
 def test_children_get_the_standin_only_in_replay_mode() -> None:

@@ -314,3 +314,18 @@ def test_jax_and_tensorflow_stay_cpu_only(tmp_path: Path) -> None:
     print(json.dumps([torch.cuda.device_count(), [d.platform for d in jax.devices()]]))
     """
     assert _answer("h100-sxm-8", code, tmp_path) == [8, ["cpu"]]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{nope", b"[]", json.dumps({"cuda": {"devices": [{"uuid": 5, "mig": "x"}]}}).encode()],
+)
+def test_an_unusable_recording_leaves_torch_as_installed(content: bytes, tmp_path: Path) -> None:
+    """A program run by hand with a broken MLTUI_REPLAY still runs (mltui itself refuses it)."""
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    done = _run(None, DEVICES, tmp_path, MLTUI_REPLAY=str(bad))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["available"] is False
+    lines = [line for line in done.stderr.splitlines() if line.startswith("mltui replay:")]
+    assert len(lines) == 1

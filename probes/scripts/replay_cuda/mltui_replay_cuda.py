@@ -196,7 +196,10 @@ class _TorchHook(object):
         def exec_module(module):
             original(module)
             _unhook()
-            install(module)
+            try:
+                install(module)
+            except Exception as exc:  # a recording the stand-in cannot use: torch as it is
+                sys.stderr.write("mltui replay: CUDA stand-in not installed: %s\n" % exc)
 
         try:
             loader.exec_module = exec_module
