@@ -122,6 +122,8 @@ def read_json_file(
 
 def _check_nesting(text: str, max_depth: int, max_containers: int) -> None:
     """Raise when brackets outside strings nest deeper than `max_depth` (no recursion)."""
+    if text.count("[") + text.count("{") <= min(max_depth, max_containers):
+        return  # too few brackets to nest deeper (most event lines): no scan needed
     brackets = _STRING_OR_FILLER.sub("", text)
     if not brackets:
         return
