@@ -204,3 +204,17 @@ def test_saved_report_round_trips(tmp_path: Path) -> None:
 
     loaded = load_health(tmp_path / "h.json")
     assert loaded is not None and loaded.report == report and loaded.age_s < 60
+
+
+def test_detached_with_a_missing_baseline_says_so_after_the_refresh(
+    setup: dict[str, Any],
+) -> None:
+    setup = {**setup, "baseline": Path(setup["baseline"]).with_name("gone.json")}
+    first = run(setup, "--detach")
+    assert first.returncode == 2 and "no earlier result yet" in first.stdout
+    wait_until(lambda: result_files(setup) and not refreshers(), 120, "the refresh's result")
+    again = run(setup, "--detach")
+    assert again.returncode == 2
+    assert again.stdout.startswith("ERROR: mltui: no verdict: baseline ")
+    assert "gone.json" in again.stdout
+    wait_until(lambda: not refreshers(), 120, "the last refresh to end")

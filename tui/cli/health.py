@@ -163,7 +163,7 @@ def cmd_health(args: argparse.Namespace) -> int:
         try:
             baseline = load_baseline(args.baseline)
         except BaselineError as exc:
-            return run.finish(run.no_verdict(str(exc)), act=False)
+            return run.finish(run.no_verdict(str(exc)), drain=False)
     if args.refresh_only:
         return run.refresh(baseline)
     return run.finish(asyncio.run(run.check(baseline)))
@@ -222,11 +222,14 @@ class _Run:
         report.baseline = self.args.baseline
         return report
 
-    def finish(self, report: Any, *, act: bool = True, quiet: bool = False) -> int:
-        """Drain/resume (when asked and `act`), keep the result, write the textfile, print."""
+    def finish(
+        self, report: Any, *, drain: bool = True, keep: bool = True, quiet: bool = False
+    ) -> int:
+        """Drain/resume (when asked, and `drain`); keep the result as the previous one and write
+        the textfile (when `keep`: not for an answer given from the previous result); print."""
         from tui.health_contracts import VERDICT_EXIT
 
-        if act and self.scontrol is not None:
+        if drain and self.scontrol is not None:
             from probes.health.slurm import apply_verdict
             from tui.health_contracts import contract_line
 
@@ -234,14 +237,15 @@ class _Run:
             report.drain = f"{outcome.action}: {outcome.detail}"
             if outcome.action == "failed":
                 print(f"mltui: --drain: {contract_line(outcome.detail)}", file=sys.stderr)
-        if act and self.paths is not None:
+        if keep and self.paths is not None:
             from probes.health.state import save_health
 
             try:
                 save_health(self.paths[0], report)
             except OSError as exc:
                 print(f"mltui: cannot keep the result: {exc.strerror or exc}", file=sys.stderr)
-        self._textfile(report)
+        if keep:
+            self._textfile(report)
         if not quiet:
             self._print(report)
         return VERDICT_EXIT[report.verdict]
@@ -307,7 +311,7 @@ class _Run:
             )
         else:
             report = saved.report
-        return self.finish(report, act=False)
+        return self.finish(report, drain=False, keep=False)
 
     def _refresh_argv(self) -> list[str]:
         args = self.args
