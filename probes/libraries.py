@@ -10,6 +10,7 @@ misbehaved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
 from collections import deque
@@ -92,7 +93,26 @@ def probe_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     env[PROBE_CACHE_VARIABLE] = usable_probe_cache(env[PROBE_CACHE_VARIABLE])
+    with contextlib.suppress(RuntimeError, KeyError, OSError):  # no home: nothing to keep out
+        library_homes(env, cache_dir(env) / "libraries")
     return env
+
+
+#: Flags variables of the Theano family: their compile folder (default ~/.theano, ~/.pytensor).
+_COMPILEDIR_FLAGS = {"THEANO_FLAGS": "theano", "PYTENSOR_FLAGS": "pytensor"}
+
+
+def library_homes(env: dict[str, str], folder: Path) -> None:
+    """Point each library's own cache and config folder into `folder` (mltui's cache), so a
+    probe leaves nothing in the home folder: ~/.keras (KERAS_HOME), ~/.theano and ~/.pytensor
+    (base_compiledir in THEANO_FLAGS / PYTENSOR_FLAGS). What the user set is kept."""
+    env.setdefault("KERAS_HOME", str(folder / "keras"))
+    for variable, name in _COMPILEDIR_FLAGS.items():
+        flags = env.get(variable, "")
+        names = {part.split("=", 1)[0].strip() for part in flags.split(",") if part.strip()}
+        if "base_compiledir" not in names and "compiledir" not in names:
+            extra = f"base_compiledir={folder / name}"
+            env[variable] = f"{flags},{extra}" if flags.strip() else extra
 
 
 def usable_probe_cache(folder: str) -> str:
