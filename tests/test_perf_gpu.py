@@ -500,3 +500,19 @@ def test_rtx_pro_6000_end_to_end_is_not_judged(tmp_path: Path) -> None:
         r.startswith(f"not judged: no datasheet peak for {gpu['name']}") for r in gpu["reasons"]
     ), gpu["reasons"]
     assert not any("GEMM at" in r for r in gpu["reasons"])  # no GEMM called slow
+
+
+def test_perf_exit_statuses_are_said_once_in_help_and_readme(tmp_path: Path) -> None:
+    from tui.exit_codes import PERF_EXIT_STATUSES, perf_exit_status_help
+
+    helped = subprocess.run(
+        [str(MLTUI), "perf", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert helped.returncode == 0 and perf_exit_status_help() in helped.stdout
+    (row,) = [
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("| `mltui perf [")
+    ]
+    said = "; ".join(f"{code} {meaning}" for code, meaning in PERF_EXIT_STATUSES)
+    assert row.rstrip(" |").endswith(said), row

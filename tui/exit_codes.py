@@ -28,6 +28,27 @@ EXIT_STATUSES: tuple[tuple[int, str], ...] = (
 )
 
 
+#: What each status means for `mltui perf` in particular: `mltui perf --help` prints these
+#: lines and README's command table says the same (a test compares them with behaviour).
+PERF_EXIT_STATUSES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "measured, and no device failed, ran incomplete or (a GPU) was slow"),
+    (
+        EXIT_FINDINGS,
+        "a failed device, a slow GPU, an incomplete run (a library timed out or failed) "
+        "or no device measured",
+    ),
+    (EXIT_USAGE, "bad usage: a bad or empty --device, interpreter or cache folder"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C): every load process is killed"),
+)
+
+
+def perf_exit_status_help() -> str:
+    """`mltui perf --help`'s epilog: 'exit status:' and one line per status."""
+    return "exit status:\n" + "\n".join(
+        f"  {code:>3}  {meaning}" for code, meaning in PERF_EXIT_STATUSES
+    )
+
+
 def exit_status_lines() -> list[str]:
     """The exit statuses as lines, for `--help` and README ('  0  all clear: ...')."""
     return [f"  {code:>3}  {meaning}" for code, meaning in EXIT_STATUSES]

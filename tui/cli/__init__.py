@@ -16,7 +16,13 @@ from probes.arg_types import positive_float as _positive_float
 from probes.catalog import GUIDE_LIBRARIES, UnknownLibraryError
 from probes.limits import PROBE_TIMEOUT_S
 from probes.target import TargetError
-from tui.exit_codes import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exit_status_help
+from tui.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    exit_status_help,
+    perf_exit_status_help,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -84,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     perf = sub.add_parser(
-        "perf", help="measure each device's speed against its peak, and say why it falls short"
+        "perf",
+        help="measure each device's speed against its peak, and say why it falls short",
+        epilog=perf_exit_status_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     perf.add_argument("--python", metavar="PATH", help=python_help, default=argparse.SUPPRESS)
     perf.add_argument(
