@@ -148,7 +148,7 @@ async def test_the_dashboards_export_on_a_full_disk_leaves_nothing_and_says_so(
 ) -> None:
     from tui.app import MltuiApp
 
-    monkeypatch.chdir(full_disk)
+    monkeypatch.setenv("MLTUI_EXPORT_DIR", str(full_disk))
     app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)

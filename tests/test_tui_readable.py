@@ -234,7 +234,7 @@ async def test_ctrl_c_copies_a_selection_instead_of_quitting() -> None:
 async def test_export_saves_the_check_and_the_screen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLTUI_EXPORT_DIR", str(tmp_path))
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
@@ -252,7 +252,7 @@ async def test_export_saves_the_check_and_the_screen(
 
 
 async def test_export_is_a_palette_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLTUI_EXPORT_DIR", str(tmp_path))
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)

@@ -1,8 +1,9 @@
 """Export from the dashboard: the current check as JSON and Markdown, and the screen as SVG.
 
 The Markdown is `tui.check_markdown` (the same text as `mltui check --format md`); the JSON is
-the check's own (`mltui check --json`). Files go to the working directory, or to mltui's cache
-folder when that cannot be written, named by host and time so a second export adds files.
+the check's own (`mltui check --json`). Files go to the export folder ($MLTUI_EXPORT_DIR, else
+$XDG_DATA_HOME/mltui/exports, i.e. ~/.local/share/mltui/exports), or to mltui's cache folder when
+that cannot be written, named by host and time so a second export adds files.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +44,34 @@ class ExportPaths:
         return f"{self.stem}-screen.svg"
 
 
+#: Where `e` saves when set; else EXPORT_SUBFOLDER of $XDG_DATA_HOME (~/.local/share).
+EXPORT_DIR_VARIABLE = "MLTUI_EXPORT_DIR"
+EXPORT_SUBFOLDER = Path("mltui") / "exports"
+
+
+def default_export_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """Where exports go: $MLTUI_EXPORT_DIR, else $XDG_DATA_HOME/mltui/exports, else
+    ~/.local/share/mltui/exports (never the working directory, often a checkout)."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(EXPORT_DIR_VARIABLE)
+    if explicit:
+        return Path(explicit).expanduser()
+    data = env.get("XDG_DATA_HOME")
+    base = Path(data) if data and os.path.isabs(data) else Path.home() / ".local" / "share"
+    return base / EXPORT_SUBFOLDER
+
+
 def export_folder(candidates: list[Path] | None = None) -> Path:
-    """The first folder of the candidates that can be written: the working directory, then
-    mltui's cache folder."""
+    """The first folder of the candidates that can be written: the export folder
+    (default_export_folder), then mltui's cache folder."""
     if candidates is None:
         from probes.cache import cache_dir
 
-        candidates = [Path.cwd(), Path(cache_dir())]
+        candidates = []
+        with contextlib.suppress(RuntimeError, KeyError):  # no home folder
+            candidates.append(default_export_folder())
+        with contextlib.suppress(OSError):
+            candidates.append(Path(cache_dir()))
     for folder in candidates:
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -56,7 +79,7 @@ def export_folder(candidates: list[Path] | None = None) -> Path:
             continue
         if os.access(folder, os.W_OK):
             return folder
-    raise OSError("no folder to export to can be written (tried the working directory and cache)")
+    raise OSError("no folder to export to can be written (tried the export folder and the cache)")
 
 
 def export_paths(host: str, folder: Path, now: float | None = None) -> ExportPaths:
