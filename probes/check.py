@@ -64,6 +64,30 @@ async def run_check(
     system, nvml_report = await machine
     for report in libraries:
         report.checked_at = created_at
+    result = assemble_check(
+        target, system, nvml_report, libraries, created_at=created_at, started=started
+    )
+    if save:
+        save_result(result, partial=specs is not None)
+    return result
+
+
+def assemble_check(
+    target: TargetPython,
+    system: SystemInfo,
+    nvml_report: NvmlReport,
+    libraries: list[LibraryReport],
+    *,
+    created_at: str,
+    started: float,
+) -> CheckResult:
+    """A whole check from its readings: every library's "ok" held to its proof, the findings
+    diagnosed, the headline, and the last perf run of the interpreter.
+
+    Every check is made here: `run_check`'s, and `mltui health`'s, which reuses young library
+    results from the cache with fresh machine readings. `started` is a time.monotonic() value.
+    """
+    for report in libraries:
         require_proof(report)  # a library's "ok" is a proof, not the probe's word
     findings = diagnose(
         nvml_report, libraries, system=system, environ=dict(os.environ), target=target
@@ -83,8 +107,6 @@ async def run_check(
         result.perf = load_perf(target)
     except (RuntimeError, KeyError, OSError):  # no home folder to find the cache in
         result.perf = None
-    if save:
-        save_result(result, partial=specs is not None)
     return result
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 import time
 import typing
@@ -22,10 +21,9 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from probes import __version__
-from probes.cache import load_check, load_perf
+from probes.cache import load_check
 from probes.catalog import LIBRARIES, LibrarySpec
-from probes.check import save_result
-from probes.diagnosis import diagnose
+from probes.check import assemble_check, save_result
 from probes.fleet.launch import throughput_of
 from probes.health.model import Baseline, HealthLevel, HealthReport
 from probes.health.verdict import below_floor, judge, perf_floor_for
@@ -120,24 +118,12 @@ async def quick_check(
         machine.cancel()
         raise
     system, nvml_report = await machine
-    findings = diagnose(
-        nvml_report, libraries, system=system, environ=dict(os.environ), target=target
-    )
-    result = CheckResult(
-        mltui_version=__version__,
-        created_at=created_at,
-        target=target,
-        system=system,
-        nvml=nvml_report,
-        libraries=libraries,
-        findings=findings,
-        elapsed_s=round(time.monotonic() - started, 3),
+    result = assemble_check(
+        target, system, nvml_report, libraries, created_at=created_at, started=started
     )
     if age is None and specs:
         with contextlib.suppress(OSError, RuntimeError, KeyError):
             save_result(result, partial=True)
-    with contextlib.suppress(OSError, RuntimeError, KeyError):
-        result.perf = load_perf(target)  # the last perf run: its figures against their peaks
     return result, age
 
 
