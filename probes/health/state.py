@@ -31,7 +31,7 @@ from pathlib import Path
 
 from probes.cache import cache_dir, interpreter_identity
 from probes.health.model import HealthReport, health_schema
-from probes.model import from_dict, schema_problem, to_dict
+from probes.model import TargetPython, from_dict, schema_problem, to_dict
 from probes.untrusted_json import UntrustedJSONError, read_json_file
 
 #: The launcher a detached refresh is started through (see the module's docstring).
@@ -52,8 +52,6 @@ class SavedHealth:
 
 def state_key(python: str, baseline: str | None, level: str, prefix: str | None = None) -> str:
     """A file-name-safe key for what a health result depends on."""
-    from probes.model import TargetPython
-
     identity = interpreter_identity(TargetPython(python, "", prefix=prefix))
     where = os.path.realpath(baseline) if baseline else ""
     text = f"{identity}\0{where}\0{level}".encode("utf-8", "surrogateescape")
@@ -135,7 +133,7 @@ def lock_taken(path: Path) -> bool:
         return not got
 
 
-def spawn_detached(argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None) -> None:
+def spawn_detached(argv: Sequence[str], log: Path) -> None:
     """Start `argv` detached (own session, stdio on /dev/null and `log`) and return at once.
 
     The launcher in between exits as soon as the command is started and is waited for here, so
@@ -148,7 +146,6 @@ def spawn_detached(argv: Sequence[str], log: Path, *, env: dict[str, str] | None
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
         close_fds=True,
         start_new_session=True,
     )
