@@ -124,3 +124,20 @@ async def test_the_first_frame_is_a_few_widgets(monkeypatch: pytest.MonkeyPatch)
             pilot, lambda: "Findings" in screen_text(app) or len(list(pane.walk_children())) > 10
         )
         assert len(list(pane.walk_children())) > 10
+
+
+async def test_the_palette_lists_mltui_s_own_commands_in_its_words() -> None:
+    from textual.command import CommandPalette
+
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Screenshot" not in titles and "Keys" not in titles
+        assert {"Help: keys and panes", "Quit mltui", "Theme: change the colours"} <= set(titles)
+        assert "Export the check and the screen" in titles
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"quit")
+        await wait_for(pilot, lambda: "Quit mltui" in screen_text(app))
+        assert "as soon as possible" not in screen_text(app)

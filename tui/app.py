@@ -416,12 +416,34 @@ class MltuiApp(App[None]):
         notify(self, f"{names}{note}", title="exported", timeout=10)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Textual's own palette commands, and the export."""
-        yield from super().get_system_commands(screen)
+        """mltui's own palette commands in mltui's words: help, export, theme, maximise, quit.
+
+        Textual's Screenshot is left out (the export saves the screen as SVG with the check), and
+        its keys panel too (the help lists every key of every pane).
+        """
+        yield SystemCommand(
+            "Help: keys and panes", "Every key of every pane (key ?)", self.action_help
+        )
         yield SystemCommand(
             "Export the check and the screen",
             "Save the check as JSON and Markdown and the screen as SVG (key e)",
             self.action_export,
+        )
+        yield SystemCommand(
+            "Theme: change the colours",
+            "Pick another colour theme (NO_COLOR=1 turns colour off)",
+            self.action_change_theme,
+        )
+        if screen.maximized is not None:
+            yield SystemCommand(
+                "Restore the pane", "Back from the maximised widget", screen.action_minimize
+            )
+        elif screen.focused is not None and screen.focused.allow_maximize:
+            yield SystemCommand(
+                "Maximise the focused widget", "Fill the screen with it", screen.action_maximize
+            )
+        yield SystemCommand(
+            "Quit mltui", "Leave; every process mltui started is stopped (key q)", self.action_quit
         )
 
     def action_help(self) -> None:
