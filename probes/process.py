@@ -11,7 +11,10 @@ On timeout or cancellation the whole group, and every descendant seen during the
 that left the group with setsid()), gets SIGTERM, then SIGKILL after a grace period. When the
 child ends by itself, anything it left running is ended the same way: nothing outlives a run.
 A descendant that left the group *and* lost its parent before it was seen (a daemon that
-double-forks at once) is found by a token unique to the run in its environment.
+double-forks at once) is found by a token unique to the run in its environment. One that keeps
+hopping (fork, setsid, exit, every few milliseconds) is taken by `probes.containment`: the run's
+own cgroup v2, killed whole, where the machine allows it; elsewhere a sweep for the token until
+the process table is quiet for several scans in a row.
 
 Nothing outlives mltui either. The direct child is a small supervisor (`scripts/supervise.py`,
 run by mltui's own interpreter) that starts the command in its group and mirrors how it ended.
@@ -47,6 +50,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import psutil
 
+from probes import containment
 from probes.replay import replay_environment
 from probes.untrusted_json import UntrustedJSONError, parse_json
 
@@ -334,12 +338,38 @@ class _ChildProtocol(asyncio.SubprocessProtocol):
 
 
 class _Family:
-    """The child's descendants, remembered across polls so ones that leave can still be killed."""
+    """The child's descendants, remembered across polls so ones that leave can still be killed.
 
-    def __init__(self, pid: int, token: str | None = None) -> None:
+    With a cgroup (`probes.containment`), the cgroup holds every process the run ever started;
+    without one, the end of the run sweeps the process table for its token until it is quiet.
+    """
+
+    def __init__(
+        self, pid: int, token: str | None = None, cgroup: containment.RunCgroup | None = None
+    ) -> None:
         self.pid = pid
         self.token = token
+        self.cgroup = cgroup
         self._members: dict[int, psutil.Process] = {}
+
+    def contained_alive(self) -> bool:
+        """Whether the run's cgroup still holds a live process (False without a cgroup)."""
+        return self.cgroup is not None and self.cgroup.populated()
+
+    def signal_contained(self, signum: int) -> None:
+        """Signal every process of the run's cgroup; SIGKILL is the cgroup's own kill."""
+        if self.cgroup is not None:
+            if signum == signal.SIGKILL:
+                self.cgroup.kill()
+            else:
+                self.cgroup.signal(signum)
+
+    def sweep(self) -> None:
+        """The end of a run, whatever hops: kill the cgroup, or sweep for the token until quiet."""
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        elif self.token is not None and os.path.isdir("/proc"):
+            containment.sweep_token(self.token)
 
     def refresh(self, *, by_token: bool = False) -> list[psutil.Process]:
         """Look descendants up again; return every remembered one still alive.
@@ -434,7 +464,12 @@ async def _wait_gone(
     deadline = time.monotonic() + seconds
     pause = 0.005
     while True:
-        if exited.done() and not family.refresh() and not _group_alive(pgid):
+        if (
+            exited.done()
+            and not family.refresh()
+            and not _group_alive(pgid)
+            and not family.contained_alive()
+        ):
             return True
         if time.monotonic() >= deadline:
             return False
@@ -451,13 +486,18 @@ async def _terminate(
     """
     try:
         _signal_all(pgid, family.refresh(by_token=True), signal.SIGTERM)
-        if await _wait_gone(exited, pgid, family, grace_s):
-            return
+        family.signal_contained(signal.SIGTERM)
+        gone = await _wait_gone(exited, pgid, family, grace_s)
     except asyncio.CancelledError:
         _signal_all(pgid, family.refresh(by_token=True), signal.SIGKILL)
+        family.sweep()
         raise
-    _signal_all(pgid, family.refresh(by_token=True), signal.SIGKILL)
-    await _wait_gone(exited, pgid, family, 5.0)
+    if not gone:
+        _signal_all(pgid, family.refresh(by_token=True), signal.SIGKILL)
+        family.signal_contained(signal.SIGKILL)
+        await _wait_gone(exited, pgid, family, 5.0)
+    # A process hopping out of every look (fork, setsid, exit, again) is taken here.
+    await asyncio.to_thread(family.sweep)
 
 
 #: Runs under way, by the pid of their direct child (its process group has the same id).
@@ -473,7 +513,9 @@ def kill_all_running() -> int:
     families = list(_RUNNING.values())
     for family in families:
         with contextlib.suppress(Exception):  # a vanished process must not stop the others
+            family.signal_contained(signal.SIGKILL)
             _signal_all(family.pid, family.refresh(by_token=True), signal.SIGKILL)
+            family.sweep()
     return len(families)
 
 
@@ -506,6 +548,27 @@ def parent_death_preexec(signum: int = PARENT_DEATH_SIGNAL) -> Callable[[], None
         prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
 
     return arm
+
+
+def _preexec_steps(*steps: Callable[[], None] | None) -> Callable[[], None] | None:
+    """One `preexec_fn` running the given steps in order (None when there is none)."""
+    present = [step for step in steps if step is not None]
+    if not present:
+        return None
+
+    def run() -> None:
+        for step in present:
+            step()
+
+    return run
+
+
+def _contain(pid: int, cgroup: containment.RunCgroup | None) -> containment.RunCgroup | None:
+    """The run's cgroup when its first process joined it; else None (removed: mltui sweeps)."""
+    if cgroup is not None and not cgroup.holds(pid):
+        cgroup.remove()
+        return None
+    return cgroup
 
 
 def _start_problem(argv: Sequence[str], env: dict[str, str]) -> str | None:
@@ -542,16 +605,24 @@ def run_captured(
     environ = replay_environment(
         {**(os.environ if env is None else env), RUN_TOKEN_VARIABLE: token}
     )
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=environ,
-        start_new_session=True,
-        preexec_fn=parent_death_preexec(signal.SIGKILL),
-    )
-    family = _Family(proc.pid, token)
+    cgroup = containment.RunCgroup.create(token)
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environ,
+            start_new_session=True,
+            preexec_fn=_preexec_steps(
+                cgroup.join_preexec() if cgroup else None, parent_death_preexec(signal.SIGKILL)
+            ),
+        )
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        raise
+    family = _Family(proc.pid, token, _contain(proc.pid, cgroup))
     _RUNNING[proc.pid] = family
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -559,10 +630,14 @@ def run_captured(
     except subprocess.TimeoutExpired:
         return None, b"", b""
     finally:
+        family.signal_contained(signal.SIGKILL)
         kill_tree(proc.pid, proc.pid, family.refresh(by_token=True))
+        family.sweep()
         with contextlib.suppress(Exception):
             proc.communicate(timeout=5)
         _RUNNING.pop(proc.pid, None)
+        if family.cgroup is not None:
+            family.cgroup.remove()
 
 
 async def stream_process(
@@ -602,6 +677,9 @@ async def stream_process(
     if problem is not None:
         return ProcessOutcome(None, time.monotonic() - started, start_error=problem)
     command, env = supervised(argv, token, env)
+    cgroup = containment.RunCgroup.create(token)
+    if cgroup is not None:
+        env[containment.CGROUP_VARIABLE] = cgroup.path  # the supervisor kills it if mltui dies
     try:
         transport, _ = await loop.subprocess_exec(
             lambda: protocol,
@@ -612,14 +690,18 @@ async def stream_process(
             env=env,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=parent_death_preexec(),
+            preexec_fn=_preexec_steps(
+                cgroup.join_preexec() if cgroup else None, parent_death_preexec()
+            ),
         )
     except OSError as exc:
+        if cgroup is not None:
+            cgroup.remove()
         return ProcessOutcome(
             None, time.monotonic() - started, start_error=exc.strerror or str(exc)
         )
     pid = transport.get_pid()  # start_new_session makes it the leader of its own group
-    family = _Family(pid, token)
+    family = _Family(pid, token, _contain(pid, cgroup))
     _RUNNING[pid] = family
     watcher = loop.create_task(family.watch(FAMILY_POLL_S))
     cancel_wait = loop.create_task(cancel.wait()) if cancel is not None else None
@@ -646,6 +728,8 @@ async def stream_process(
             cancel_wait.cancel()
         transport.close()
         protocol.flush()
+        if family.cgroup is not None:
+            family.cgroup.remove()
     if protocol.error is not None:
         raise protocol.error
     return ProcessOutcome(

@@ -11,14 +11,16 @@ same signal), so mltui sees COMMAND's outcome.
 
 When mltui dies, even by SIGKILL, the kernel sends this script SIGHUP (and a watch on the parent
 pid catches the case where the signal was set too late or is not available): the script then
-kills every process carrying the run's token in its environment (descendants that left the group)
-and the whole group, itself included. SIGTERM from mltui's own cancel reaches the group as a
+kills the run's cgroup (MLTUI_RUN_CGROUP, when mltui made one: probes/containment.py), or sweeps
+for every process carrying the run's token in its environment until the process table is quiet,
+and kills the whole group, itself included. SIGTERM from mltui's own cancel reaches the group as a
 whole; this script then waits for COMMAND, so COMMAND's end decides the outcome.
 
 Only the standard library; prints nothing on stdout (that is COMMAND's).
 """
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -32,41 +34,40 @@ ARGV_VARIABLE = "MLTUI_SUPERVISED_ARGV"
 PARENT_POLL_S = 0.25
 
 
-def _carrying_token(token):
-    """Pids of processes (other than this one) whose environment holds the run's token."""
-    needle = ("MLTUI_RUN_TOKEN=" + token).encode()
-    found = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    for name in names:
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open("/proc/" + name + "/environ", "rb") as handle:
-                environ = handle.read(1 << 20)
-        except OSError:
-            continue
-        if needle in environ.split(b"\0"):
-            found.append(int(name))
-    return found
+def _load_containment():
+    """probes/containment.py, loaded by its path (mltui's package is not importable under -I -S):
+    the run's cgroup, and the sweep for its token until the process table is quiet."""
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "containment.py"
+    )
+    spec = importlib.util.spec_from_file_location("_mltui_containment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _take_down(token):
-    """Kill the run's escaped descendants, then the whole group (this process included)."""
-    for pid in _carrying_token(token):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+containment = _load_containment()
+
+
+def _take_down(token, cgroup):
+    """Kill the run's escaped descendants, then the whole group (this process included).
+
+    With the run's cgroup, its kill takes everything at once (this process too, last). Without
+    one, the token is swept until the process table is quiet, then the group is killed.
+    """
+    if cgroup is None:
+        containment.sweep_token(token)
+    else:
+        containment.RunCgroup(cgroup).kill()
     with contextlib.suppress(OSError):
         os.killpg(0, signal.SIGKILL)
     os._exit(128 + signal.SIGKILL)
 
 
-def _watch_parent(parent, token):
+def _watch_parent(parent, token, cgroup):
     while True:
         if os.getppid() != parent:
-            _take_down(token)
+            _take_down(token, cgroup)
         threading.Event().wait(PARENT_POLL_S)
 
 
@@ -100,13 +101,16 @@ def main(argv):
     except (IndexError, KeyError, ValueError):
         sys.stderr.write("supervise.py: usage: PARENT_PID TOKEN, with %s set\n" % ARGV_VARIABLE)
         return 2
-    signal.signal(signal.SIGHUP, lambda signum, frame: _take_down(token))
+    cgroup = os.environ.pop(containment.CGROUP_VARIABLE, None)
+    if cgroup is not None and not os.path.basename(cgroup).startswith(containment.CGROUP_PREFIX):
+        cgroup = None  # only a run cgroup mltui made is ever killed
+    signal.signal(signal.SIGHUP, lambda signum, frame: _take_down(token, cgroup))
     # The group gets SIGTERM/SIGINT when mltui cancels the run: COMMAND decides how it ends.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     signal.signal(signal.SIGINT, lambda signum, frame: None)
     if os.getppid() != parent:  # mltui died before the parent-death signal was armed
-        _take_down(token)
-    threading.Thread(target=_watch_parent, args=(parent, token), daemon=True).start()
+        _take_down(token, cgroup)
+    threading.Thread(target=_watch_parent, args=(parent, token, cgroup), daemon=True).start()
     try:
         child = subprocess.Popen(command)
     except OSError as exc:
