@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 
+from probes.model import SystemInfo
 from probes.nvml import NvmlSession, nvlink_pairs, nvml_extras
 from probes.peaks import gpu_peaks, no_compute_peak, pair_peaks, specs_of
+from probes.perf.devices import select_devices
 from probes.perf.judge import judge_device, judge_siblings, overall
+from probes.perf.plan import PerfOptions, plan_run
 from probes.perf.sampler import NvmlSampler
 from probes.perf_model import DevicePerf, Measurement, PerfReport
 from probes.replay import replay_environment
@@ -426,12 +429,58 @@ def test_an_empty_device_list_is_a_usage_error(tmp_path: Path, words: str) -> No
 
 
 def test_a_run_that_measured_no_device_does_not_exit_0(tmp_path: Path) -> None:
-    # a100-mig: GPU 0 is a MIG parent; asked for it alone, nothing is measured.
-    status, report = _replayed(tmp_path, GPUS / "a100-mig.json", "--device", "0")
-    (parent,) = report["devices"]
-    assert parent["verdict"] == "skipped" and parent["reasons"][0].startswith("MIG parent")
+    # The recorded H200 with another user's process on it: skipped as busy; nothing measured.
+    data = _recording("h200-sxm-1.json")
+    busy = [{"pid": 4_000_001, "usedGpuMemory": 1 << 30}]
+    data["nvml"]["devices"][0]["nvmlDeviceGetComputeRunningProcesses_v3"] = busy
+    recording = tmp_path / "h200-busy.json"
+    recording.write_text(json.dumps(data))
+    status, report = _replayed(tmp_path, recording, "--device", "cuda")
+    (gpu,) = report["devices"]
+    assert gpu["verdict"] == "skipped" and gpu["reasons"][0].startswith("busy: PIDs 4000001")
     assert report["verdict"] == "skipped"
     assert status == 1
+
+
+# ------------------------------------------------------------------ 2.3: MIG instances
+
+
+def test_a_mig_parent_is_skipped_and_its_instances_are_planned_by_their_mig_uuids() -> None:
+    fake = FakeNvml.from_recording("a100-mig")
+    with NvmlSession(fake) as session:
+        report = session.read()
+        options = PerfOptions(devices="cuda", seconds=60, libraries=("torch",))
+        chosen = select_devices("cuda", report.gpus)
+        plan = plan_run(options, chosen, report, SystemInfo(), session)
+    parent = plan.devices["cuda:0"]
+    assert parent.verdict == "skipped" and parent.reasons[0].startswith("MIG parent")
+    migs = report.gpus[0].mig_devices
+    labels = [f"cuda:0/mig:{m.index}" for m in migs]
+    assert list(plan.mig) == labels and len(labels) == 3
+    assert [plan.devices[label].uuid for label in labels] == [m.uuid for m in migs]
+    assert all(plan.devices[label].uuid.startswith("MIG-") for label in labels)
+    # One process per instance (CUDA shows a process one MIG instance), in one turn.
+    (mig_turn,) = [turn for turn in plan.gpu_turns if turn[0].devices[0] in labels]
+    assert [load.devices for load in mig_turn] == [[label] for label in labels]
+    assert plan.judged(plan.devices[labels[0]]) and not plan.judged(parent)
+    assert plan.gpu_devices == ["cuda:1"]  # the whole GPU beside it
+
+
+@pytest.mark.frameworks
+def test_a100_mig_end_to_end_measures_each_instance_on_its_own_slice(tmp_path: Path) -> None:
+    _, report = _replayed(tmp_path, GPUS / "a100-mig.json", "--device", "0", "--seconds", "120")
+    parent, *instances = report["devices"]
+    assert parent["device"] == "cuda:0" and parent["verdict"] == "skipped"
+    assert parent["reasons"][0].startswith("MIG parent: MIG mode is on")
+    recorded = _recording("a100-mig.json")["cuda"]["devices"][0]["mig"]
+    assert [d["uuid"] for d in instances] == [m["uuid"] for m in recorded]
+    for device, mig in zip(instances, recorded, strict=True):
+        figures = [m for m in device["measurements"] if m["value"] is not None]
+        assert figures and {m["uuid"] for m in figures} == {mig["uuid"]}
+        # Held to its own SMs (28 of the A100's 108), not the whole GPU's peak.
+        bf16 = device["peaks"]["gemm:bf16"]["value"]
+        assert bf16 == pytest.approx(312e12 * mig["multi_processor_count"] / 108, rel=0.01)
+        assert "copy" not in device["peaks"]  # a slice's memory share is not known
 
 
 # ------------------------------------------------------- end to end on recorded machines

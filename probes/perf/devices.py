@@ -54,5 +54,6 @@ def select_devices(spec: str | None, gpus: Sequence[GpuInfo]) -> list[str]:
 
 
 def gpu_index(device: str) -> int | None:
-    """3 for "cuda:3", None for "cpu"."""
-    return int(device.split(":")[1]) if device.startswith("cuda:") else None
+    """3 for "cuda:3" and for its MIG instance "cuda:3/mig:1", None for "cpu"."""
+    match = re.match(r"cuda:(\d+)", device)
+    return int(match.group(1)) if match else None

@@ -68,6 +68,8 @@ class RunPlan:
     #: Bytes a GPU load may allocate (a share of the least free memory among the GPUs).
     gpu_memory: int = 0
     slice_s: float = 0.25
+    #: MIG instances measured ("cuda:N/mig:S", each by its MIG UUID) and their parent GPU.
+    mig: dict[str, GpuInfo] = field(default_factory=dict)
 
     @property
     def gpu_devices(self) -> list[str]:
@@ -75,8 +77,13 @@ class RunPlan:
         return [f"cuda:{g.index}" for g in self.to_load]
 
     def judged(self, device: DevicePerf) -> bool:
-        """True for a device this run measures (the CPU, or a GPU not skipped beforehand)."""
-        return device.device == "cpu" or gpu_index(device.device) in self.extras
+        """True for a device this run measures (the CPU, a MIG instance, or a GPU not skipped
+        beforehand)."""
+        if device.device == "cpu" or device.device in self.mig:
+            return True
+        return device.device == f"cuda:{gpu_index(device.device)}" and (
+            gpu_index(device.device) in self.extras
+        )
 
 
 def slice_for(seconds: float) -> float:
@@ -109,10 +116,7 @@ def plan_run(
         busy = sorted(p.pid for p in gpu.processes or [])
         perf.busy_pids = busy
         if gpu.mig_mode:
-            perf.reasons = [
-                "MIG parent: MIG mode is on, so CUDA runs only on its MIG instances "
-                "(measuring those is not supported yet)"
-            ]
+            _plan_mig(plan, gpu, perf, busy and not options.force)
         elif busy and not options.force:
             perf.reasons = [f"busy: PIDs {', '.join(map(str, busy))} (--force measures anyway)"]
         else:
@@ -135,7 +139,44 @@ def plan_run(
             plan.slice_s,
             plan.gpu_memory,
         )
+    if plan.mig and "torch" in libraries:
+        # One process per MIG instance (CUDA shows a process one instance), all at once: the
+        # instances are isolated slices, as their users run them.
+        sizes = [m.memory_total_bytes for g in plan.mig.values() for m in g.mig_devices]
+        memory = int(options.memory_share * min([s for s in sizes if s] or [8 << 30]))
+        slice_s = min(plan.slice_s, GPU_SLICE_S)
+        plan.gpu_turns.append(
+            [
+                LoadPlan("torch", [label], GPU_DTYPES, ("gemm", "copy"), False, slice_s, memory)
+                for label in plan.mig
+            ]
+        )
     return plan
+
+
+def _plan_mig(plan: RunPlan, gpu: GpuInfo, parent: DevicePerf, busy: bool) -> None:
+    """A MIG parent is skipped with its reason (CUDA runs only on its instances); each MIG
+    instance NVML lists with a UUID becomes a device "cuda:N/mig:S" measured by that UUID."""
+    instances = [m for m in gpu.mig_devices if m.uuid]
+    if not instances:
+        parent.reasons = [
+            "MIG parent: MIG mode is on, so CUDA runs only on MIG instances, and NVML lists "
+            "none with a UUID"
+        ]
+        return
+    parent.reasons = [
+        f"MIG parent: MIG mode is on, so CUDA runs only on its {len(instances)} MIG instances, "
+        "measured each by its MIG UUID"
+    ]
+    for mig in instances:
+        label = f"cuda:{gpu.index}/mig:{mig.index}"
+        instance = DevicePerf(device=label, name=mig.name or f"{gpu.name} MIG", uuid=mig.uuid)
+        plan.devices[label] = instance
+        if busy:
+            instance.busy_pids = parent.busy_pids
+            instance.reasons = [f"busy: PIDs {', '.join(map(str, parent.busy_pids))} on the GPU"]
+        else:
+            plan.mig[label] = gpu
 
 
 def cpu_turns(

@@ -134,7 +134,7 @@ class _Measuring:
         if self.plan.cpu_turns and not self.stopped():
             # The libraries import side by side, then measure one at a time, alone.
             await self._in_turns(self.plan.cpu_turns, all_ready_first=True)
-        if self.plan.gpu_devices and not self.stopped():
+        if self.plan.gpu_turns and not self.stopped():
             await self._measure_gpus()
         self._judge()
 
@@ -245,6 +245,19 @@ class _Measuring:
                 extra["tensor_clock_mhz"] = product.tensor_clock_mhz
             extras[perf.device] = extra
             no_peak[perf.device] = no_compute_peak(specs)
+        for label, parent in plan.mig.items():
+            perf = plan.devices[label]
+            info = self.device_info.get(label, {})
+            extra = {k: v for k, v in info.items() if v}
+            specs = specs_of(parent, extra)
+            # A MIG instance is held to its own SMs (CUDA's count); its memory and links are
+            # shares of the parent's that NVML does not give: those figures are not judged.
+            if extra.get("sm_count"):
+                perf.peaks = {k: p for k, p in gpu_peaks(specs).items() if k.startswith("gemm:")}
+            extras[label] = extra
+            no_peak[label] = no_compute_peak(specs) or (
+                None if extra.get("sm_count") else "the MIG instance's SM count is unknown"
+            )
         report = self.report
         report.libraries = [self.runs.get(lib, LibraryRun(library=lib)) for lib in plan.libraries]
         if ALLREDUCE_RUN in self.runs:
