@@ -79,9 +79,11 @@ class Measurement:
 
     @property
     def label(self) -> str:
-        """What a person calls it: 'BF16 GEMM', 'memory copy', 'peer copy → cuda:1'."""
+        """What a person calls it: 'BF16 GEMM', 'FP8 GEMM (fast accumulation)', 'memory copy',
+        'peer copy → cuda:1'."""
         if self.kind == "gemm":
-            return f"{self.dtype.upper()} GEMM" if self.dtype else "GEMM"
+            mode = f" ({self.mode})" if self.mode else ""
+            return f"{self.dtype.upper()} GEMM{mode}" if self.dtype else "GEMM"
         label = KIND_LABELS.get(self.kind, self.kind)
         return f"{label} → {self.peer}" if self.kind == "p2p" and self.peer else label
 

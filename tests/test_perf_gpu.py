@@ -565,3 +565,9 @@ def test_perf_exit_statuses_are_said_once_in_help_and_readme(tmp_path: Path) -> 
     ]
     said = "; ".join(f"{code} {meaning}" for code, meaning in PERF_EXIT_STATUSES)
     assert row.rstrip(" |").endswith(said), row
+
+
+def test_the_fp8_accumulation_mode_is_said_with_the_figure() -> None:
+    fast = Measurement("torch", "cuda:0", "gemm", "fp8", value=1.5e15, mode="fast accumulation")
+    assert fast.label == "FP8 GEMM (fast accumulation)" and fast.key == "gemm:fp8"
+    assert Measurement("torch", "cuda:0", "gemm", "bf16").label == "BF16 GEMM"
