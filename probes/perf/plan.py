@@ -116,7 +116,7 @@ def plan_run(
         busy = sorted(p.pid for p in gpu.processes or [])
         perf.busy_pids = busy
         if gpu.mig_mode:
-            _plan_mig(plan, gpu, perf, busy and not options.force)
+            _plan_mig(plan, gpu, perf, bool(busy) and not options.force)
         elif busy and not options.force:
             perf.reasons = [f"busy: PIDs {', '.join(map(str, busy))} (--force measures anyway)"]
         else:
