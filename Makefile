@@ -11,11 +11,13 @@ SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo 
 .PHONY: run test lint types unit bench e2e clean install
 
 # pytest-xdist: one worker per CPU, at most 4 (a test may start several processes of its own).
-# tests/conftest.py groups what must share a worker (the engines; modules with a shared fixture).
-# PYTEST_WORKERS=0 runs in one process; PYTEST_ARGS selects (e.g. PYTEST_ARGS='tests/test_x.py').
+# tests/conftest.py groups what must share a worker (the engines; modules with a shared fixture)
+# and puts the long groups first; --no-loadscope-reorder keeps that order (xdist would sort the
+# groups by their number of tests). PYTEST_WORKERS=0 runs in one process; PYTEST_ARGS selects
+# (e.g. PYTEST_ARGS='tests/test_x.py').
 PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
-PYTEST_XDIST := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup --no-loadscope-reorder
 
 install: $(STAMP)
 

@@ -62,17 +62,29 @@ def xdist_group_of(items: list[pytest.Item]) -> dict[str, str]:
     return groups
 
 
+def _start_rank(group: str | None) -> int:
+    """Where a test's unit of work goes in an xdist run: the engines, then the other whole
+    modules (each a long unit: a real check, every sample), then the single tests."""
+    if group == ENGINE_GROUP:
+        return 0
+    return 1 if group is not None else 2
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests of modules that must run whole on one worker with their xdist group.
 
-    tryfirst: xdist's own hook turns the marks into the node ids its scheduler reads.
+    tryfirst: xdist's own hook turns the marks into the node ids its scheduler reads. In an xdist
+    worker the long units also go first (xdist deals units out in collection order): started
+    last, one would keep a worker busy after the other has run out of work.
     """
     groups = xdist_group_of(items)
     for item in items:
         group = groups.get(item.nodeid.split("::", 1)[0])
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: _start_rank(groups.get(item.nodeid.split("::", 1)[0])))
 
 
 @pytest.fixture
