@@ -38,7 +38,7 @@ from probes.model import (
 )
 from probes.target import resolve_target
 from tui.check_markdown import check_markdown
-from tui.cli.console import LiveProgress, make_console, print_plain
+from tui.cli.console import SIMPLE_HEAD, LiveProgress, make_console, print_plain
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK
 from tui.presentation import (
     ACCENT,
@@ -182,7 +182,7 @@ def render_system(system: SystemInfo, result: CheckResult) -> RenderableType:
 
 def render_cpu_backends(result: CheckResult) -> RenderableType:
     """What each library computes with on the CPU, and the environment that changes results."""
-    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
+    table = Table(box=SIMPLE_HEAD, expand=False, pad_edge=False)
     table.add_column("Library", style="bold", no_wrap=True)
     table.add_column("BLAS / oneDNN")
     table.add_column("Threads")
@@ -262,7 +262,7 @@ def render_gpus(nvml: NvmlReport, pci: PciBus | None = None) -> RenderableType:
         for explanation in nvml.explanations:
             lines.append(f"\n  • {inert(explanation)}")
         return Panel(lines, title="GPUs", box=box.ROUNDED)
-    table = Table(box=box.SIMPLE_HEAD, expand=False)
+    table = Table(box=SIMPLE_HEAD, expand=False)
     for column in ("#", "Name", "Memory used", "Util", "Temp", "Power", "PCIe", "Procs"):
         table.add_column(column)
     for gpu in nvml.gpus:
@@ -304,7 +304,7 @@ def _computation(report: LibraryReport) -> Text:
 
 def render_libraries(libraries: list[LibraryReport]) -> RenderableType:
     """The libraries × devices matrix; fits 80 columns, longer notes go to the findings."""
-    table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
+    table = Table(box=SIMPLE_HEAD, expand=False, pad_edge=False)
     table.add_column("Library", style="bold", no_wrap=True)
     table.add_column("Installed", no_wrap=True)
     table.add_column("Version", no_wrap=True, max_width=14, overflow="ellipsis")
