@@ -357,6 +357,18 @@ def test_ray_every_live_node_reports(ray_cluster: Any) -> None:
     assert code == 0
 
 
+def test_ray_reports_over_the_limit_are_rows_that_say_so(ray_cluster: Any) -> None:
+    """The driver does not send a report over --max-report-mib; each node's row says why."""
+    code, report, stderr = mltui_fleet(
+        "--ray", ray_cluster.address, "--only", "caffe", "--timeout", "120",
+        "--max-report-mib", "0.001",
+    )  # fmt: skip
+    assert len(report.nodes) == 3, stderr
+    assert {node.reason for node in report.nodes} == {"report larger than 0.001 MiB"}
+    assert all(node.state == "failed" for node in report.nodes)
+    assert code == 1
+
+
 def test_ray_node_removed_mid_run(ray_cluster: Any) -> None:
     worker = ray_cluster.worker_nodes and sorted(ray_cluster.worker_nodes, key=id)[-1]
     assert worker, "the cluster has no worker node to remove"

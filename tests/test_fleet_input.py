@@ -118,7 +118,7 @@ def test_node_output_stops_keeping_at_its_limit() -> None:
     assert not output.add(["z" * 40])
     assert output.over and output.lines == []
     row = node_from_output("n1", output, ["stderr line"], None)
-    assert row.state == "failed" and row.reason == "report larger than 9.53674e-05 MiB"
+    assert row.state == "failed" and row.reason == "report larger than 9.537e-05 MiB"
 
 
 def test_node_output_counts_utf8_bytes() -> None:
@@ -128,7 +128,7 @@ def test_node_output_counts_utf8_bytes() -> None:
 
 def test_a_report_larger_than_the_limit_says_so(report_text: str) -> None:
     assert len(report_text) > 2048
-    assert parse_check(report_text, 2048) == "printed a report larger than 0.00195312 MiB"
+    assert parse_check(report_text, 2048) == "printed a report larger than 0.001953 MiB"
 
 
 def _fake_ssh(folder: Path, body: str) -> dict[str, str]:
@@ -520,5 +520,5 @@ def test_a_ray_node_whose_check_is_bad_json_is_a_failed_row(name: str) -> None:
 
 def test_a_ray_node_whose_check_is_over_the_limit_says_so(report_text: str) -> None:
     event = {"event": "node", "name": "n1", "check": report_text, "elapsed_s": 2.0}
-    assert row_from_event(event, 1024).reason == "report larger than 0.000976562 MiB"
+    assert row_from_event(event, 1024).reason == "report larger than 0.0009766 MiB"
     assert row_from_event(event).check is not None

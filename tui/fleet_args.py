@@ -10,6 +10,7 @@ into the Fleet pane. This module imports neither the CLI package nor the app, so
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 from typing import NoReturn
 
@@ -114,7 +115,7 @@ def build_command(args: argparse.Namespace) -> NodeCommand:
             probe_timeout=args.probe_timeout,
             perf=args.perf,
             perf_seconds=args.perf_seconds,
-            max_report_bytes=max(1, int(args.max_report_mib * MIB)),
+            max_report_bytes=max(1, math.ceil(args.max_report_mib * MIB)),
         )
     except FleetError as exc:
         raise UsageError(str(exc)) from None

@@ -153,8 +153,8 @@ def too_large_row(name: str, max_bytes: int, **fields: object) -> NodeResult:
 
 
 def describe_size(max_bytes: int) -> str:
-    """A size limit in words: "8 MiB", "0.5 MiB"."""
-    return f"{max_bytes / MIB:g} MiB"
+    """A size limit in words: "8 MiB", "0.5 MiB" (four significant digits)."""
+    return f"{max_bytes / MIB:.4g} MiB"
 
 
 @dataclass

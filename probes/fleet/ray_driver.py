@@ -72,12 +72,16 @@ def _describe_error(exc: BaseException) -> tuple[str, str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the fleet check on every live node of the cluster at --address."""
+    # Here, not at the top: Ray's workers import this module and need none of it.
+    from probes.fleet.launch import DEFAULT_MAX_REPORT_MIB, MIB, too_large_row
+
     parser = argparse.ArgumentParser(prog="python -m probes.fleet.ray_driver")
     parser.add_argument("--address", default="auto")
     parser.add_argument("--only", default=None)
     parser.add_argument("--probe-timeout", type=float, default=PROBE_TIMEOUT_S)
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S)
     parser.add_argument("--perf-seconds", type=float, default=None)
+    parser.add_argument("--max-report-bytes", type=int, default=DEFAULT_MAX_REPORT_MIB * MIB)
     args = parser.parse_args(argv)
     try:
         import ray
@@ -139,6 +143,20 @@ def main(argv: list[str] | None = None) -> int:
                         "state": state,
                         "reason": reason,
                         "fix": fix,
+                        "elapsed_s": elapsed,
+                    }
+                )
+                continue
+            if isinstance(text, str) and len(text) > args.max_report_bytes:
+                # Not sent on: mltui reads a bounded line per node (its row says why).
+                row = too_large_row(name, args.max_report_bytes)
+                _emit(
+                    {
+                        "event": "node",
+                        "name": name,
+                        "state": row.state,
+                        "reason": row.reason,
+                        "fix": row.fix,
                         "elapsed_s": elapsed,
                     }
                 )

@@ -45,6 +45,7 @@ def driver_argv(
     """The driver's command line (run with mltui's own Python, which must have Ray)."""
     argv = [python or sys.executable, "-m", "probes.fleet.ray_driver", "--address", address]
     argv += ["--probe-timeout", f"{command.probe_timeout:g}", "--timeout", f"{timeout:g}"]
+    argv += ["--max-report-bytes", str(command.max_report_bytes)]
     if command.only:
         argv += ["--only", command.only]
     if command.perf:
