@@ -538,4 +538,33 @@ async def test_perf_level_holds_the_node_to_its_models_floor(
     families = {f.name: f for f in text_string_to_metric_families(prometheus_text(again))}
     assert families["mltui_perf_throughput"].samples[0].value == again.throughput
     ratios = families["mltui_perf_ratio_to_peak"].samples
-    assert {s.labels["device"] for s in ratios} == {"cpu"} and all(0 < s.value for s in ratios)
+    assert {s.labels["device"] for s in ratios} == {"cpu"} and all(s.value > 0 for s in ratios)
+
+
+async def test_a_run_cut_short_keeps_what_finished_for_the_next(
+    tmp_path: Path, base: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scikit-learn's probe hangs until a file appears; Caffe's ends at once. The first run gives
+    no verdict at its deadline but keeps Caffe's result; the next probes only scikit-learn."""
+    monkeypatch.setenv("MLTUI_CACHE_DIR", str(tmp_path / "cache"))
+    release = tmp_path / "release"
+    python = tmp_path / "python"
+    python.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *sklearn*) [ -e {release} ] || exec sleep 60;; esac\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    python.chmod(0o755)
+    target = TargetPython(str(python), "3.11", prefix=str(tmp_path))
+    baseline = baseline_from_nodes([recorded_node(base, "a")])
+    options = HealthOptions(baseline=baseline, deadline_s=15, max_age_s=3600, node="n")
+    first = await run_health(target, options, nvml=FakeNvml.from_fixture(FIXTURE))
+    assert first.verdict == "unknown"
+    assert "(1 of the libraries did: kept for the next run)" in first.reason
+    release.touch()
+    options.deadline_s = 120
+    second = await run_health(target, options, nvml=FakeNvml.from_fixture(FIXTURE))
+    assert second.verdict == "healthy", second.reason
+    assert second.check is not None and second.reused_age_s is not None
+    stamps = {lib.name: lib.checked_at for lib in second.check.libraries}
+    assert stamps["caffe"] == first.created_at != stamps["sklearn"]

@@ -16,7 +16,7 @@ import threading
 import time
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -28,7 +28,14 @@ from probes.fleet.launch import throughput_of
 from probes.health.model import Baseline, HealthLevel, HealthReport
 from probes.health.verdict import below_floor, judge, perf_floor_for
 from probes.libraries import probe_libraries
-from probes.model import CheckResult, Finding, LibraryReport, TargetPython
+from probes.model import (
+    CheckResult,
+    Finding,
+    LibraryReport,
+    NvmlReport,
+    SystemInfo,
+    TargetPython,
+)
 from probes.nvml import read_nvml
 from probes.perf_model import PerfReport
 from probes.system import read_system
@@ -72,22 +79,54 @@ def specs_for(baseline: Baseline | None) -> tuple[list[LibrarySpec], list[str]]:
 
 
 def reusable_libraries(
-    target: TargetPython, specs: list[LibrarySpec], max_age_s: float
-) -> tuple[list[LibraryReport], float] | None:
-    """The cached reports of exactly `specs` and their age, when all are younger than max_age_s."""
+    target: TargetPython, specs: list[LibrarySpec], max_age_s: float, *, now: float | None = None
+) -> dict[str, tuple[LibraryReport, float]]:
+    """The cached reports among `specs` probed less than `max_age_s` ago, with their ages.
+
+    Each library counts by its own time (`checked_at`): a run cut short by its deadline keeps
+    what it finished, and the next run probes only the rest.
+    """
     if max_age_s <= 0 or not specs:
-        return None
+        return {}
     try:
         cached = load_check(target)
     except (RuntimeError, KeyError, OSError):  # no home folder to find the cache in
+        return {}
+    if cached is None:
+        return {}
+    wanted = {spec.id for spec in specs}
+    moment = time.time() if now is None else now
+    found: dict[str, tuple[LibraryReport, float]] = {}
+    for report in cached.result.libraries:
+        if report.name not in wanted or report.status in _NOT_REUSED:
+            continue
+        age = _age_s(report.checked_at, moment)
+        if age is not None and age <= max_age_s:
+            found[report.name] = (report, age)
+    return found
+
+
+def _age_s(stamp: str | None, now: float) -> float | None:
+    """Seconds since an ISO 8601 time ("2026-12-05T04:40:36Z"), None when it is not one."""
+    if not stamp:
         return None
-    if cached is None or cached.age_s > max_age_s:
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
         return None
-    by_name = {report.name: report for report in cached.result.libraries}
-    reports = [by_name.get(spec.id) for spec in specs]
-    if any(report is None or report.status in _NOT_REUSED for report in reports):
+    if moment.tzinfo is None:
         return None
-    return [report for report in reports if report is not None], cached.age_s
+    return max(0.0, now - moment.timestamp())
+
+
+@dataclass
+class _Progress:
+    """What a quick check has finished so far: kept when its deadline cuts it short."""
+
+    reports: list[LibraryReport] = field(default_factory=list)
+    machine: tuple[SystemInfo, NvmlReport] | None = None
+    started: float = 0.0
+    created_at: str = ""
 
 
 async def quick_check(
@@ -97,34 +136,74 @@ async def quick_check(
     max_age_s: float,
     probe_timeout: float,
     nvml: Any = None,
+    progress: _Progress | None = None,
 ) -> tuple[CheckResult, float | None]:
     """The node's check: fresh machine readings, library results reused when young enough.
 
-    Returns the check and the age of the reused library results (None when probed now).
+    Returns the check and the age of the oldest reused library result (None when every one
+    was probed now). `progress` collects what has finished, for a run cut short.
     """
-    started = time.monotonic()
-    created_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    done = progress if progress is not None else _Progress()
+    done.started = time.monotonic()
+    done.created_at = (
+        datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
     machine = _in_daemon_thread(lambda: (read_system(), read_nvml(nvml)))
+    machine.add_done_callback(lambda f: _keep_machine(done, f))
     reused = reusable_libraries(target, specs, max_age_s)
+    to_probe = [spec for spec in specs if spec.id not in reused]
+
+    def finished(report: LibraryReport) -> None:
+        report.checked_at = done.created_at
+        done.reports.append(report)
+
     try:
-        if reused is not None:
-            libraries, age = reused
-        else:
-            libraries = await probe_libraries(target, specs, timeout=probe_timeout)
-            age = None
-            for report in libraries:
-                report.checked_at = created_at
+        probed = await probe_libraries(target, to_probe, timeout=probe_timeout, on_report=finished)
     except BaseException:
         machine.cancel()
         raise
     system, nvml_report = await machine
+    fresh = {report.name: report for report in probed}
+    libraries = [reused[s.id][0] if s.id in reused else fresh[s.id] for s in specs]
     result = assemble_check(
-        target, system, nvml_report, libraries, created_at=created_at, started=started
+        target,
+        system,
+        nvml_report,
+        libraries,
+        created_at=done.created_at,
+        started=done.started,
     )
-    if age is None and specs:
+    if to_probe:
         with contextlib.suppress(OSError, RuntimeError, KeyError):
             save_result(result, partial=True)
+    age = max((age for _, age in reused.values()), default=None)
     return result, age
+
+
+def _keep_machine(
+    progress: _Progress, future: asyncio.Future[tuple[SystemInfo, NvmlReport]]
+) -> None:
+    if not future.cancelled() and future.exception() is None:
+        progress.machine = future.result()
+
+
+def keep_finished(target: TargetPython, progress: _Progress) -> int:
+    """Save the libraries a run cut short did finish (merged into the cached check), so the
+    next run probes only the rest; how many were kept."""
+    if progress.machine is None or not progress.reports:
+        return 0
+    system, nvml_report = progress.machine
+    result = assemble_check(
+        target,
+        system,
+        nvml_report,
+        list(progress.reports),
+        created_at=progress.created_at,
+        started=progress.started,
+    )
+    with contextlib.suppress(OSError, RuntimeError, KeyError):
+        save_result(result, partial=True)
+    return len(progress.reports)
 
 
 def _in_daemon_thread(work: Callable[[], T]) -> asyncio.Future[T]:
@@ -169,6 +248,7 @@ async def run_health(
     check_deadline = max(1.0, deadline - perf_budget)
     check: CheckResult | None = None
     reused_age: float | None = None
+    progress = _Progress()
     try:
         check, reused_age = await asyncio.wait_for(
             quick_check(
@@ -177,11 +257,16 @@ async def run_health(
                 max_age_s=options.max_age_s,
                 probe_timeout=check_deadline,
                 nvml=nvml,
+                progress=progress,
             ),
             timeout=check_deadline,
         )
     except asyncio.TimeoutError:
-        extra_unknown.append(f"the check did not finish within {check_deadline:g} s")
+        kept = keep_finished(target, progress)
+        words = f"the check did not finish within {check_deadline:g} s"
+        if kept:
+            words += f" ({kept} of the libraries did: kept for the next run)"
+        extra_unknown.append(words)
     extra_errors: list[Finding] = []
     throughput: tuple[float, str] | None = None
     floor = perf_floor_for(check, options.baseline) if check is not None else None
