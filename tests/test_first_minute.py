@@ -141,3 +141,31 @@ async def test_the_palette_lists_mltui_s_own_commands_in_its_words() -> None:
         await pilot.press(*"quit")
         await wait_for(pilot, lambda: "Quit mltui" in screen_text(app))
         assert "as soon as possible" not in screen_text(app)
+
+
+@pytest.mark.parametrize(("key", "at_end"), [("end", True), ("pagedown", True), ("home", False)])
+async def test_page_keys_in_the_libraries_table_move_the_pane(key: str, at_end: bool) -> None:
+    from textual.containers import VerticalScroll
+
+    from tui.widgets.libraries_matrix import LibrariesMatrix
+
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        await wait_for(pilot, lambda: bool(app.query(LibrariesMatrix)))
+        await pilot.press("l")
+        matrix = app.query_one(LibrariesMatrix)
+        column = app.query_one("#hw-scroll", VerticalScroll)
+        await wait_for(pilot, lambda: app.focused is matrix)
+        start = column.scroll_y
+        if not at_end:
+            await pilot.press("end")
+            await wait_for(pilot, lambda: column.scroll_y > start)
+            start = column.scroll_y
+        await pilot.press(key)
+        if at_end:
+            await wait_for(pilot, lambda: column.scroll_y > start)
+            assert matrix.cursor_row == matrix.row_count - 1
+        else:
+            await wait_for(pilot, lambda: column.scroll_y < start)
+            assert matrix.cursor_row == 0

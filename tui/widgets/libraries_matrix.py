@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.containers import ScrollableContainer
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -101,6 +103,53 @@ class LibrariesMatrix(DataTable[Text]):
     def on_mount(self) -> None:
         """A placeholder row per known library until a check arrives."""
         self.show({}, checking=True)
+
+    # The table shows every library without scrolling of its own: the page keys move its cursor
+    # to the end and scroll the column around it (the findings below), as they would elsewhere.
+
+    def _column(self) -> ScrollableContainer | None:
+        if self.max_scroll_y > 0:
+            return None  # a table taller than its room pages through itself
+        try:
+            return self.query_ancestor(ScrollableContainer)
+        except NoMatches:
+            return None
+
+    def action_page_down(self) -> None:
+        """The next page of the pane (the table's rows all fit), the cursor on the last row."""
+        column = self._column()
+        if column is None:
+            super().action_page_down()
+            return
+        self.move_cursor(row=self.row_count - 1, scroll=False)
+        column.scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        """The previous page of the pane, the cursor on the first row."""
+        column = self._column()
+        if column is None:
+            super().action_page_up()
+            return
+        self.move_cursor(row=0, scroll=False)
+        column.scroll_page_up(animate=False)
+
+    def action_scroll_end(self) -> None:
+        """End: the last row, and the end of the pane."""
+        column = self._column()
+        if column is None:
+            super().action_scroll_end()
+            return
+        self.move_cursor(row=self.row_count - 1, scroll=False)
+        column.scroll_end(animate=False)
+
+    def action_scroll_home(self) -> None:
+        """Home: the first row, and the top of the pane."""
+        column = self._column()
+        if column is None:
+            super().action_scroll_home()
+            return
+        self.move_cursor(row=0, scroll=False)
+        column.scroll_home(animate=False)
 
     def show(self, reports: dict[str, LibraryReport], *, checking: bool) -> None:
         """Show these reports (by library id); libraries without one say 'checking...' or '-'."""
