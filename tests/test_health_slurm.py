@@ -49,7 +49,6 @@ echo "$rc" >> "$dir/$role-runs-$node.log"
 PROLOG_NO_VERDICT = '[ "$rc" -eq 2 ] && exit 0\n'
 
 
-
 def node_mltui(folder: Path) -> str:
     """The mltui each node runs for the fleet (this worktree, its own cache)."""
     return (
@@ -167,8 +166,13 @@ def test_the_node_that_differs_is_drained_and_resumed_once_fixed(cluster: SlurmE
     _, reason = show(cluster, "node2")
     assert reason.startswith("mltui: ") and "where the baseline has" in reason, reason
     assert show(cluster, "node1")[0] == show(cluster, "node3")[0] == "idle"
-    log = (cluster.folder / "log" / "slurmd-node2.log").read_text()
-    assert "health_check failed: rc:1 output:ERROR: mltui: " in log
+    log = cluster.folder / "log" / "slurmd-node2.log"
+    # slurmd logs the exit once the program has ended (after its own scontrol call drained it)
+    wait_until(
+        lambda: "health_check failed: rc:1 output:ERROR: mltui: " in log.read_text(),
+        60,
+        "slurmd to log the failed health check",
+    )
 
     cluster.scontrol("update", "NodeName=node3", "State=DRAIN", "Reason=maintenance")
     node3_before = len(runs(cluster, "node3"))
