@@ -116,6 +116,22 @@ try:
     out["mixed"] = "no error"
 except RuntimeError as e:
     out["mixed"] = str(e)
+mixed = {}
+for label, step in [
+    ("cpu_operand", lambda: a + torch.ones(64, 64)),
+    ("cpu_scalar", lambda: a + torch.tensor(2.0)),
+    ("cpu_index", lambda: a[torch.tensor([0, 1])]),
+    ("copy_from_cpu", lambda: a.copy_(torch.zeros(64, 64))),
+    ("unmoved_model", lambda: torch.nn.Linear(64, 2)(a)),
+    ("matmul_cpu", lambda: torch.matmul(torch.ones(3, 64), a)),
+    ("tensor_from_cpu", lambda: torch.tensor([1.0]).to("cuda:1") * torch.ones(1, device="cuda:1")),
+]:
+    try:
+        step()
+        mixed[label] = "ok"
+    except RuntimeError as e:
+        mixed[label] = str(e)
+out["with_cpu"] = mixed
 try:
     a.numpy()
 except TypeError as e:
@@ -160,6 +176,11 @@ def test_tensors_on_cuda_compute_on_the_cpu_as_on_a_gpu(tmp_path: Path) -> None:
     assert answer["repr"] == "tensor([1.], device='cuda:1')"
     assert answer["to"] == "cuda:3" and answer["get_device"] == 1
     assert "cuda:1 and cuda:2" in answer["mixed"]
+    with_cpu = answer["with_cpu"]
+    for label in ("cpu_operand", "unmoved_model", "matmul_cpu"):
+        assert "cuda:1 and cpu!" in with_cpu[label], label
+    for label in ("cpu_scalar", "cpu_index", "copy_from_cpu", "tensor_from_cpu"):
+        assert with_cpu[label] == "ok", (label, with_cpu[label])
     assert "can't convert cuda:1 device type tensor to numpy" in answer["numpy"]
     assert answer["ordinal"] == "CUDA error: invalid device ordinal"
     assert answer["param"] == "cuda:1" and answer["grad"] == "cuda:1"

@@ -629,11 +629,18 @@ def _install_tensors(torch, standin):
         return None
 
     def inputs(args, kwargs):
+        """The cuda indices of the tensors an operation takes, and whether a CPU tensor that
+        is not a scalar is among them."""
         found = []
+        cpu = []
 
         def visit(value):
             if isinstance(value, CudaTensor):
                 found.append(index_of(value))
+            elif isinstance(value, Tensor):
+                with disable_all():
+                    if value.dim() > 0 and value.device.type == "cpu":
+                        cpu.append(value)
             elif isinstance(value, (list, tuple)):
                 for item in value:
                     if isinstance(item, (Tensor, list, tuple)):
@@ -641,14 +648,20 @@ def _install_tensors(torch, standin):
 
         visit(args)
         visit(list(kwargs.values()))
-        return found
+        return found, bool(cpu)
 
-    def same_device(func, found):
-        if len(set(found)) > 1 and func not in CROSS_DEVICE:
-            first, other = sorted(set(found))[:2]
+    def same_device(func, found, with_cpu):
+        """Refuse, as CUDA does, an operation on tensors of two devices."""
+        name = getattr(func, "__name__", "")
+        if func in CROSS_DEVICE or (name.startswith("_") and not name.endswith("__")):
+            return  # copies, indexing, and torch's private helpers (module conversion...)
+        devices = ["cuda:%d" % index for index in sorted(set(found))]
+        if devices and with_cpu:
+            devices.append("cpu")
+        if len(devices) > 1:
             raise RuntimeError(
                 "Expected all tensors to be on the same device, but found at least two "
-                "devices, cuda:%d and cuda:%d!" % (first, other)
+                "devices, %s and %s!" % (devices[0], devices[1])
             )
 
     def getter_device(self):
@@ -772,7 +785,18 @@ def _install_tensors(torch, standin):
         Tensor.type: tensor_type,
         Tensor.__repr__: tensor_repr,
     }
-    CROSS_DEVICE = {Tensor.copy_, Tensor.to, torch.Tensor.__setitem__}
+    # What CUDA lets mix devices: copies, and indexing with CPU indices.
+    CROSS_DEVICE = {
+        Tensor.copy_,
+        Tensor.to,
+        Tensor.__getitem__,
+        Tensor.__setitem__,
+        Tensor.index_put_,
+        Tensor.index_put,
+        Tensor.set_,
+        Tensor.__repr__,
+        Tensor.__format__,
+    }
 
     def dispatch(func, args, kwargs):
         try:
@@ -790,8 +814,9 @@ def _install_tensors(torch, standin):
             if goal is not None:
                 kwargs["device"] = "cpu"
         pinned = bool(kwargs.pop("pin_memory", False))
-        found = inputs(args, kwargs)
-        same_device(func, found)
+        found, with_cpu = inputs(args, kwargs)
+        if goal is None:  # a factory given a device takes its data from anywhere
+            same_device(func, found, with_cpu)
         with disable_subclass():
             out = func(*args, **kwargs)
         if pinned and isinstance(out, Tensor):
