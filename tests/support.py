@@ -167,6 +167,23 @@ def make_services(
     return Services(**settings)
 
 
+def forbid_waits_and_processes(monkeypatch: Any) -> None:
+    """Make starting a process or sleeping fail the test (for code that must be cheap enough to
+    call every second: reading files only, never waiting for time or another program)."""
+    import os
+    import subprocess
+    import time as time_module
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("started a process or waited, in code that must do neither")
+
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+    monkeypatch.setattr(time_module, "sleep", forbidden)
+    for name in ("posix_spawn", "posix_spawnp", "fork", "system", "execv", "execve"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, forbidden)
+
+
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
     """Poll predicate until it is true; fail with `what` after timeout seconds (no event loop)."""
     deadline = time.monotonic() + timeout
