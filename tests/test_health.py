@@ -568,3 +568,22 @@ async def test_a_run_cut_short_keeps_what_finished_for_the_next(
     assert second.check is not None and second.reused_age_s is not None
     stamps = {lib.name: lib.checked_at for lib in second.check.libraries}
     assert stamps["caffe"] == first.created_at != stamps["sklearn"]
+
+
+def test_save_fleet_baseline_says_what_it_saved_or_why_not(
+    base: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.cli.health import save_fleet_baseline
+
+    nodes = [recorded_node(base, "a"), recorded_node(base, "b", other_driver)]
+    report = FleetReport(launcher="ssh", target="2 hosts", nodes=nodes)
+    path = tmp_path / "b.json"
+    assert save_fleet_baseline(report, str(path)) is None
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"mltui: baseline of 2 nodes saved to {path} (")
+    assert err[1].startswith("mltui: baseline leaves out driver: no majority")
+    assert load_baseline(str(path)).nodes == 2
+    nobody = FleetReport(nodes=[NodeResult("a", "timed_out")])
+    assert "no node sent a report" in (save_fleet_baseline(nobody, str(path)) or "")
+    problem = save_fleet_baseline(report, "/proc/nowhere/b.json")
+    assert problem is not None and problem.startswith("--save-baseline /proc/nowhere/b.json: ")
