@@ -587,3 +587,15 @@ def test_save_fleet_baseline_says_what_it_saved_or_why_not(
     assert "no node sent a report" in (save_fleet_baseline(nobody, str(path)) or "")
     problem = save_fleet_baseline(report, "/proc/nowhere/b.json")
     assert problem is not None and problem.startswith("--save-baseline /proc/nowhere/b.json: ")
+
+
+def test_prometheus_timestamp_is_when_the_verdict_was_made() -> None:
+    report = HealthReport(
+        node="n", verdict="healthy", reason="healthy", created_at="2026-12-05T04:40:36Z"
+    )
+    (family,) = [
+        f
+        for f in text_string_to_metric_families(prometheus_text(report))
+        if f.name == "mltui_health_timestamp_seconds"
+    ]
+    assert family.samples[0].value == 1796445636.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from probes.health.model import HealthReport, HealthVerdict
 from probes.model import CheckResult
@@ -93,6 +94,15 @@ def computing_libraries(check: CheckResult) -> tuple[int, int]:
     return anywhere, on_gpu
 
 
+def _made_at(report: HealthReport) -> float:
+    """When the report was made (its created_at), else now."""
+    try:
+        made = datetime.fromisoformat(report.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return time.time()
+    return made.timestamp() if made.tzinfo is not None else time.time()
+
+
 def prometheus_text(report: HealthReport, *, now: float | None = None) -> str:
     """The report as node_exporter textfile-collector metrics, all named `mltui_…`."""
     node: dict[str, object] = {"node": report.node}
@@ -126,7 +136,7 @@ def prometheus_text(report: HealthReport, *, now: float | None = None) -> str:
     metrics.gauge(
         "mltui_health_timestamp_seconds",
         "When the verdict was made, seconds since the epoch.",
-        [(node, round(time.time() if now is None else now, 3))],
+        [(node, round(_made_at(report) if now is None else now, 3))],
     )
     if report.elapsed_s is not None:
         metrics.gauge(
