@@ -191,7 +191,9 @@ def test_tensors_on_cuda_compute_on_the_cpu_as_on_a_gpu(tmp_path: Path) -> None:
     assert answer["peer"] is True
     assert answer["thread"] == ["cuda:2"]  # a thread started later computes on "cuda" too
     free, total = answer["free_total"]
-    assert total == _recording("h100-sxm-8")["cuda"]["devices"][1]["total_memory"] and free < total
+    recorded = _recording("h100-sxm-8")
+    assert total == recorded["cuda"]["devices"][1]["total_memory"]
+    assert free == total - recorded["nvml"]["devices"][1]["nvmlDeviceGetMemoryInfo_v2"]["used"]
 
 
 UUIDS = """

@@ -64,6 +64,7 @@ class _Device(object):
         self.name = str(props["name"])
         self.peers = peers or {}
         self.mig = parent is not None
+        self.used = 0  # bytes NVML recorded in use (by the driver and other processes)
 
     @property
     def bus_id(self):
@@ -85,6 +86,10 @@ def _physical_devices(cuda, nvml):
         device = _Device(props)
         mine = index_of.get(device.uuid)
         if mine is not None:
+            table = nvml_devices[mine]
+            memory = table.get("nvmlDeviceGetMemoryInfo_v2") or table.get("nvmlDeviceGetMemoryInfo")
+            if isinstance(memory, dict) and isinstance(memory.get("used"), int):
+                device.used = memory["used"]
             table = (nvml_devices[mine].get("nvmlDeviceGetP2PStatus") or {}).get("by_args") or {}
             for key, status in table.items():
                 peer, _, caps = key.partition(",")
@@ -425,9 +430,9 @@ class _StandIn(object):
             standin.index_of(device)
 
         def mem_get_info(device=None):
-            index = standin.index_of(device)
-            total = int(standin.devices[index].props["total_memory"])
-            return (int(total * 0.99), total)
+            chosen = standin.devices[standin.index_of(device)]
+            total = int(chosen.props["total_memory"])
+            return (max(0, total - int(chosen.used)), total)
 
         def can_device_access_peer(device, peer_device):
             a = standin.devices[standin.index_of(device)]
