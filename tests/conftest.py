@@ -15,6 +15,7 @@ one by one; two kinds of module run whole on one worker instead (see `xdist_grou
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
 from types import ModuleType
@@ -24,11 +25,33 @@ import pytest
 from tests.support import make_services
 from tui.services import Services
 
+#: The terminal every test (and every program it starts) runs under, whatever the host's: a UTF-8
+#: locale and a colour xterm of no fixed size. A test about another (LANG=C, TERM=dumb, NO_COLOR)
+#: sets that itself. Without this, a host with LANG=C or NO_COLOR set changes what mltui prints
+#: (ASCII instead of box drawing, no colour) and the tests that read it fail there only.
+TEST_TERMINAL = {"LANG": "C.UTF-8", "TERM": "xterm-256color"}
+HOST_TERMINAL_VARIABLES = (
+    "LC_ALL",
+    "LC_CTYPE",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "COLUMNS",
+    "LINES",
+    "TEXTUAL_COLOR_SYSTEM",
+)
+
 #: The module that starts the real engines; the test modules that use it share one worker.
 ENGINES_MODULE = "tests.fleet_engines"
 ENGINE_GROUP = "engines"
 #: Fixture scopes whose set-up a module's tests share.
 SHARED_SCOPES = frozenset({"module", "package", "session"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test sees the same terminal, whatever the host's (in each xdist worker too)."""
+    for name in HOST_TERMINAL_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(TEST_TERMINAL)
 
 
 def _own_shared_fixtures(item: pytest.Item) -> bool:
