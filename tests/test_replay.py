@@ -328,3 +328,41 @@ def test_the_recorder_writes_what_replay_reads(name: str, tmp_path: Path) -> Non
         else:
             assert [m["uuid"] for m in after["mig"]] == [m["uuid"] for m in before["mig"]]
     assert again["cuda"]["version"] == original["cuda"]["version"]
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_under_load_readings_look_like_real_cards(name: str) -> None:
+    """Issue 18: "under load" is what a working card reads, not its maxima. SXM Hoppers under a
+    GEMM sit at their power limit, power-capped at 1.6-1.8 GHz (not 1980 MHz)."""
+    for device in _data(name)["nvml"]["devices"]:
+        load = device.get("under_load")
+        if not load:
+            continue
+        sm = load["nvmlDeviceGetClockInfo"]["by_args"]["1"]
+        sm_max = device["nvmlDeviceGetMaxClockInfo"]["by_args"]["1"]
+        limit = device["nvmlDeviceGetEnforcedPowerLimit"]
+        power = load["nvmlDeviceGetPowerUsage"]
+        assert 0 < sm <= sm_max
+        assert 0.9 * limit <= power <= limit
+        assert load["nvmlDeviceGetUtilizationRates"]["gpu"] == 100
+        assert load["nvmlDeviceGetCurrentClocksEventReasons"] & 0x4  # SW power cap
+        idle_sm = device["nvmlDeviceGetClockInfo"]["by_args"]["1"]
+        assert sm > idle_sm
+        if "H100" in device["nvmlDeviceGetName"] or "H200" in device["nvmlDeviceGetName"]:
+            assert 1600 <= sm <= 1800 and sm < sm_max
+
+
+DUMPS = Path(os.environ.get("MLTUI_GPU_DUMPS", ROOT.parent / "shared" / "gpu-dumps"))
+
+
+@pytest.mark.skipif(not DUMPS.is_dir(), reason="the public dumps are not on this machine")
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_committed_recording_is_the_transcription_of_its_dumps(name: str) -> None:
+    """The fixtures are what tests/fixtures/gpus/build.py makes of the dumps they cite."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_build", GPUS / "build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert json.loads(json.dumps(build.MACHINES[name](DUMPS))) == _data(name)
