@@ -169,3 +169,53 @@ async def test_page_keys_in_the_libraries_table_move_the_pane(key: str, at_end: 
         else:
             await wait_for(pilot, lambda: column.scroll_y < start)
             assert matrix.cursor_row == 0
+
+
+@pytest.mark.parametrize(
+    ("keys", "selector"),
+    [(("3",), "#kn-index"), (("2",), "#samples-table"), (("l",), "#libraries-matrix")],
+)
+async def test_every_list_shows_its_cursor_without_colour(
+    keys: tuple[str, ...], selector: str
+) -> None:
+    """Under NO_COLOR/TERM=dumb (colour=False) a cursor is reverse or underlined, not a
+    background colour that the plain screen drops."""
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600, colour=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        await pilot.press(*keys)
+        await wait_for(pilot, lambda: bool(app.query(selector)))
+        widget = app.query_one(selector)
+        widget.focus()
+        await pilot.pause(0.2)
+
+        def cursor_drawn() -> bool:
+            for y in range(widget.size.height):
+                for segment in widget.render_line(y):
+                    style = segment.style
+                    if style is not None and (style.reverse or style.underline):
+                        return True
+            return False
+
+        await wait_for(pilot, cursor_drawn, timeout=10)
+
+
+@pytest.mark.parametrize("built_first", [False, True])
+async def test_a_page_opened_from_the_palette_has_the_keys(built_first: bool) -> None:
+    from textual.widgets import MarkdownViewer
+
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.check_state is not None and app.check_state.result)
+        if built_first:  # the Knowledge pane built and left for another before
+            await pilot.press("3")
+            await wait_for(pilot, lambda: "Comparison" in screen_text(app))
+            await pilot.press("1")
+            await wait_for(pilot, lambda: app.active_pane == "hardware")
+        app.open_page("torch")  # what the palette's "Open page" entry calls
+        await wait_for(pilot, lambda: bool(app.query("#page-viewer")))
+        viewer = app.query_one("#page-viewer", MarkdownViewer)
+        await wait_for(pilot, lambda: viewer.border_title is not None and viewer.display)
+        await pilot.pause(0.3)  # waits-for: a late TabActivated that would take the keys back
+        focused = app.focused
+        assert focused is not None and viewer in focused.ancestors_with_self, focused

@@ -333,6 +333,9 @@ class MltuiApp(App[None]):
     def _focus_pane(self, pane_id: str) -> None:
         widget = self._pane_widgets.get(pane_id)
         if widget is not None and self.active_pane == pane_id:
+            focused = self.focused
+            if focused is not None and widget in focused.ancestors_with_self:
+                return  # a verb (open a page, run a sample) already put the keys in the pane
             widget.main_widget().focus()
 
     def _is_mounted_pane(self, pane_id: str) -> bool:

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, MarkdownViewer, OptionList, Static, Tree
 from textual.widgets.markdown import MarkdownBlock
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from content.knowledge import ComparisonRow, LibraryPage, SearchHit
 from probes.perf_model import PerfReport
@@ -164,6 +164,19 @@ class KnowledgePane(Pane):
         )
         self._rows, self._labels = rows, labels
         self._show_comparison()
+        if self._current_view() == "comparison":
+            self._mark_in_index("view:comparison")
+
+    def _mark_in_index(self, option_id: str) -> None:
+        """Put the pages list's cursor on what is shown, so the list always has one (it is
+        drawn reversed without colour, NO_COLOR/TERM=dumb, and in colour alike)."""
+        index = self.query_one("#kn-index", OptionList)
+        try:
+            position = index.get_option_index(option_id)
+        except OptionDoesNotExist:
+            return  # the pages are not listed yet: marked when they are
+        if index.highlighted != position:
+            index.highlighted = position
 
     def _show_comparison(self) -> None:
         """The comparison, with what this machine measured per library once `mltui perf` ran."""
@@ -198,6 +211,7 @@ class KnowledgePane(Pane):
         self.query_one("#kn-views", ContentSwitcher).current = name
         if name != "search":
             self.open_library = None
+            self._mark_in_index(f"view:{name}")
         self.refresh_bindings()
         if focus:
             if name == "chooser":
@@ -219,6 +233,7 @@ class KnowledgePane(Pane):
         from content.knowledge import render_page_markdown
 
         self.open_library = library
+        self._mark_in_index(f"page:{library}")
         self.query_one("#kn-views", ContentSwitcher).current = "page-viewer"
         viewer = self.query_one("#page-viewer", MarkdownViewer)
         viewer.border_title = safe_content(page.title)
