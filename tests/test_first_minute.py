@@ -219,3 +219,18 @@ async def test_a_page_opened_from_the_palette_has_the_keys(built_first: bool) ->
         await pilot.pause(0.3)  # waits-for: a late TabActivated that would take the keys back
         focused = app.focused
         assert focused is not None and viewer in focused.ancestors_with_self, focused
+
+
+async def test_the_fleet_summary_counts_one_node_in_the_singular() -> None:
+    from probes.fleet.aggregate import FleetAggregate
+    from tests.fleet_reports import local_check_data, recorded_node
+    from tests.test_tui_fleet import FleetHost
+    from tui.widgets.fleet_pane import FleetPane
+
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.begin(FleetAggregate("ssh", "ssh: 1 host"))
+        pane.add_node(recorded_node(local_check_data(), "node1"))
+        await wait_for(pilot, lambda: "1 node, 1 ok" in screen_text(app))
+        assert "1 nodes" not in screen_text(app)

@@ -434,7 +434,8 @@ class FleetPane(Pane):
         if fleet is not None:
             counts = fleet.counts()
             status.append_text(safe_text(inert_line(fleet.target or fleet.launcher), "bold"))
-            status.append(f"  {counts.total} nodes, {counts.ok} ok")
+            nodes = "node" if counts.total == 1 else "nodes"
+            status.append(f"  {counts.total} {nodes}, {counts.ok} ok")
             if counts.failed:
                 status.append(f", {counts.failed} failed", style=ERROR)
             if self._skew:
