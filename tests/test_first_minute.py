@@ -234,3 +234,17 @@ async def test_the_fleet_summary_counts_one_node_in_the_singular() -> None:
         pane.add_node(recorded_node(local_check_data(), "node1"))
         await wait_for(pilot, lambda: "1 node, 1 ok" in screen_text(app))
         assert "1 nodes" not in screen_text(app)
+
+
+async def test_the_run_pane_gives_the_source_the_room_at_120x40() -> None:
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "tensorflow" in screen_text(app))
+        source = app.query_one("#source-view")
+        side = app.query_one("#run-side")
+        await wait_for(pilot, lambda: source.content_size.width > 0)
+        assert source.content_size.width >= 50, source.content_size
+        assert side.size.width <= 26
+        # Every sample's name and its last status still fit in the list.
+        assert "tensorflow  -" in screen_text(app)
