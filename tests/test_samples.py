@@ -537,3 +537,34 @@ def test_samples_are_standalone() -> None:
         assert "from probes" not in text
         ast.parse(text, filename=str(path), feature_version=(3, 8))
     assert os.access(TRAIN_SCRIPT, os.R_OK)
+
+
+@pytest.mark.parametrize(
+    "sample", sorted(p.name for p in SAMPLES_DIR.glob("*.py") if p.name != "sample_harness.py")
+)
+def test_a_sample_finds_its_harness_under_safe_path_and_from_any_folder(
+    sample: str, tmp_path: Path
+) -> None:
+    """With python -P (PYTHONSAFEPATH) the script's folder is not on sys.path; the sample still
+    imports its harness (it puts its own folder there), from any working folder. Copied alone,
+    it ends with one JSON verdict line and exit 1, not a traceback."""
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    probe = "--help"  # parses the command line only: the harness is imported, no library runs
+    ran = subprocess.run(
+        [sys.executable, "-P", str(SAMPLES_DIR / sample), probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0 and "--device" in ran.stdout, ran.stderr
+    alone = tmp_path / sample
+    shutil.copy(SAMPLES_DIR / sample, alone)
+    ran = subprocess.run(
+        [sys.executable, str(alone)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert ran.returncode == 1, ran.stderr
+    assert "Traceback" not in ran.stderr
+    last = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert last["verdict"] == "fail" and "sample_harness.py" in last["detail"]

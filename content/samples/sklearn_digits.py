@@ -21,10 +21,16 @@ def lesson(images, labels, unseen):
 # Usage: python sklearn_digits.py [--device auto|cpu|cuda[:N]] [--ascii]
 # Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
+import json
+import os
 import sys
 import time
 
-import sample_harness as harness
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its folder, even under -P
+try:
+    import sample_harness as harness
+except ImportError:  # copied alone: one verdict line and exit 1, not a traceback
+    sys.exit(print(json.dumps({"verdict": "fail", "detail": "no sample_harness.py by it"})) or 1)
 
 SAMPLE = "sklearn_digits"
 LIBRARY = "sklearn"

@@ -34,6 +34,7 @@ def lesson():
 # Last stdout line: a JSON verdict. Exit status 0 pass, 1 fail, 2 device missing, 3 no library.
 
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -43,7 +44,11 @@ import tempfile
 import time
 import warnings
 
-import sample_harness as harness
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its folder, even under -P
+try:
+    import sample_harness as harness
+except ImportError:  # copied alone: one verdict line and exit 1, not a traceback
+    sys.exit(print(json.dumps({"verdict": "fail", "detail": "no sample_harness.py by it"})) or 1)
 
 SAMPLE = "theano_multiply"
 LIBRARY = "theano"
