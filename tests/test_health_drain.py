@@ -16,6 +16,7 @@ import pytest
 
 from probes.health.slurm import (
     MAX_REASON_CHARS,
+    SLURM_BIN_DIRS,
     Scontrol,
     apply_verdict,
     drain_reason,
@@ -129,14 +130,7 @@ def test_scontrol_is_found_without_a_path(tmp_path: Path) -> None:
     (bin_dir / "scontrol").chmod(0o755)
     assert find_scontrol({"PATH": str(bin_dir)}) == str(bin_dir / "scontrol")
     found = find_scontrol({})  # slurmd passes no PATH: the usual folders are searched
-    assert found is None or os.path.dirname(found) in (
-        "/usr/bin",
-        "/usr/local/bin",
-        "/usr/sbin",
-        "/usr/local/sbin",
-        "/opt/slurm/bin",
-        "/usr/local/slurm/bin",
-    )
+    assert found is None or os.path.dirname(found) in SLURM_BIN_DIRS
 
 
 def test_reason_is_prefixed_and_bounded() -> None:

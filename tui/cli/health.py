@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from probes.arg_types import positive_float
 from tui.exit_codes import EXIT_OK, UsageError
 
 #: How old the previous result may be for --detach to answer with it (older: no verdict).
@@ -37,13 +38,6 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be zero or more and finite: {text!r}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    value = _seconds(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above zero: {text!r}")
     return value
 
 
@@ -84,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], python_
     )
     health.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_float,
         default=DEFAULT_DEADLINE_S,
         metavar="S",
         help=f"deadline of the whole check (default {DEFAULT_DEADLINE_S:g} s; slurmd kills its "
@@ -92,7 +86,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], python_
     )
     health.add_argument(
         "--perf-seconds",
-        type=_positive_seconds,
+        type=positive_float,
         default=DEFAULT_PERF_SECONDS,
         metavar="S",
         help=f"time of the perf run at --level perf (default {DEFAULT_PERF_SECONDS:g} s)",
@@ -107,7 +101,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], python_
     health.add_argument("--slurm-conf", metavar="FILE", help="slurm.conf for scontrol")
     health.add_argument(
         "--scontrol-timeout",
-        type=_positive_seconds,
+        type=positive_float,
         default=None,
         metavar="S",
         help="time each scontrol call may take (default 10 s)",
@@ -122,7 +116,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], python_
     )
     health.add_argument(
         "--stale-after",
-        type=_positive_seconds,
+        type=positive_float,
         default=DEFAULT_STALE_AFTER_S,
         metavar="S",
         help=f"with --detach: a previous result older than S is no verdict "
