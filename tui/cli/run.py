@@ -22,7 +22,7 @@ from probes.model import TargetPython
 from probes.process import LineBatch
 from probes.runner import RunResult, SampleRef, list_samples, resolve_sample, run_many
 from probes.target import resolve_target
-from tui.cli.console import make_console
+from tui.cli.console import SIMPLE_HEAD, make_console
 from tui.cli.layout import fill
 from tui.exit_codes import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from tui.presentation import MUTED, SUCCESS, WARNING, duration, run_status_style
@@ -116,29 +116,56 @@ def _print_sample_list(console: Console) -> None:
     console.print(table)
 
 
+def summary_totals(results: Sequence[RunResult]) -> str:
+    """'8 samples: 6 pass, 1 fail, 1 error in 43.1 s' (the counts in the order met)."""
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    each = ", ".join(f"{count} {status}" for status, count in counts.items())
+    total = sum(result.elapsed_s for result in results)
+    samples = "sample" if len(results) == 1 else "samples"
+    return f"{len(results)} {samples}: {each or 'none run'} in {duration(total)}"
+
+
 def summary_table(results: Sequence[RunResult], target: TargetPython) -> Table:
-    """The end-of-run table: one row per sample."""
+    """The end-of-run table: one row per sample, the totals under it.
+
+    The short columns never wrap; the detail (the engine, then what the sample said) gets the
+    rest of the width and at least DETAIL_MIN_WIDTH, so at 80 columns it is not squeezed to a
+    sliver.
+    """
     table = Table(
         title=safe_text(f"Samples run in {target.executable} (Python {target.version})"),
         title_justify="left",
+        caption=safe_text(summary_totals(results)),
+        caption_justify="left",
+        caption_style="bold",
+        box=SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    for column in ("sample", "status", "engine", "device", "elapsed", "exit", "detail"):
-        table.add_column(column, no_wrap=column != "detail", overflow="fold")
+    for column in ("sample", "status", "device", "elapsed", "exit"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail", overflow="fold", min_width=DETAIL_MIN_WIDTH, ratio=1)
     for result in results:
         exit_text = result.signal_name or (
             "-" if result.returncode is None else str(result.returncode)
         )
         device = result.used_device or result.device
+        detail = f"{result.engine}: {result.summary}" if result.engine else result.summary
         table.add_row(
             safe_text(result.name),
             safe_text(result.status, style=run_status_style(result.status, strong=True)),
-            safe_text(result.engine or "-"),
             safe_text(device),
             duration(result.elapsed_s),
             safe_text(exit_text),
-            safe_text(result.summary),
+            safe_text(detail),
         )
     return table
+
+
+#: The narrowest the run summary's detail column gets (at 80 columns it had 16).
+DETAIL_MIN_WIDTH = 40
 
 
 async def _run_all(
