@@ -160,6 +160,11 @@ with torch.cuda.device(5):
 out["outside"] = torch.cuda.current_device()
 out["peer"] = torch.cuda.can_device_access_peer(0, 7)
 out["free_total"] = list(torch.cuda.mem_get_info(1))
+with torch.autocast("cuda", dtype=torch.bfloat16):
+    out["autocast"] = [str((a @ b).dtype), str((a @ b).device)]
+with torch.autocast("cuda"):
+    out["autocast_default"] = str((a @ b).dtype)
+out["after"] = str((a @ b).dtype)
 import threading
 seen = []
 worker = threading.Thread(target=lambda: seen.append(str(torch.ones(1, device="cuda:2").device)))
@@ -189,6 +194,8 @@ def test_tensors_on_cuda_compute_on_the_cpu_as_on_a_gpu(tmp_path: Path) -> None:
     assert "enable_timing" in answer["untimed"]
     assert answer["inside"] == 5 and answer["default"] == "cuda:5" and answer["outside"] == 0
     assert answer["peer"] is True
+    assert answer["autocast"] == ["torch.bfloat16", "cuda:1"]  # autocast as on a GPU
+    assert answer["autocast_default"] == "torch.float16" and answer["after"] == "torch.float32"
     assert answer["thread"] == ["cuda:2"]  # a thread started later computes on "cuda" too
     free, total = answer["free_total"]
     recorded = _recording("h100-sxm-8")

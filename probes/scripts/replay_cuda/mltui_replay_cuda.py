@@ -858,6 +858,28 @@ def _install_tensors(torch, standin):
 
     Generator.__module__ = "torch"
     torch.Generator = Generator
+
+    base_autocast = torch.amp.autocast
+
+    class autocast(base_autocast):
+        """torch.autocast: "cuda" autocasts the CPU kernels that compute the cuda tensors."""
+
+        def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+            if device_type == "cuda":
+                device_type = "cpu"
+                dtype = torch.float16 if dtype is None else dtype  # CUDA autocast's default
+            super().__init__(device_type, dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    class cuda_autocast(autocast):
+        """torch.cuda.amp.autocast(...) is torch.autocast("cuda", ...)."""
+
+        def __init__(self, enabled=True, dtype=torch.float16, cache_enabled=True):
+            super().__init__("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    autocast.__module__ = "torch.amp.autocast_mode"
+    torch.autocast = torch.amp.autocast = autocast
+    if hasattr(torch.cuda, "amp"):
+        torch.cuda.amp.autocast = cuda_autocast
     # nn.Module.to("cuda") keeps each parameter object and swaps in the moved tensor (torch's
     # own mechanism for tensor subclasses), so parameters say cuda:N like on a GPU.
     future = getattr(torch, "__future__", None)
@@ -867,11 +889,25 @@ def _install_tensors(torch, standin):
     mode.__enter__()  # for the rest of the process (the main thread)
     standin.mode = mode
 
-    # Torch function modes are per thread: threads started from now on enter one first (the
-    # hook runs at the thread's first call and removes itself).
-    def enter_in_thread(frame, event, arg):
-        sys.setprofile(None)
-        CudaMode().__enter__()
+    # Torch function modes are per thread: threads started from now on enter one for their
+    # whole run and leave it before they end (a mode left in a dying thread's state aborts).
+    bootstrap = getattr(threading.Thread, "_bootstrap_inner", None)
+    if bootstrap is not None:
 
-    threading.setprofile(enter_in_thread)
+        def bootstrap_inner(thread):
+            thread_mode = CudaMode()
+            thread_mode.__enter__()
+            try:
+                bootstrap(thread)
+            finally:
+                with contextlib.suppress(Exception):
+                    thread_mode.__exit__(None, None, None)
+
+        threading.Thread._bootstrap_inner = bootstrap_inner
+
+    def leave_main_mode():
+        with contextlib.suppress(Exception):
+            mode.__exit__(None, None, None)
+
+    atexit.register(leave_main_mode)
     standin.CudaTensor = CudaTensor
