@@ -39,7 +39,7 @@ from probes.fleet.model import NodeResult
 from probes.fleet.ray_launch import row_from_event
 from probes.fleet.registry import LauncherKind, launcher_kinds, register_launcher
 from probes.fleet.run import run_fleet
-from probes.fleet.ssh import parse_hosts, read_hosts
+from probes.fleet.ssh import parse_hosts, read_hosts, ssh_argv
 from probes.libraries import PROBE_CACHE_VARIABLE, probe_env, usable_probe_cache
 from tests.fleet_reports import local_check_data
 from tests.test_fault_matrix import fake_python, marker, mltui
@@ -286,6 +286,63 @@ def test_a_hosts_list_keeps_order_without_repeats(tmp_path: Path) -> None:
     hosts.write_bytes(b"x1\nx2 # c\n\xff\xfe-bad\n")
     with pytest.raises(FleetError):
         read_hosts(str(hosts))
+
+
+def test_a_hosts_file_saved_with_a_bom_and_crlf_names_the_same_hosts() -> None:
+    """A Windows editor's byte-order mark is not part of the first host, nor CR of any."""
+    assert parse_hosts("\ufeffgpu1\r\ngpu2\r\n") == ["gpu1", "gpu2"]
+
+
+def test_a_host_written_in_two_cases_is_contacted_once() -> None:
+    """ssh lowercases host names: Node1, node1 and NODE1 are one host (the first spelling
+    kept); user names are case-sensitive, so bob@gpu and Bob@gpu stay two."""
+    assert parse_hosts("Node1\nnode1\nNODE1\nbob@gpu\nbob@GPU\nBob@gpu\n") == [
+        "Node1",
+        "bob@gpu",
+        "Bob@gpu",
+    ]
+    assert read_hosts("a,A,b") == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "gpu\u200b1",
+        "gpu1\u202e",
+        "\ufeffgpu1",
+        "gpu\x9b1",
+        "gpu\ue0001",
+        "\U000e0041gpu",
+        "h:0",
+        "h:70000",
+    ],
+)
+def test_a_host_with_invisible_or_control_characters_or_a_bad_port_is_refused(host: str) -> None:
+    """Zero-width, bidi, BOM, C1 control, private-use, tag characters: no host name has them."""
+    with pytest.raises(FleetError):
+        parse_hosts(f"ok\nx {host}\n{host}\n")
+
+
+@pytest.mark.parametrize(
+    ("host", "destination"),
+    [
+        ("user@gpu1:2222", "ssh://user@gpu1:2222"),
+        ("gpu1:22", "ssh://gpu1:22"),
+        ("[::1]:2200", "ssh://[::1]:2200"),
+        ("root@[fe80::1]", "ssh://root@[fe80::1]"),
+        ("fe80::1", "fe80::1"),
+        ("user@gpu1", "user@gpu1"),
+        ("ssh://gpu1:22", "ssh://gpu1:22"),
+    ],
+)
+def test_a_host_with_a_port_reaches_ssh_as_a_destination_it_reads(
+    host: str, destination: str
+) -> None:
+    """Plain ssh reads `gpu1:22` as a host name ("Could not resolve hostname gpu1:22"); a
+    port goes through ssh's URI form, after the `--` that ends ssh's options."""
+    assert parse_hosts(host) == [host]
+    argv = ssh_argv(host, "mltui check --json", connect_timeout=5)
+    assert argv[-3:] == ["--", destination, "mltui check --json"]
 
 
 # ------------------------------------------------------------------ the probe cache folder

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -40,18 +42,28 @@ MAX_HOSTS_FILE_BYTES = 16 * 1024 * 1024
 #: ssh's own exit status when the connection (not the remote command) failed.
 SSH_FAILED = 255
 
+_BOM = "\ufeff"
+# [user@]name:port or [user@][v6 address][:port]; a bare v6 address (two colons) is not one.
+_HOST_PORT = re.compile(
+    r"(?:(?P<user>[^@]*)@)?(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<name>[^:\[\]@]+))(?::(?P<port>\d{1,5}))?"
+)
+
 
 def parse_hosts(text: str) -> list[str]:
-    """Hosts from a hosts file's text: one per line (first word), `#` comments, no repeats."""
-    hosts: dict[str, None] = {}  # ordered, and each look-up is O(1): 40,000 hosts in a blink
-    for number, raw in enumerate(text.splitlines(), 1):
+    """Hosts from a hosts file's text: one per line (first word), `#` comments, no repeats.
+
+    A byte-order mark (a file saved by a Windows editor) is not part of the first host, and a
+    host written twice in different case is one host (ssh lowercases host names too).
+    """
+    hosts: dict[str, str] = {}  # ordered, and each look-up is O(1): 40,000 hosts in a blink
+    for number, raw in enumerate(text.removeprefix(_BOM).splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         host = line.split()[0]
         _check_host(host, f"line {number}")
-        hosts.setdefault(host, None)
-    return list(hosts)
+        hosts.setdefault(_host_key(host), host)
+    return list(hosts.values())
 
 
 def read_hosts(spec: str) -> list[str]:
@@ -60,13 +72,13 @@ def read_hosts(spec: str) -> list[str]:
     The file must be a regular file of at most MAX_HOSTS_FILE_BYTES; FleetError otherwise.
     """
     if "," in spec:
-        listed: dict[str, None] = {}
+        listed: dict[str, str] = {}
         for part in spec.split(","):
             host = part.strip()
             if host:
                 _check_host(host, "--hosts")
-                listed.setdefault(host, None)
-        hosts = list(listed)
+                listed.setdefault(_host_key(host), host)
+        hosts = list(listed.values())
     else:
         try:
             data = read_regular(spec, MAX_HOSTS_FILE_BYTES + 1)
@@ -91,8 +103,38 @@ def read_hosts(spec: str) -> list[str]:
 
 
 def _check_host(host: str, where: str) -> None:
-    if host.startswith("-") or any(c.isspace() or ord(c) < 32 or c == "\ufffd" for c in host):
+    """FleetError unless `host` can be given to ssh as a destination, and only as one.
+
+    Refused: an option (`-oProxyCommand=...`), whitespace, and every control, format
+    (zero-width, bidi, BOM), surrogate, private-use or unassigned character (category C*),
+    which no host name has and which would make the row and the ssh error unreadable; a port
+    that is not 1-65535.
+    """
+    if host.startswith("-") or any(
+        c.isspace() or unicodedata.category(c).startswith("C") or c == "\ufffd" for c in host
+    ):
         raise FleetError(f"{where}: {host!r} is not a host name")
+    found = None if host.startswith("ssh://") else _HOST_PORT.fullmatch(host)
+    if found and found["port"] is not None and not 0 < int(found["port"]) < 65536:
+        raise FleetError(f"{where}: {host!r} has no valid port (1-65535)")
+
+
+def _host_key(host: str) -> str:
+    """What makes two spellings one host: the user as written, the host name in any case."""
+    user, at, name = host.rpartition("@")
+    return f"{user}{at}{name.lower()}"
+
+
+def ssh_destination(host: str) -> str:
+    """`host` as ssh takes it: `user@host:port` and `[v6]:port` become an ssh:// URI (plain
+    ssh reads `host:22` as a host name), everything else is passed on as written."""
+    found = None if host.startswith("ssh://") else _HOST_PORT.fullmatch(host)
+    if found is None or (found["port"] is None and found["v6"] is None):
+        return host
+    user = f"{found['user']}@" if found["user"] else ""
+    name = f"[{found['v6']}]" if found["v6"] is not None else found["name"]
+    port = f":{int(found['port'])}" if found["port"] is not None else ""
+    return f"ssh://{user}{name}{port}"
 
 
 def ssh_argv(
@@ -109,7 +151,7 @@ def ssh_argv(
         argv += ["-F", config]
     for option in options:
         argv += ["-o", option]
-    return [*argv, "--", host, remote]
+    return [*argv, "--", ssh_destination(host), remote]
 
 
 async def check_host(
