@@ -248,3 +248,43 @@ async def test_the_run_pane_gives_the_source_the_room_at_120x40() -> None:
         assert side.size.width <= 26
         # Every sample's name and its last status still fit in the list.
         assert "tensorflow  -" in screen_text(app)
+
+
+async def test_the_comparison_at_80x24_cuts_with_an_ellipsis_and_scrolls_by_columns() -> None:
+    from tests.perf_fixtures import canned_report
+    from tests.support import canned_check
+    from tui.widgets.comparison_table import MAX_CELL_WIDTH, ComparisonTable
+
+    check = replace(canned_check(fixed_target()), perf=canned_report())
+    app = MltuiApp(
+        target=fixed_target(), services=make_services(cached=check, check=check), refresh=3600
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: bool(app.query(ComparisonTable)))
+        table = app.query_one(ComparisonTable)
+        await wait_for(pilot, lambda: table.row_count > 0 and "…" in screen_text(app))
+        text = screen_text(app)
+        # Every library's name whole, beside a measured column (the perf run's figures).
+        for name in ("scikit-learn", "TensorFlow", "PyTorch", "Theano"):
+            assert f" {name} " in text, text
+        assert all(
+            column.get_render_width(table) <= MAX_CELL_WIDTH + 2
+            for column in table.ordered_columns[1:]
+        )
+        table.focus()
+        starts, total = [0.0], 0.0
+        for column in table.ordered_columns[1:]:
+            total += column.get_render_width(table)
+            starts.append(total)
+
+        def at_a_column_start() -> bool:
+            return table.scroll_x in starts or table.scroll_x == table.max_scroll_x
+
+        for _ in range(7):
+            await pilot.press("right")
+            # The scroll may glide; where it comes to rest is what shows.
+            await wait_for(pilot, at_a_column_start)
+            await pilot.pause(0.3)  # waits-for: a scroll animation to end before it is read
+            assert at_a_column_start(), (table.scroll_x, starts)
+        assert table.scroll_x > 0

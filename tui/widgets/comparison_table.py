@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
@@ -44,6 +45,17 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 #: Marks after the title of the column the table is sorted by (ascending, descending).
 SORT_MARKS = (" \u25b2", " \u25bc")
+#: The widest a column other than the library's gets: longer cells end in an ellipsis (the
+#: library's page has them whole), so several columns fit at 80 columns.
+MAX_CELL_WIDTH = 28
+
+
+def _cell(value: Any) -> Text:
+    """A cell as inert text on one line, cut with an ellipsis where its column ends."""
+    text = safe_text(cell_text(value))
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
 
 
 class ComparisonTable(DataTable[Text]):
@@ -72,13 +84,37 @@ class ComparisonTable(DataTable[Text]):
         columns = list(mappings[0].keys())
         self._titles = {}
         self._sorted_by = None
-        for column in columns:
+        rows = [[_cell(mapping.get(column)) for column in columns] for mapping in mappings]
+        for position, column in enumerate(columns):
             title = (labels or {}).get(column, column.replace("_", " "))
-            # Room for the sort arrow from the start: widths measured later lag a frame behind.
-            key = self.add_column(safe_text(title + "  "), key=column)
+            # Room for the sort arrow from the start; every width is set here, from the cells,
+            # so the sticky library column never narrows when a column (a measurement) is added.
+            widest = max([cell_len(title + "  ")] + [row[position].cell_len for row in rows])
+            width = widest if position == 0 else min(widest, MAX_CELL_WIDTH)
+            key = self.add_column(safe_text(title + "  "), key=column, width=width)
             self._titles[key] = title
-        for mapping in mappings:
-            self.add_row(*(safe_text(cell_text(mapping.get(column))) for column in columns))
+        for row in rows:
+            self.add_row(*row)
+
+    def watch_scroll_x(self, old_value: float, new_value: float) -> None:
+        """Scroll sideways by whole columns: a column half under the sticky library column
+        would show its tail beside it, looking like part of the library's row."""
+        super().watch_scroll_x(old_value, new_value)
+        snapped = self._column_start(new_value, forward=new_value >= old_value)
+        if snapped != new_value:
+            self.scroll_to(x=snapped, animate=False, immediate=True)
+
+    def _column_start(self, x: float, *, forward: bool) -> float:
+        """The scroll offset nearest `x` (the next one, going `forward`) at which a column
+        starts right after the sticky ones."""
+        widths = [column.get_render_width(self) for column in self.ordered_columns]
+        starts = [0]
+        for width in widths[self.fixed_columns : -1]:
+            starts.append(starts[-1] + width)
+        starts = [start for start in starts if start <= self.max_scroll_x] + [self.max_scroll_x]
+        if forward:
+            return float(next((s for s in starts if s >= x), self.max_scroll_x))
+        return float(max((s for s in starts if s <= x), default=0))
 
     def sort_by(self, column: ColumnKey) -> None:
         """Sort by a column; the same column twice reverses the order."""
