@@ -32,6 +32,7 @@ from tests.test_fault_matrix import (
     tmux_terminal,
     write,
 )
+from tests.tmux import TmuxSession
 
 __all__ = ["marker"]  # the fixture, imported for this module's tests
 
@@ -252,3 +253,51 @@ def test_the_supervisor_mirrors_how_the_command_ended(tmp_path: Path) -> None:
     )
     missing = asyncio.run(stream_process([str(tmp_path / "nope")], None, timeout=5))
     assert missing.start_error == "No such file or directory"
+
+
+# ------------------------------------------------------------------------------- stop and go
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.parametrize("how", ["ctrl+z", "SIGTSTP", "ctrl+z twice", "help open", "run pane open"])
+def test_the_dashboard_is_drawn_whole_after_fg(how: str, tmp_path: Path, marker: str) -> None:
+    """Issue 17, class 9: stopped (ctrl+z, or SIGTSTP from `kill`) and brought back with
+    `fg` in a real shell with job control, the dashboard draws its whole screen at once, without
+    a key (it stayed blank until one was pressed: only what changed was drawn)."""
+    with TmuxSession(
+        "exec bash --norc --noprofile -i", width=100, height=30, prefix="mltui-cont", wait_s=60
+    ) as terminal:
+        terminal.wait_for("bash")
+        terminal.keys(
+            f"env MLTUI_CACHE_DIR={tmp_path / 'cache'} {MARKER_VARIABLE}={marker} "
+            f"TERM=xterm-256color {MLTUI} --python {REAL_PYTHON}",
+            "Enter",
+        )
+        terminal.wait_for("CPU & memory")
+        still = "1 Hardware"  # the tab bar: drawn once at start, never changes by itself
+        if how == "help open":
+            terminal.keys("?")
+            terminal.wait_for("mltui help")
+            still = "mltui help"
+        if how == "run pane open":
+            terminal.keys("2")
+            still = "samples"
+        terminal.wait_for(still)
+        for _ in range(2 if how == "ctrl+z twice" else 1):
+            if how == "SIGTSTP":
+                os.kill(_mltui_pid(marker), signal.SIGTSTP)
+            else:
+                terminal.keys("C-z")
+            terminal.wait_gone(still, timeout=20)
+            screen = terminal.wait_for("Stopped", timeout=20)
+            assert "Traceback" not in screen
+            terminal.keys("fg", "Enter")  # Enter goes to the shell: no key reaches mltui
+            terminal.wait_for(still, timeout=20)
+        if how == "help open":
+            terminal.keys("q")  # closes the help
+            terminal.wait_gone("mltui help", timeout=20)
+            still = "1 Hardware"
+        terminal.keys("q")
+        terminal.wait_gone(still, timeout=20)
+        assert_nothing_left(marker, within_s=20)  # reaped by the shell, which still runs

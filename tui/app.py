@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from types import FrameType
 from typing import TYPE_CHECKING, cast
 
 from textual import events, work
@@ -136,6 +139,8 @@ class MltuiApp(App[None]):
         # Before any widget's own ctrl+c: copy a selection if there is one, else quit (as htop
         # and nvitop do; Textual's default only says how to quit).
         Binding("ctrl+c", "copy_or_quit", "Quit", show=False, priority=True, id="ctrl-c"),
+        # As in any terminal program: ctrl+z stops mltui, `fg` brings it back (redrawn whole).
+        Binding("ctrl+z", "suspend_process", "Suspend", show=False, priority=True, id="suspend"),
     ]
 
     #: The interpreter every pane works with.
@@ -245,6 +250,7 @@ class MltuiApp(App[None]):
         if self.ascii:
             self._undo_ascii = use_ascii_chrome()
         self.theme_changed_signal.subscribe(self, self._recolour)
+        self._redraw_on_continue()
         self.check_state = CheckState(target=self.target)
         self._run_check()
         if self.watch_tty:
@@ -280,6 +286,23 @@ class MltuiApp(App[None]):
         refreshed = asyncio.Event()
         self.call_after_refresh(refreshed.set)
         await refreshed.wait()
+
+    def _redraw_on_continue(self) -> None:
+        """Draw every cell again whenever mltui continues after a stop (ctrl+z or SIGTSTP or
+        SIGSTOP, then `fg` or SIGCONT): the terminal was the shell's meanwhile, and Textual
+        would draw only what changed since the stop (the screen stayed blank until a key)."""
+        if self.is_headless or threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        previous = signal.getsignal(signal.SIGCONT)  # Textual's: back into application mode
+
+        def on_continue(signum: int, frame: FrameType | None) -> None:
+            if callable(previous):
+                previous(signum, frame)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to draw
+                loop.call_soon_threadsafe(lambda: self.screen.refresh(layout=True))
+
+        signal.signal(signal.SIGCONT, on_continue)
 
     def _target_words(self) -> str:
         return inert_line(f"Python {self.target.version}: {self.target.executable}")

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import NoReturn
 
 from tui.exit_codes import EXIT_BROKEN_PIPE as EXIT_BROKEN_PIPE
@@ -57,8 +58,30 @@ def _fd_open(fd: int) -> bool:
     return True
 
 
+#: Widest (and tallest) terminal believed from COLUMNS/LINES; past it the variable is ignored.
+MAX_TERMINAL_CELLS = 10_000
+
+
+def drop_bad_size_variables(environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Remove COLUMNS and LINES when they are not a size a terminal can have (0, negative, not
+    a number, absurdly large): Rich would print nothing at width 0. The terminal's own size (or
+    the usual 80 columns off a terminal) is used instead. Returns the names removed."""
+    environ = os.environ if environ is None else environ
+    removed = []
+    for name in ("COLUMNS", "LINES"):
+        value = environ.get(name)
+        if value is None:
+            continue
+        text = value.strip()
+        if not (text.isascii() and text.isdigit() and 0 < int(text) <= MAX_TERMINAL_CELLS):
+            del environ[name]
+            removed.append(name)
+    return removed
+
+
 def prepare_streams() -> str | None:
     """Make the standard streams safe to use; the reason the command cannot run, if any."""
+    drop_bad_size_variables()
     closed = [fd for fd in (0, 1, 2) if not _fd_open(fd)]
     for fd in closed:
         null = os.open(os.devnull, os.O_RDWR)
@@ -67,6 +90,8 @@ def prepare_streams() -> str | None:
             os.close(null)
     if 2 in closed or sys.stderr is None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - until exit
+    if 0 in closed or sys.stdin is None:  # `mltui <&-`: reads get EOF, as from /dev/null
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - until exit
     for stream in (sys.stdout, sys.stderr):
         if stream is not None and hasattr(stream, "reconfigure"):
             with contextlib.suppress(ValueError, OSError):
