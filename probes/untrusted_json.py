@@ -60,42 +60,69 @@ def parse_json(
     max_containers: int = DEFAULT_MAX_CONTAINERS,
 ) -> Any:
     """Decode one JSON text from outside; raises UntrustedJSONError for every way it is bad."""
+    decoded = _bounded_text(text, max_bytes)
+    if decoded.startswith(_BOM):
+        decoded = decoded[1:]
+    _check_nesting(decoded, max_depth, max_containers)
+    return _decode(decoded, max_depth, whole=True)[0]
+
+
+def parse_json_at(
+    text: str,
+    start: int = 0,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = MAX_JSON_DEPTH,
+    max_containers: int = DEFAULT_MAX_CONTAINERS,
+) -> tuple[Any, int]:
+    """The one JSON value that begins at `text[start]` and the index just after it.
+
+    What follows the value is left alone (a second report, a logout line), so a caller finds
+    where a value ends without trying spans. The same bounds and error type as `parse_json`;
+    the nesting limit is checked over everything from `start` on.
+    """
+    rest = _bounded_text(text[start:], max_bytes)
+    _check_nesting(rest, max_depth, max_containers)
+    value, end = _decode(rest, max_depth, whole=False)
+    return value, start + end
+
+
+def _bounded_text(text: str | bytes, max_bytes: int) -> str:
+    """`text` as str when it is at most `max_bytes` of UTF-8; UntrustedJSONError otherwise."""
     if isinstance(text, (bytes, bytearray, memoryview)):
         raw = bytes(text)
         if len(raw) > max_bytes:
             raise UntrustedJSONError(f"larger than {_size(max_bytes)}")
         try:
-            decoded = raw.decode("utf-8")
+            return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UntrustedJSONError(f"not UTF-8 (byte {exc.start})") from None
-    elif isinstance(text, str):
-        decoded = text
-        if len(decoded) > max_bytes or (
-            len(decoded) * 4 > max_bytes
-            and len(decoded.encode("utf-8", "surrogatepass")) > max_bytes
+    if isinstance(text, str):
+        if len(text) > max_bytes or (
+            len(text) * 4 > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes
         ):
             raise UntrustedJSONError(f"larger than {_size(max_bytes)}")
-    else:
-        raise UntrustedJSONError(f"not text but {type(text).__name__}")
-    if decoded.startswith(_BOM):
-        decoded = decoded[1:]
-    _check_nesting(decoded, max_depth, max_containers)
+        return text
+    raise UntrustedJSONError(f"not text but {type(text).__name__}")
+
+
+def _decode(text: str, max_depth: int, *, whole: bool) -> tuple[Any, int]:
+    """Decode the JSON value at the start of `text` (all of it when `whole`) after the nesting
+    scan; (value, index after it) with lone surrogates replaced."""
     try:
-        value = json.loads(
-            decoded,
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
+        if whole:
+            value, end = _DECODER.decode(text), len(text)
+        else:
+            value, end = _DECODER.raw_decode(text)
     except UntrustedJSONError:
         raise
     except RecursionError:  # not reachable after the scan; kept so no input can crash a caller
         raise UntrustedJSONError(f"nested deeper than {max_depth} levels") from None
     except ValueError as exc:
         raise UntrustedJSONError(f"not valid JSON ({_first_line(exc)})") from None
-    if _SURROGATE_ESCAPE.search(decoded) or _SURROGATE.search(decoded):
+    if _SURROGATE_ESCAPE.search(text, 0, end) or _SURROGATE.search(text, 0, end):
         value = _replace_surrogates(value)
-    return value
+    return value, end
 
 
 def read_json_file(
@@ -169,6 +196,11 @@ def _replace_surrogates(value: Any) -> Any:
                 item.update(fixed)
             stack.extend((item, name) for name in item)
     return root[0]
+
+
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
+)
 
 
 def _size(max_bytes: int) -> str:

@@ -91,6 +91,39 @@ def test_a_one_line_report_after_a_banner_is_found(report_text: str) -> None:
     assert row.check is not None, row.reason
 
 
+JSON_LOG = "".join(f'{{"event": "logout hook", "n": {n}}}\n' for n in range(20))
+AROUND_THE_REPORT = {
+    "printed twice": lambda report: report + "\n" + report + "\n",
+    "then a log of JSON lines": lambda report: report + "\n" + JSON_LOG,
+    "a JSON log before and after": lambda report: JSON_LOG + report + "\n" + JSON_LOG,
+    "a byte-order mark before it": lambda report: "\ufeff" + report,
+    "a colour reset before it": lambda report: "\x1b[0m\x1b[?2004l" + report,
+    "a window title before it": lambda report: "\x1b]0;gpu7\x07" + report,
+    "CRLF line ends": lambda report: report.replace("\n", "\r\n") + "\r\n",
+}
+
+
+@pytest.mark.parametrize("around", list(AROUND_THE_REPORT))
+def test_the_report_is_read_to_its_own_end_whatever_follows_or_precedes_it(
+    around: str, report_text: str
+) -> None:
+    """The bounded decoder says where the report ends, so a second copy, a log of one-line JSON
+    objects (more than a few candidate ends) or terminal noise before its brace never spoil it."""
+    row = node_from_output("n1", AROUND_THE_REPORT[around](report_text), [], 0)
+    assert row.check is not None, row.reason
+    assert row.state in ("ok", "findings")
+
+
+def test_a_report_cut_by_interleaved_stderr_is_invalid_json_not_another_object(
+    report_text: str,
+) -> None:
+    """Half a report, a stderr line, the other half: its inner objects are not taken for it."""
+    half = len(report_text) // 2
+    row = node_from_output("n1", report_text[:half] + "\nWarning: x\n" + report_text[half:], [], 0)
+    assert row.check is None and row.state == "failed"
+    assert "not valid JSON" in (row.reason or ""), row.reason
+
+
 @pytest.mark.parametrize("name", list(BAD_VECTORS))
 def test_a_node_report_that_is_bad_json_degrades_only_its_row(name: str) -> None:
     text = BAD_VECTORS[name]

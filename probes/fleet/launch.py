@@ -17,6 +17,7 @@ then gives every node that never reported a row saying why.
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +28,7 @@ from probes.fleet.model import NodeResult, NodeState
 from probes.limits import PROBE_TIMEOUT_S
 from probes.model import CheckResult, from_dict
 from probes.perf_model import PerfReport
-from probes.untrusted_json import UntrustedJSONError, parse_json
+from probes.untrusted_json import UntrustedJSONError, parse_json_at
 
 NodeCallback = Callable[[NodeResult], None]
 
@@ -41,6 +42,10 @@ DEFAULT_MAX_REPORT_MIB = 8
 MIB = 1024 * 1024
 #: How many (start, end) line pairs are tried when looking for the report among other text.
 _REPORT_TRIES = 12
+# What may stand before a report's `{` on its line: spaces, a BOM, CSI/OSC terminal sequences.
+_LEADING_NOISE = re.compile(
+    r"(?:[\s\ufeff]|\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\))*"
+)
 
 INSTALL_FIX = (
     "install mltui on the node (`pip install mltui` in the Python it should check), or pass "
@@ -206,45 +211,62 @@ def parse_remote_mltui(text: str) -> list[str]:
     return words
 
 
-def find_report(stdout: str, max_bytes: int = DEFAULT_MAX_REPORT_MIB * MIB) -> object | str:
+def find_report(
+    stdout: str,
+    max_bytes: int = DEFAULT_MAX_REPORT_MIB * MIB,
+    accept: Callable[[object], bool] = lambda data: isinstance(data, dict),
+) -> object | str:
     """The JSON object a node printed among other text (a login banner before it, anything
-    after it), or why there is none. Read by the one bounded decoder of untrusted JSON."""
+    after it: a logout line, a second JSON, the report printed again), or why there is none.
+
+    A candidate starts at a line's first `{`, after whitespace, a byte-order mark or terminal
+    escape sequences (a login shell's colour reset); the one bounded decoder reads the value
+    there and says where it ends, so whatever follows never spoils it. The first value
+    `accept` takes is the report; an object that is not one (`{"motd": ...}`, an inner object
+    of a report cut by interleaved stderr) is passed over.
+    """
     text = stdout.strip()
     if not text:
         return "printed no report"
     if len(text) > max_bytes:
         return f"printed a report larger than {describe_size(max_bytes)}"
-    lines = text.split("\n")
-    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("{")]
+    starts: list[tuple[bool, int]] = []
+    offset = 0
+    for line in text.split("\n"):
+        lead = _LEADING_NOISE.match(line).end()  # type: ignore[union-attr]  # always matches
+        if line.startswith("{", lead):
+            starts.append((line[lead:].strip() != "{", offset + lead))
+        offset += len(line) + 1
     if not starts:
         return "printed no JSON report: " + _first_line(text)
-    ends = [i for i, line in enumerate(lines) if line.rstrip().endswith("}")]
-    # The report starts on a line of its own ("{" of indented JSON) or is one line; try the
-    # likeliest spans first and only a few, so a hostile output cannot make this quadratic.
-    starts.sort(key=lambda i: (lines[i].strip() != "{", i))
+    # `check --json` prints "{" on a line of its own: those first, then one-line objects; a few
+    # tries only, each linear, so a hostile output cannot make this quadratic.
+    starts.sort()
     first_error: str | None = None
-    tries = 0
-    for start in starts:
-        for end in reversed(ends):
-            if end < start or tries >= _REPORT_TRIES:
-                break
-            tries += 1
-            try:
-                found: object = parse_json("\n".join(lines[start : end + 1]), max_bytes=max_bytes)
-            except UntrustedJSONError as exc:
-                first_error = first_error or str(exc)
-                continue
+    passed_over = False
+    for _, start in starts[:_REPORT_TRIES]:
+        try:
+            found, _end = parse_json_at(text, start, max_bytes=max_bytes)
+        except UntrustedJSONError as exc:
+            first_error = first_error or str(exc)
+            continue
+        if accept(found):
             return found
+        passed_over = True
+    if first_error is None and passed_over:
+        return "printed JSON that is not an mltui report"
     return f"printed a report that is not valid JSON ({first_error or 'no closing brace'})"
+
+
+def _is_check_report(data: object) -> bool:
+    return isinstance(data, dict) and "nvml" in data and "system" in data
 
 
 def parse_check(stdout: str, max_bytes: int = DEFAULT_MAX_REPORT_MIB * MIB) -> CheckResult | str:
     """The node's `mltui check --json` as a CheckResult, or why it is not one."""
-    data = find_report(stdout, max_bytes)
+    data = find_report(stdout, max_bytes, _is_check_report)
     if isinstance(data, str):
-        return data
-    if not isinstance(data, dict) or "nvml" not in data or "system" not in data:
-        return "printed JSON that is not an mltui check report"
+        return data.replace("an mltui report", "an mltui check report")
     try:
         return from_dict(CheckResult, data)
     except (TypeError, ValueError) as exc:
