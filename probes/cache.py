@@ -222,7 +222,9 @@ def _save(path: Path, target: TargetPython, make_data: Callable[[], object]) -> 
                 prefix=f".{path.stem[:5]}-", suffix=".tmp", dir=path.parent
             )
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(envelope, out)
+                # NaN/Infinity would be written but refused by every reader (and a merge would
+                # then start from nothing): such a save fails, the file in place stays.
+                json.dump(envelope, out, allow_nan=False)
             os.replace(tmp_name, path)
             tmp_name = None
     except (OSError, TypeError, ValueError):

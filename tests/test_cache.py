@@ -184,6 +184,21 @@ def test_failed_write_leaves_no_temporary(
 WRITER_LIBRARIES = ["torch", "tensorflow", "jax", "sklearn"]
 
 
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_result_holding_a_non_finite_number_never_replaces_a_readable_file(
+    cache_home: Path, tmp_path: Path, value: float
+) -> None:
+    """The JSON writer would put NaN/Infinity in the file, which the one reader refuses: the
+    saved check would be lost to the next load and to a `check --only` merge. Such a save is a
+    state (None) and the file in place stays readable."""
+    target = _target(tmp_path)
+    assert save_check(_result(target)) is not None
+    assert save_check(replace(_result(target), elapsed_s=value)) is None
+    cached = load_check(target)
+    assert cached is not None and cached.result.elapsed_s == 4.2
+    assert [p.name for p in cache_home.iterdir() if p.suffix == ".tmp"] == []
+
+
 def _write_one_library(target: TargetPython, library: str, start: Any) -> None:
     """A `check --only <library>` saving its partial result, once every writer is ready."""
     from probes.check import save_result
