@@ -518,7 +518,7 @@ def test_h200_end_to_end(tmp_path: Path) -> None:
 
 @pytest.mark.frameworks
 def test_h100_sxm_8_end_to_end_judges_every_pair(tmp_path: Path) -> None:
-    _, report = _replayed(
+    status, report = _replayed(
         tmp_path, GPUS / "h100-sxm-8.json", "--device", "cuda", "--seconds", "200"
     )
     devices = report["devices"]
@@ -535,6 +535,12 @@ def test_h100_sxm_8_end_to_end_judges_every_pair(tmp_path: Path) -> None:
     for (device, peer), m in pairs.items():
         assert m["ratio"] is not None and m["peak"] == pytest.approx(450e9), (device, peer)
         assert m["uuid"] in uuids
+    # This CPU torch has no NCCL: the all-reduce fails, and every GPU's run is incomplete.
+    allreduce = next(r for r in report["libraries"] if r["library"] == "torch all-reduce")
+    assert allreduce["status"] == "failed"
+    for device in devices:
+        assert any(r.startswith("incomplete: torch all-reduce") for r in device["reasons"])
+    assert status == 1
 
 
 @pytest.mark.frameworks

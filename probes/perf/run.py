@@ -198,6 +198,8 @@ class _Measuring:
         self.report.allreduce = measurement
         run.library = ALLREDUCE_RUN
         self.runs[run.library] = run
+        # A failed all-reduce leaves each of its GPUs' runs incomplete.
+        self.outcomes.append((LoadPlan(ALLREDUCE_RUN, list(working), ()), run))
         if self.on_event is not None:
             self.on_event("allreduce", measurement)
 
