@@ -55,3 +55,20 @@ def test_at_80_columns_the_detail_keeps_its_room_and_the_totals_end_it() -> None
     assert all(len(line) <= 80 for line in lines)
     assert lines[-1].strip() == "3 samples: 2 pass, 1 fail in 12.3 s"
     assert any("pycaffe: SVC" in line for line in lines)
+
+
+def test_the_fleet_table_at_80_columns_keeps_headers_and_pairs_whole() -> None:
+    from tests.test_snapshots import snapshot_fleet
+    from tui.cli.fleet import render_fleet
+
+    console = Console(file=io.StringIO(), width=80, record=True, color_system=None)
+    console.print(render_fleet(snapshot_fleet()))
+    lines = console.export_text().splitlines()
+    header = next(line for line in lines if line.startswith("node"))
+    for name in ("node", "state", "GPUs", "model", "driver", "CUDA", "libraries", "err/warn"):
+        assert f"{name} " in header + " ", header  # never folded ("librarie/s")
+    table = lines[: lines.index("Skew")] if "Skew" in lines else lines
+    assert all(len(line) <= 80 for line in table)
+    text = "\n".join(table)
+    for pair in ("tensorflow 2.21.0+", "torch 2.13.0+cpu-", "sklearn 1.9.0-"):
+        assert pair in text, text  # a "name version" pair is never broken across lines

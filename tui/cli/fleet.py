@@ -79,20 +79,46 @@ def _row_line(row: NodeResult, expected: int | None) -> Text:
     return line
 
 
+def library_lines(cell: str) -> str:
+    """The libraries cell ('sklearn 1.9.0 torch 2.13.0+') as one "name version" pair a line."""
+    words = cell.split(" ")
+    return "\n".join(" ".join(words[i : i + 2]) for i in range(0, len(words), 2))
+
+
 def render_fleet(report: FleetReport) -> RenderableType:
     """The whole run: the node table, the skew findings, what to do about failures."""
-    table = Table(box=box.SIMPLE_HEAD, title=safe_text(_title(report)), title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=safe_text(_title(report)),
+        title_justify="left",
+        pad_edge=False,
+        padding=0,
+        show_edge=False,
+    )
     columns = list(COLUMNS)
     has_perf = any(node.throughput is not None for node in report.nodes)
     if not has_perf:
         columns.remove("perf")
-    for name in columns:
-        no_wrap = name in ("node", "state", "GPUs", "err/warn")
-        table.add_column(name, overflow="fold", no_wrap=no_wrap)
+    rows = []
+    at = columns.index("libraries")
     for node in report.nodes:
         cells = row_cells(node, report.expected_gpus).as_tuple()[: len(columns)]
         if node.check is None:
             cells = (cells[0], cells[1], *([""] * (len(columns) - 2)))
+        else:
+            cells = (*cells[:at], library_lines(cells[at]), *cells[at + 1 :])
+        rows.append((node, cells))
+    longest_pair = max(
+        (len(line) for _, cells in rows for line in cells[at].splitlines()), default=0
+    )
+    for name in columns:
+        no_wrap = name in ("node", "state", "GPUs", "driver", "CUDA", "err/warn")
+        # A header is never folded ('librarie/s'), nor a library's "name version" pair.
+        least = max(len(name), min(longest_pair, 24)) if name == "libraries" else len(name)
+        # The model wraps at its words ("NVIDIA", "H100 80GB"): the room goes to the pairs.
+        widest = 10 if name == "model" else None
+        table.add_column(name, overflow="fold", no_wrap=no_wrap, min_width=least, max_width=widest)
+    for node, cells in rows:
         texts = [safe_text(cell) for cell in cells]
         texts[1] = safe_text(cells[1], state_style(node))
         table.add_row(*texts)
