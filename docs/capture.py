@@ -176,6 +176,13 @@ def main(argv: list[str] | None = None) -> None:
         "--readme", action="store_true", help="then put docs/*.txt into README.md's captures"
     )
     args = parser.parse_args(argv)
+    if args.replay:
+        from probes.replay import ReplayError, load_recording
+
+        try:
+            load_recording(args.replay)
+        except ReplayError as exc:
+            parser.exit(2, f"capture.py: {exc}\n")
     default = ("hardware",) if args.replay else CAPTURES
     for name in args.pane or default:
         written = asyncio.run(capture(name, args.replay, args.out))
