@@ -288,3 +288,20 @@ async def test_the_comparison_at_80x24_cuts_with_an_ellipsis_and_scrolls_by_colu
             await pilot.pause(0.3)  # waits-for: a scroll animation to end before it is read
             assert at_a_column_start(), (table.scroll_x, starts)
         assert table.scroll_x > 0
+
+
+async def test_a_failed_launcher_message_shows_whole_with_its_fix(tmp_path: Path) -> None:
+    from tests.test_tui_fleet import FleetHost
+    from tui.widgets.fleet_pane import FleetPane
+
+    app = FleetHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(FleetPane)
+        pane.start(f"--hosts {tmp_path}/no-such-folder/with-a-long-name/hosts.txt")
+        await wait_for(pilot, lambda: bool(pane.message))
+        await pilot.pause(0.2)  # waits-for: the status line's new height to be laid out
+        # (a long path folds where the line ends: compare without the line breaks)
+        words = "".join(pane.message.split())
+        shown = "".join(screen_text(app).split())
+        assert len(pane.message) > 76  # longer than the line: it wraps, nothing is cut
+        assert words in shown, (pane.message, screen_text(app))

@@ -56,7 +56,7 @@ class FleetPane(Pane):
     DEFAULT_CSS = """
     FleetPane { height: 1fr; }
     FleetPane #fleet-args { height: 1; border: none; padding: 0 1; }
-    FleetPane #fleet-status { height: 1; padding: 0 1; background: $boost; }
+    FleetPane #fleet-status { height: auto; max-height: 4; padding: 0 1; background: $boost; }
     FleetPane DataTable { height: 1fr; }
     FleetPane #fleet-filtered { display: none; }
     FleetPane.-filtered #fleet-table { display: none; }
@@ -443,7 +443,8 @@ class FleetPane(Pane):
             status.append(f"  | {self.filter} by {self.sort_column}", style=MUTED)
             status.append("  ")
         status.append_text(safe_text(inert_line(self.message), self._message_style))
-        self.query_one("#fleet-status", Static).update(status, layout=False)
+        # It wraps (a failed launcher's message ends in its fix): its height may change.
+        self.query_one("#fleet-status", Static).update(status)
 
     def _draw_skew(self) -> None:
         findings = self._skew_findings
