@@ -5,13 +5,17 @@ architecture enum cannot tell GA100 from GA10x), with the product class where th
 on it (GeForce and the L40 run FP16/BF16 with FP32 accumulation at half rate). The clock is the
 one NVIDIA's datasheet numbers use: for Hopper and GeForce that is not the NVML maximum (H100 SXM
 tensor figures use 1830 MHz, not 1980; an RTX 4090's NVML maximum of 3105 MHz is the overclock
-ceiling, its rated boost is 2520), so a small per-product table gives it, and a product outside
-the table gets a "max-clock peak", labelled so. Tensor peaks are always the dense ones: a plain
-GEMM never gets the 2:4-sparsity figures datasheets print with an asterisk.
+ceiling, its rated boost is 2520), so a per-product table gives it, with the source of each row.
+A product outside the table, or one without a sourced figure (RTX PRO 6000, B300), gets no GEMM
+peak at all (`no_compute_peak` says why): a guess from its maximum clock would judge it against a
+number no datasheet printed (an H20 shares the H100's compute capability at about a quarter of
+its rate). Tensor peaks are always the dense ones: a plain GEMM never gets the 2:4-sparsity
+figures datasheets print with an asterisk.
 
 Memory peak = NVML max memory clock × 2 × bus width / 8 (NVML reports half the per-pin data
-rate for every memory type in scope). Host link = PCIe generation × width per direction, after
-128b/130b encoding. NVLink = active links × per-link rate.
+rate for every memory type in scope; GDDR7 is not verified, so that peak is an estimate). Host
+link = PCIe generation × width per direction, after 128b/130b encoding. NVLink = active links ×
+per-link rate; a peer copy is held to NVLink only where NVML's P2P status says the pair has it.
 
 CPU peak = cores × clock × FP32 FLOP per cycle for its vector ISA. /proc/cpuinfo cannot tell the
 number of FMA units or whether 512-bit operations are native, and a VM rarely shows the turbo
