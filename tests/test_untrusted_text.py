@@ -541,9 +541,48 @@ def test_notifications_and_markup_parsers_have_one_way_in() -> None:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                if node.func.attr in ("notify", "from_markup", "highlight", "render_str"):
-                    found.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
-            if isinstance(node, ast.ImportFrom) and node.module in ("rich.markup", "textual.markup"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("notify", "from_markup", "highlight", "render_str")
+            ):
+                found.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
+            if isinstance(node, ast.ImportFrom) and node.module in (
+                "rich.markup",
+                "textual.markup",
+            ):
                 found.append(f"{path.name}:{node.lineno} imports {node.module}")
     assert found == []
+
+
+@pytest.mark.parametrize("name", list(MARKUP_VECTORS))
+def test_the_command_lines_reports_never_parse_outside_text(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's renderers (check report, run summary, environments) under the markup guard:
+    the hostile text is printed exactly, inert, and no parser ever sees it."""
+    from rich.console import Group
+
+    from tests.markup_guard import markup_guard
+    from tui.cli.check import render_report
+    from tui.cli.run import environments_lines, summary_table
+    from tui.safe_text import inert_line
+
+    v = _hostile(MARKUP_VECTORS[name])
+    target = TargetPython(executable=f"/py{v}/bin/python", version="3.11.0")
+    result = RunResult(
+        name=f"s{v}", script=f"/x{v}.py", target="/py", device="cpu", status="fail",
+        summary=f"sum{v}",
+    )  # fmt: skip
+    env = PythonEnvironment(
+        python=f"/e{v}/bin/python", kind="venv", name=f"n{v}", version="3.12",
+        prefix=f"/e{v}", libraries={"torch": f"2{v}"},
+    )  # fmt: skip
+    with markup_guard(monkeypatch) as parsed:
+        shown = _plain(render_report(hostile_check(v, target)))
+        shown += _plain(summary_table([result], target))
+        shown += _plain(Group(*environments_lines([env], 300)))
+    assert parsed == []
+    assert not _RAW_CONTROL.search(shown)
+    for piece in ("host", "Segfault", "title", "fix", "/py", "sum", "n"):
+        assert inert_line(piece + v) in shown, piece
