@@ -577,3 +577,23 @@ def test_the_fp8_accumulation_mode_is_said_with_the_figure() -> None:
     fast = Measurement("torch", "cuda:0", "gemm", "fp8", value=1.5e15, mode="fast accumulation")
     assert fast.label == "FP8 GEMM (fast accumulation)" and fast.key == "gemm:fp8"
     assert Measurement("torch", "cuda:0", "gemm", "bf16").label == "BF16 GEMM"
+
+
+def test_fp8_without_fast_accumulation_is_shown_not_judged() -> None:
+    fake = node(count=1, product="h100_sxm")
+    device, extra = _device(fake, 0, HEALTHY)
+    peak = device.peaks["gemm:fp8"].value
+    device.measurements.append(
+        Measurement("torch", "cuda:0", "gemm", "fp8", value=0.3 * peak, mode="FP32 accumulation")
+    )
+    judge_device(device, extra)
+    assert device.verdict == "healthy"
+    assert device.reasons == [
+        "FP8 GEMM (FP32 accumulation) not judged: the datasheet's FP8 rate assumes fast "
+        "accumulation"
+    ]
+    device.measurements[-1].mode = "fast accumulation"
+    device.verdict, device.reasons = "skipped", []
+    judge_device(device, extra)
+    assert device.verdict == "slow"
+    assert device.reasons[0] == "FP8 GEMM (fast accumulation) at 30% of peak"

@@ -214,6 +214,12 @@ def judge_device(
     cpu = device.device == "cpu"
     for m in best.values():
         peak = peak_for(device, m)
+        if m.dtype == "fp8" and m.mode == "FP32 accumulation" and peak is not None:
+            # The datasheet's FP8 rate assumes fast accumulation: a figure without it is shown.
+            device.reasons.append(
+                f"{m.label} not judged: the datasheet's FP8 rate assumes fast accumulation"
+            )
+            continue
         if peak is None or m.ratio is None or (peak.estimated and not cpu):
             if not cpu and m.kind == "gemm" and m.label not in unjudged:
                 unjudged.append(m.label)
