@@ -70,6 +70,7 @@ def test_real_products_pass_and_every_corruption_fails(framework: str, shape: st
     assert scaled == {(d, s) for d in dtypes for s in ("scale up", "scale down")}
 
 
+@pytest.mark.frameworks  # NumPy and ml_dtypes come with the frameworks
 def test_gpu_behaviour_emulated_passes_and_wrong_results_fail() -> None:
     cases = _cases("emulated", SHAPES["rectangular"])
     _judge(cases)
