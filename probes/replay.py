@@ -29,10 +29,12 @@ variable.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -280,10 +282,27 @@ def replay_environment(env: dict[str, str]) -> dict[str, str]:
     env = dict(env)
     absolute = os.path.abspath(path)
     env[REPLAY_VARIABLE] = absolute
-    env.setdefault(STATE_VARIABLE, state_dir(absolute, env))
+    if STATE_VARIABLE not in env:
+        env[STATE_VARIABLE] = state_dir(absolute, env)
+        _remove_at_exit(env[STATE_VARIABLE])
     entries = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != STANDIN_DIR]
     env["PYTHONPATH"] = os.pathsep.join([STANDIN_DIR, *entries])
     return env
+
+
+_owned_state: set[str] = set()
+
+
+def _remove_at_exit(folder: str) -> None:
+    """Remove this mltui's own busy-GPU notes folder when it exits (its children end with it)."""
+    if not _owned_state:
+        atexit.register(_remove_owned_state)
+    _owned_state.add(folder)
+
+
+def _remove_owned_state() -> None:
+    for folder in _owned_state:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the NVML object
