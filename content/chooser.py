@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from content.advice import install_advice
 from content.loading import content_root, load_knowledge, toml_error
-from content.page import FIELD_LABELS, ContentError, LibraryPage
+from content.page import FIELD_LABELS, ContentError, LibraryPage, read_content_text
 from probes.catalog import GUIDE_LIBRARIES, LIBRARIES, get_library
 from probes.model import CheckResult
 
@@ -362,7 +362,7 @@ def machine_flags(
 
 def _read_spec(path: Path) -> tuple[ChooserSpec | None, list[ContentError]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_content_text(path)
     except OSError as exc:
         return None, [ContentError(path, 1, f"cannot read: {exc.strerror or exc}")]
     try:
@@ -563,7 +563,10 @@ def validate_chooser(root: Path, pages: list[LibraryPage]) -> list[ContentError]
     if spec is None or errors:
         return errors
     by_id = {p.id: p for p in pages}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = read_content_text(path).splitlines()
+    except OSError as exc:  # replaced since _read_spec read it
+        return [ContentError(path, 1, f"cannot read: {exc.strerror or exc}")]
     for rule in spec.rules:
         page = by_id.get(rule.library)
         if page is None and (root / "pages" / f"{rule.library}.md").exists():

@@ -36,6 +36,7 @@ from content.page import (
     Page,
     SinceThenClaim,
     format_value,
+    read_content_text,
 )
 from content.render import page_anchors
 from probes.catalog import GUIDE_LIBRARIES, LIBRARY_IDS, UnknownLibraryError, get_library
@@ -281,9 +282,9 @@ def _check_page(
     """Parse one page file and check everything that needs only that file (and, when
     `check_samples`, that its sample file exists)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [ContentError(path, 1, f"cannot read: {exc}")]
+        text = read_content_text(path)
+    except OSError as exc:
+        return None, [ContentError(path, 1, f"cannot read: {exc.strerror or exc}")]
     try:
         data, fm_lines, body, body_line = _split_front_matter(path, text)
     except ContentError as exc:
@@ -517,7 +518,7 @@ def _page_id_for(name: str, pages: Iterable[Page]) -> str:
 def _read_columns(root: Path) -> tuple[list[ComparisonColumn], list[ContentError]]:
     path = root / "comparison.toml"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_content_text(path)
     except OSError as exc:
         return [], [ContentError(path, 1, f"cannot read: {exc.strerror or exc}")]
     try:

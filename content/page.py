@@ -13,12 +13,14 @@ content.search; content.knowledge gathers the public names.
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from probes.catalog import GUIDE_LIBRARIES
+from probes.files import NotARegularFile, read_regular
 
 #: How each claim under "Since then" is marked.
 VERDICTS: tuple[str, ...] = ("still true", "changed", "no longer true")
@@ -76,6 +78,30 @@ STALE_AFTER_MONTHS = 12
 LINK_RE = re.compile(r"(?<!!)\[([^\]\n]*)\]\(([^)\s]+)\)")
 CLAIM_RE = re.compile(r"^\s*[-*]\s+\[([^\]\n]+)\](?!\()")
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+#: The largest content file read (a page is a few KiB, the whole bundled content 60 KiB).
+MAX_CONTENT_FILE_BYTES = 1024 * 1024
+
+
+def read_content_text(path: Path) -> str:
+    """The text of one content file (page, chooser.toml, comparison.toml, a sample shown).
+
+    The one reader of content files: a regular file (a FIFO would wait for a writer forever,
+    /dev/zero never ends) of at most MAX_CONTENT_FILE_BYTES of UTF-8. OSError otherwise, its
+    strerror one line that says what is wrong.
+    """
+    try:
+        data = read_regular(path, MAX_CONTENT_FILE_BYTES + 1)
+    except NotARegularFile:
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, device or folder)") from None
+    if len(data) > MAX_CONTENT_FILE_BYTES:
+        limit = MAX_CONTENT_FILE_BYTES // 1024
+        raise OSError(errno.EFBIG, f"larger than {limit} KiB, too large for a content file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OSError(errno.EILSEQ, f"not UTF-8 (byte {exc.start})") from None
 
 
 class ContentError(Exception):

@@ -16,13 +16,14 @@ from content.page import (
     Page,
     format_value,
     heading_anchor,
+    read_content_text,
 )
 
 
 def _sample_block(page: LibraryPage, samples_dir: Path) -> str:
     path = samples_dir / page.sample
     try:
-        code = path.read_text(encoding="utf-8").rstrip("\n")
+        code = read_content_text(path).rstrip("\n")
     except OSError:
         return f"> The sample `{page.sample}` is missing from {samples_dir}."
     fence = "````" if "```" in code else "```"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from content.chooser import (
 )
 from content.knowledge import CONTENT_ROOT, LibraryPage, load_pages
 from content.page import AS_OF_RE
+from content.validate import validate_content
 from probes.model import CheckResult, DeviceResult, GpuInfo, LibraryReport, NvmlReport
 
 
@@ -373,3 +377,46 @@ def test_caffe_advice_fits_the_machines_system(
         assert text in flag.message, (os_name, flag.message)
     for text in absent:
         assert text not in flag.message, (os_name, flag.message)
+
+
+def _make_unreadable(path: Path, kind: str) -> None:
+    """Put something that is not a bounded UTF-8 regular file where `path` was."""
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "/dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "2 MiB":
+        path.write_bytes(b"# " * (1024 * 1024))
+    elif kind == "not UTF-8":
+        path.write_bytes(b'id = "\xff\xfe"\n')
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "folder", "2 MiB", "not UTF-8"])
+@pytest.mark.parametrize("name", ["chooser.toml", "comparison.toml", "pages/jax.md"])
+def test_a_content_file_that_is_not_a_bounded_text_file_is_one_error(
+    tmp_path: Path, kind: str, name: str
+) -> None:
+    """`content check --root` on a folder where a content file is a FIFO (it waited for a writer
+    forever), /dev/zero (it read without end), a folder, too large, or not UTF-8 (a traceback
+    from chooser.toml): one `file:1: cannot read: ...` error, read through one reader."""
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT, root, ignore=shutil.ignore_patterns("__pycache__", "samples"))
+    shutil.copytree(CONTENT_ROOT / "samples", root / "samples", symlinks=True)
+    _make_unreadable(root / name, kind)
+    outcome: list[list[str]] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append([str(e) for e in validate_content(root)]), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=60)
+    if worker.is_alive():  # the test is the FIFO's writer of last resort, so the read ends
+        with contextlib.suppress(OSError):
+            fd = os.open(root / name, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        worker.join(timeout=10)
+    assert outcome, "content check did not end"
+    about = [line for line in outcome[0] if line.startswith(f"{root / name}:")]
+    assert about and all(": cannot read: " in line for line in about), outcome[0]
