@@ -36,6 +36,7 @@ from content.page import (
     Page,
     SinceThenClaim,
     format_value,
+    python_accepts,
     read_content_text,
 )
 from content.render import page_anchors
@@ -410,14 +411,32 @@ def _check_release_facts(
         errors.append(
             ContentError(path, line, f"latest_release_python {requirement!r}: use '>=3.12'")
         )
+    seen: set[tuple[int, int]] = set()
     for entry in data.get("newest_for_python", ()):
-        if not NEWEST_FOR_RE.match(entry):
-            line = _key_line(fm_lines, "newest_for_python", 2)
+        line = _key_line(fm_lines, "newest_for_python", 2)
+        match = NEWEST_FOR_RE.match(entry)
+        if not match:
             errors.append(
                 ContentError(
                     path, line, f"newest_for_python {entry!r}: use '3.11 = 0.10.2 (2026-06-17)'"
                 )
             )
+            continue
+        python = (int(match.group(1)), int(match.group(2)))
+        # An entry the reader never reaches (`LibraryPage.newest_for` answers from the latest
+        # release first, then the first entry of a Python) is a wrong fact on the page.
+        if python in seen:
+            problem = f"Python {python[0]}.{python[1]} is named twice"
+        elif python_accepts(requirement, python):
+            problem = (
+                f"Python {python[0]}.{python[1]} installs the latest release "
+                f"(latest_release_python {requirement or 'is empty: every Python'})"
+            )
+        else:
+            problem = ""
+        seen.add(python)
+        if problem:
+            errors.append(ContentError(path, line, f"newest_for_python {entry!r}: {problem}"))
     return errors
 
 

@@ -86,6 +86,11 @@ def _copy(tmp_path: Path) -> Path:
         ('"3.11 = 0.10.2 (2026-06-17)"', '"3.11: 0.10.2"', "use '3.11 = 0.10.2 (2026-06-17)'"),
         ('As of 2026-12. Source: https://docs.jax.dev/en/latest/"', 'no date"', "current_facts.0"),
         ('Source: https://docs.jax.dev/en/latest/"', 'no source"', "current_facts.0"),
+        # Well-formed entries that no reader ever reaches: a wrong fact all the same.
+        ('"3.11 = 0.10.2 (2026-06-17)"', '"3.11 = 0.10.2", "3.11 = 0.9.0"', "3.11 is named twice"),
+        ('"3.11 = 0.10.2 (2026-06-17)"', '"3.13 = 0.10.2"', "3.13 installs the latest release"),
+        ('"3.11 = 0.10.2 (2026-06-17)"', '"3.99999999999 = 0.1"', "installs the latest release"),
+        ('latest_release_python = ">=3.12"', 'latest_release_python = ""', "is empty"),
     ],
 )
 def test_malformed_release_facts_are_content_errors(
