@@ -25,7 +25,7 @@ from probes.runner import RunResult, SampleRef
 from tests.support import canned_check, fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
 from tui.presentation import terminal_theme
-from tui.safe_text import inert
+from tui.safe_text import UNSAFE_CHARACTERS, inert
 from tui.widgets.output_log import OutputLog, OutputRecord
 
 #: One short vector per class of sequence (kept short so no table wraps it).
@@ -41,9 +41,16 @@ VECTORS = {
     "markup-path": "/data/[old]/env",
     "markup-device": "[/dev/nvidia0]",
     "markup-bold": "[bold]x[/]",
+    # issue 17, class 9: invisible and format characters (the issue's, then our own)
+    "zero-width": "ad\u200bmin\u200c",
+    "bidi-marks": "a\u061cb\u200e\u200f",
+    "bom-and-tags": "\ufeffx\U000e0001\U000e0041",
+    "word-joiner-soft-hyphen": "a\u2060b\u00adc",
+    "private-use-surrogate": "\ue000y\udcff",
 }
 IDS = list(VECTORS)
-_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Anything the sanitiser escapes must not reach the output raw.
+_RAW_CONTROL = re.compile(f"[{UNSAFE_CHARACTERS}]")
 
 
 def _plain(renderable: RenderableType, width: int = 400) -> str:
