@@ -256,6 +256,30 @@ def test_a_long_non_ascii_error_arrives_whole_over_ssh(tmp_path: Path) -> None:
     assert report["nodes"][0]["check"]["libraries"][0]["error"] == error
 
 
+def test_a_host_that_hangs_after_printing_its_report_keeps_its_report(tmp_path: Path) -> None:
+    """A daemon started on the node keeps ssh's channel open after the report: the host is
+    stopped at its time limit, and its row is the report it printed (saying it did not exit),
+    not "no report within N s". A host that prints nothing and hangs is still timed out."""
+    report_file = tmp_path / "report.json"
+    report_file.write_text(json.dumps(local_check_data(), indent=2), encoding="utf-8")
+    env = _fake_ssh(
+        tmp_path / "bin",
+        f"""
+        import sys, threading
+        if "silent" not in " ".join(sys.argv):
+            print(open({str(report_file)!r}).read(), flush=True)
+        threading.Event().wait()  # waits-for: nothing; the host's time limit ends it
+        """,
+    )
+    # 12 s: room for the fake ssh (a Python) to start and print on a loaded machine
+    report, _, _ = _fleet_max_rss(env, "--hosts", "talks,silent", "--timeout", "12")
+    talks, silent = report["nodes"]
+    assert talks["state"] in ("ok", "findings"), talks
+    assert talks["check"] is not None
+    assert "did not exit within 12 s" in talks["reason"]
+    assert silent["state"] == "timed_out" and silent["check"] is None
+
+
 # --------------------------------------------------------------------------- --hosts
 
 

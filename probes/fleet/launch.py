@@ -343,6 +343,30 @@ def node_from_output(
     return NodeResult(name, "failed", reason, elapsed_s=elapsed_s, stderr_tail=tail)
 
 
+def timed_out_row(
+    name: str,
+    stdout: NodeOutput,
+    stderr: Sequence[str],
+    *,
+    timeout: float,
+    reason: str,
+    fix: str,
+    elapsed_s: float | None = None,
+    command: str = "mltui",
+) -> NodeResult:
+    """The row of a node stopped at its time limit. When it had printed a whole check report
+    (a node that hangs after it: a daemon it started holds the channel open, a logout hook
+    waits), that report is its row and the reason says it did not exit; else "timed_out"."""
+    if not stdout.over:
+        row = node_from_output(name, stdout, stderr, None, elapsed_s=elapsed_s, command=command)
+        if row.check is not None:
+            note = f"did not exit within {timeout:g} s after printing its report"
+            row.reason = f"{row.reason}; {note}" if row.reason else note
+            return row
+    tail = list(stderr[-STDERR_TAIL_LINES:])
+    return NodeResult(name, "timed_out", reason, fix, elapsed_s=elapsed_s, stderr_tail=tail)
+
+
 def missing_reason(
     stderr: Sequence[str], returncode: int | None, command: str
 ) -> tuple[str, str] | None:

@@ -32,6 +32,7 @@ from probes.fleet.launch import (
     NodeLedger,
     NodeOutput,
     node_from_output,
+    timed_out_row,
 )
 from probes.fleet.model import NodeResult
 from probes.fleet.registry import LauncherKind
@@ -346,12 +347,13 @@ def _unreported(name: str, step: _StepResult, timeout: float) -> NodeResult:
     if name in step.lost:
         return NodeResult(name, "down", step.lost[name], f"see `scontrol show node {name}`")
     if outcome.timed_out:
-        return NodeResult(
+        return timed_out_row(
             name,
-            "timed_out",
-            f"no report within {timeout:g} s (srun was ended)",
-            "raise --timeout; check the job was not left waiting in the queue (`squeue --me`)",
-            stderr_tail=tail,
+            task.stdout if task else NodeOutput(1),
+            tail,
+            timeout=timeout,
+            reason=f"no report within {timeout:g} s (srun was ended)",
+            fix="raise --timeout; check the job was not left waiting in the queue (`squeue --me`)",
         )
     if outcome.cancelled:
         return NodeResult(name, "failed", "cancelled")

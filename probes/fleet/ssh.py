@@ -29,6 +29,7 @@ from probes.fleet.launch import (
     NodeCommand,
     NodeOutput,
     node_from_output,
+    timed_out_row,
 )
 from probes.fleet.model import NodeResult
 from probes.fleet.registry import LauncherKind
@@ -203,13 +204,15 @@ async def check_host(
     if stdout.over:
         return node_from_output(host, stdout, stderr, None, elapsed_s=elapsed)
     if outcome.timed_out:
-        return NodeResult(
+        return timed_out_row(
             host,
-            "timed_out",
-            f"no report within {timeout:g} s",
-            "raise --timeout, or check the host answers `ssh HOST true` quickly",
+            stdout,
+            stderr,
+            timeout=timeout,
+            reason=f"no report within {timeout:g} s",
+            fix="raise --timeout, or check the host answers `ssh HOST true` quickly",
             elapsed_s=elapsed,
-            stderr_tail=stderr[-20:],
+            command=command.mltui[0],
         )
     if outcome.cancelled:
         return NodeResult(host, "failed", "cancelled", elapsed_s=elapsed)
