@@ -260,9 +260,11 @@ def test_the_supervisor_mirrors_how_the_command_ended(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-@pytest.mark.parametrize("how", ["ctrl+z", "SIGTSTP", "ctrl+z twice", "help open", "run pane open"])
+@pytest.mark.parametrize(
+    "how", ["ctrl+z", "SIGTSTP", "SIGSTOP", "ctrl+z twice", "help open", "run pane open"]
+)
 def test_the_dashboard_is_drawn_whole_after_fg(how: str, tmp_path: Path, marker: str) -> None:
-    """Issue 17, class 9: stopped (ctrl+z, or SIGTSTP from `kill`) and brought back with
+    """Issue 17, class 9: stopped (ctrl+z, or SIGTSTP or SIGSTOP from `kill`) and brought back with
     `fg` in a real shell with job control, the dashboard draws its whole screen at once, without
     a key (it stayed blank until one was pressed: only what changed was drawn)."""
     with TmuxSession(
@@ -285,8 +287,8 @@ def test_the_dashboard_is_drawn_whole_after_fg(how: str, tmp_path: Path, marker:
             still = "samples"
         terminal.wait_for(still)
         for _ in range(2 if how == "ctrl+z twice" else 1):
-            if how == "SIGTSTP":
-                os.kill(_mltui_pid(marker), signal.SIGTSTP)
+            if how in ("SIGTSTP", "SIGSTOP"):
+                os.kill(_mltui_pid(marker), getattr(signal, how))
             else:
                 terminal.keys("C-z")
             terminal.wait_gone(still, timeout=20)
@@ -298,6 +300,8 @@ def test_the_dashboard_is_drawn_whole_after_fg(how: str, tmp_path: Path, marker:
             terminal.keys("q")  # closes the help
             terminal.wait_gone("mltui help", timeout=20)
             still = "1 Hardware"
+        terminal.keys("3")  # keys reach mltui again: the Knowledge pane opens
+        terminal.wait_for("pages", timeout=20)
         terminal.keys("q")
-        terminal.wait_gone(still, timeout=20)
+        terminal.wait_gone("pages", timeout=20)
         assert_nothing_left(marker, within_s=20)  # reaped by the shell, which still runs

@@ -297,6 +297,12 @@ class MltuiApp(App[None]):
         previous = signal.getsignal(signal.SIGCONT)  # Textual's: back into application mode
 
         def on_continue(signum: int, frame: FrameType | None) -> None:
+            driver = self._driver
+            # Stopped by SIGSTOP, Textual never left application mode (only SIGTSTP makes it):
+            # leave it now, so that Textual's handler enters it afresh (raw keys, one reader).
+            if driver is not None and not getattr(driver, "_must_signal_resume", True):
+                with contextlib.suppress(Exception):
+                    driver.suspend_application_mode()
             if callable(previous):
                 previous(signum, frame)
             with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to draw
