@@ -396,7 +396,7 @@ def _read_answers(args: argparse.Namespace, spec: ChooserSpec) -> Answers:
     try:
         # Bad values are refused before any prompt, so a typo never waits for input.
         for key, value in given.items():
-            if value:
+            if value is not None:  # `--existing=` is a bad value, not an answer left out
                 given[key] = spec.question(key).resolve(value)
         if not all(given.values()) and sys.stdin.isatty() and not getattr(args, "json", False):
             given = _ask_missing(spec, given)
@@ -406,7 +406,7 @@ def _read_answers(args: argparse.Namespace, spec: ChooserSpec) -> Answers:
             valid = "; ".join(
                 f"--{k} {'|'.join(o.key for o in spec.question(k).options)}"
                 for k in QUESTION_KEYS
-                if not given.get(k)
+                if not given.get(k) and k not in DEFAULT_ANSWERS
             )
             raise _usage_error(f"choose: {exc} (not a terminal, so no prompts): {valid}") from None
         raise _usage_error(f"choose: {exc}") from None
@@ -516,7 +516,10 @@ def _print_recommendation(rec: Recommendation, spec: ChooserSpec) -> None:
             )
         border = WARNING if item.flagged else SUCCESS
         title = f"{rank}. {item.display_name}  (score {item.score})"
-        console.print(Panel(Group(*parts), title=title, title_align="left", border_style=border))
+        # The project's own words too are text, never markup (a name with brackets stays whole).
+        console.print(
+            Panel(Group(*parts), title=Text(title), title_align="left", border_style=border)
+        )
     if rec.left_out:
         console.print(Text(rec.left_out, style=MUTED))
     if rec.existing is not None:
@@ -537,7 +540,7 @@ def _print_existing_advice(console: Console, advice: ExistingAdvice) -> None:
         if step.machine is not None:
             parts.append(safe_text(f"    this machine: {step.machine.message}", style=MUTED))
     title = f"Your existing {advice.display_name} code"
-    console.print(Panel(Group(*parts), title=title, title_align="left", border_style=WARNING))
+    console.print(Panel(Group(*parts), title=Text(title), title_align="left", border_style=WARNING))
 
 
 def cmd_choose(args: argparse.Namespace) -> int:
