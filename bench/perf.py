@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from probes.nvml import NvmlSession  # noqa: E402
-from probes.perf import NvmlSampler  # noqa: E402
+from probes.perf.sampler import NvmlSampler  # noqa: E402
 from tests.perf_fixtures import node, under_load  # noqa: E402
 
 MLTUI = ROOT / ".venv" / "bin" / "mltui"

@@ -19,7 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probes.model import from_dict
-from probes.perf import best_figures
+from probes.perf.judge import best_figures
 from probes.perf_model import PerfReport
 from tests.perf_fixtures import datasheet_for
 

@@ -24,7 +24,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from probes.nvml import NvmlSession
-from probes.perf import NvmlSampler
+from probes.perf.events import GpusRead, Sampled
+from probes.perf.sampler import NvmlSampler
 from probes.perf_model import PerfReport
 from tests.perf_fixtures import node, under_load
 from tests.support import canned_check, fixed_target, make_services, wait_for
@@ -43,9 +44,9 @@ def _held_run(gpus: int) -> Any:
         cancel: asyncio.Event = kwargs["cancel"]
         with NvmlSession(fake) as session:
             report = session.read()
-            on_event("gpus", report)
+            on_event(GpusRead(report))
             sampler = NvmlSampler(
-                session, report.gpus, on_sample=lambda i, s: on_event("sample", (i, s))
+                session, report.gpus, on_sample=lambda i, s: on_event(Sampled(i, s))
             )
             sampler.start()
             await cancel.wait()

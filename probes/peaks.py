@@ -523,6 +523,9 @@ class CpuSpecs:
     cores: int | None = None
     clock_mhz: float | None = None
     clock_source: str = ""
+    #: Arm's "CPU implementer" and "CPU part" (the core design: 0x41/0xd40 is Neoverse V1).
+    implementer: int | None = None
+    part: int | None = None
 
 
 def parse_cpuinfo(text: str) -> CpuSpecs:
@@ -545,6 +548,15 @@ def parse_cpuinfo(text: str) -> CpuSpecs:
             specs.model = int(value)
         elif key in ("flags", "Features"):
             specs.flags = frozenset(value.split())
+        elif key in ("CPU implementer", "CPU part"):
+            try:
+                number = int(value, 16)
+            except ValueError:
+                continue
+            if key == "CPU implementer":
+                specs.implementer = number
+            else:
+                specs.part = number
         elif key == "cpu MHz" and specs.clock_mhz is None:
             try:
                 specs.clock_mhz = float(value)
@@ -554,9 +566,25 @@ def parse_cpuinfo(text: str) -> CpuSpecs:
     return specs
 
 
+#: FP32 FLOP per cycle per core of Arm core designs, by (CPU implementer, CPU part): FMA pipes ×
+#: lanes × 2 (Arm's Software Optimization Guide of each core; Fujitsu's A64FX microarchitecture
+#: manual). /proc/cpuinfo names the design only by these numbers.
+ARM_CORES: dict[tuple[int, int], tuple[int, str]] = {
+    (0x41, 0xD0C): (16, "Neoverse N1: 2 × 128-bit FMA pipes"),
+    (0x41, 0xD40): (32, "Neoverse V1: 2 × 256-bit SVE (4 × 128-bit NEON) FMA pipes"),
+    (0x41, 0xD49): (16, "Neoverse N2: 2 × 128-bit FMA pipes"),
+    (0x41, 0xD4F): (32, "Neoverse V2: 4 × 128-bit FMA pipes"),
+    (0x46, 0x001): (64, "A64FX: 2 × 512-bit SVE FMA pipes"),
+}
+
+
 def cpu_flop_per_cycle(specs: CpuSpecs) -> tuple[int, str]:
     """FP32 FLOP per cycle per core for the CPU's vector ISA, and the assumption behind it."""
     flags = specs.flags
+    if specs.implementer is not None and specs.part is not None:
+        known = ARM_CORES.get((specs.implementer, specs.part))
+        if known is not None:
+            return known
     name = specs.model_name
     amd = specs.vendor == "AuthenticAMD"
     if "avx512f" in flags:
@@ -582,9 +610,20 @@ def cpu_flop_per_cycle(specs: CpuSpecs) -> tuple[int, str]:
     return 2, "no vector ISA recognised: scalar FMA assumed"
 
 
-def cpu_peaks(specs: CpuSpecs) -> dict[str, Peak]:
-    """Estimated CPU GEMM peaks (fp32, and bf16 where the ISA has it); empty without a clock."""
+def cpu_peak_missing(specs: CpuSpecs) -> str | None:
+    """Why the CPU's peak cannot be estimated (None when it can)."""
+    if not specs.flags and (specs.implementer, specs.part) not in ARM_CORES:
+        # macOS has no /proc/cpuinfo; a guess of scalar code would be off sixteenfold.
+        return "no peak estimated: the CPU's vector extensions are unknown (no cpuinfo flags)"
     if not specs.cores or not specs.clock_mhz:
+        return "no peak estimated: the CPU's clock is unknown"
+    return None
+
+
+def cpu_peaks(specs: CpuSpecs) -> dict[str, Peak]:
+    """Estimated CPU GEMM peaks (fp32, and bf16 where the ISA has it); empty when
+    `cpu_peak_missing` says why."""
+    if cpu_peak_missing(specs) is not None or not specs.cores or not specs.clock_mhz:
         return {}
     per_cycle, assumption = cpu_flop_per_cycle(specs)
     base = specs.cores * specs.clock_mhz * 1e6

@@ -138,6 +138,9 @@ class DevicePerf:
     measurements: list[Measurement] = field(default_factory=list)
     watch: NvmlWatch | None = None
     busy_pids: list[int] = field(default_factory=list)
+    #: When these figures were taken, if not in the report's own run: a run that was cut short or
+    #: covered fewer devices keeps the earlier complete figures of the others (ISO 8601, UTC).
+    measured_at: str | None = None
 
 
 @dataclass
@@ -173,6 +176,11 @@ class PerfReport:
     #: CPU share of one core mltui's own process used while the load ran (NVML sampling etc.).
     sampler_cpu_percent: float | None = None
     cancelled: bool = False
+    #: The 1-minute load average before the run and the highest seen during it, and the CPUs
+    #: mltui may use: other work on the machine makes the figures low (`probes.perf.busy`).
+    load_before: float | None = None
+    load_peak: float | None = None
+    usable_cpus: int | None = None
 
     @property
     def has_errors(self) -> bool:

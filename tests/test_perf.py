@@ -25,6 +25,7 @@ from probes.model import from_json, perf_json_schema, to_json
 from probes.nvml import NvmlSession, nvml_extras
 from probes.peaks import gpu_peaks, specs_of
 from probes.perf.devices import PerfUsageError, select_devices
+from probes.perf.events import Measured, PerfEvent
 from probes.perf.judge import judge_device, judge_siblings, overall
 from probes.perf.load import LoadPlan, run_allreduce, run_load
 from probes.perf.plan import PerfOptions, gpu_turns
@@ -525,7 +526,7 @@ def test_cpu_check_for_real_every_installed_library(marker: dict[str, str]) -> N
     started = time.monotonic()
     report = asyncio.run(
         run_perf(
-            current_target(), PerfOptions(devices="cpu", seconds=60), nvml=FakeNvml.no_driver()
+            current_target(), PerfOptions(devices="cpu", seconds=120), nvml=FakeNvml.no_driver()
         )
     )
     took = time.monotonic() - started
@@ -544,7 +545,9 @@ def test_cpu_check_for_real_every_installed_library(marker: dict[str, str]) -> N
     assert {m.library for m in copies} == {"numpy", "torch"}
     assert report.comparison("cpu") == [m for m in cpu.measurements if m.kind == "gemm" and m.value]
     assert report.verdict == cpu.verdict and report.elapsed_s is not None
-    assert took < 60
+    # The budget bounds the run (a generous one: every library must finish even on a busy
+    # machine); stopping the processes at its end takes a moment more.
+    assert took < 120 + 15
     _nothing_left(marker[MARKER])
 
 
@@ -593,8 +596,8 @@ def test_cancel_of_a_whole_run_stops_at_once(marker: dict[str, str]) -> None:
     async def scenario() -> tuple[PerfReport, float]:
         cancel = asyncio.Event()
 
-        def on_event(kind: str, payload: object) -> None:
-            if kind == "measurement":
+        def on_event(event: PerfEvent) -> None:
+            if isinstance(event, Measured):
                 cancel.set()
 
         task = asyncio.create_task(

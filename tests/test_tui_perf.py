@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from probes.perf import PerfOptions, run_perf
+from probes.perf.keep import Kept
 from probes.perf_model import PerfReport
 from tests.fake_nvml import FakeNvml
 from tests.perf_fixtures import (
@@ -30,6 +31,7 @@ from tests.perf_fixtures import (
 )
 from tests.support import canned_check, fixed_target, make_services, screen_text, wait_for
 from tui.app import MltuiApp
+from tui.perf_view import behind_best, peak_bases
 from tui.widgets.perf_pane import PerfPane
 
 MARKER = "MLTUI_TUI_PERF_MARKER"
@@ -60,12 +62,23 @@ def _app(**overrides: Any) -> MltuiApp:
     saved: list[PerfReport] = []
     services = make_services(
         check=canned_check(target),
-        save_perf=lambda report, _target: saved.append(report) or Path("/saved"),
+        keep_perf=lambda report, _target: saved.append(report) or Kept(report, Path("/saved")),
         **overrides,
     )
     app = MltuiApp(target=target, services=services, refresh=3600)
     app.saved_perf = saved  # type: ignore[attr-defined]
     return app
+
+
+async def _shown(report: PerfReport, size: tuple[int, int]) -> str:
+    """The screen of the Perf pane showing `report`, kept with the check (no run of its own)."""
+    target = fixed_target()
+    check = replace(canned_check(target), perf=report)
+    app = MltuiApp(target=target, services=make_services(check=check), refresh=3600)
+    async with app.run_test(size=size) as pilot:
+        pane = await _open(pilot)
+        await wait_for(pilot, lambda: pane.report is report)
+        return screen_text(app)
 
 
 async def _open(pilot: Any) -> PerfPane:
@@ -127,13 +140,10 @@ async def test_the_live_strip_shows_each_gpu_while_the_load_runs(marker: str) ->
     gate = asyncio.Event()
 
     async def run(target: Any, _options: Any = None, **kwargs: Any) -> PerfReport:
-        on_event = kwargs["on_event"]
-
-        def hold(kind: str, payload: Any) -> None:
-            on_event(kind, payload)
-
         options = PerfOptions(devices="cuda", seconds=60, libraries=("torch",), force=True)
-        report = await run_perf(target, options, nvml=fake, cancel=kwargs["cancel"], on_event=hold)
+        report = await run_perf(
+            target, options, nvml=fake, cancel=kwargs["cancel"], on_event=kwargs["on_event"]
+        )
         await gate.wait()  # the test reads the strip before the run is shown as ended
         return report
 
@@ -150,20 +160,110 @@ async def test_the_live_strip_shows_each_gpu_while_the_load_runs(marker: str) ->
         await wait_for(pilot, lambda: pane.report is not None and not pane.running, 60)
         text = screen_text(app)
         assert "NVML, live" not in text
-        assert "torch sees no CUDA device" in text and "failed" in text
+        # This machine's torch is a CPU build: a library state, the GPUs not measured (not failed).
+        assert "CPU-only build" in text and "skipped" in text
 
 
 async def test_the_run_kept_with_the_check_is_shown_before_any_run() -> None:
+    text = await _shown(canned_report(), (100, 40))
+    assert "verdict slow" in text and "gpu-node-07, 2026-11-27T10:00:00Z" in text
+    assert "BF16 GEMM" in text and "989 TFLOP/s" in text
+    assert "BF16 GEMM 12% below the median of its 2 NVIDIA H100 80GB HBM3 siblings" in text
+    assert "power brake active in 100% of samples" in text
+    assert "not measured" not in text.lower()
+
+
+def _lagging_cpu_report() -> PerfReport:
+    """The canned report with TensorFlow's CPU GEMM at 13 % of the estimated peak (NumPy's
+    figure keeps the CPU healthy)."""
+    from probes.perf.judge import judge_device
+
     report = canned_report()
-    target = fixed_target()
-    check = replace(canned_check(target), perf=report)
-    app = MltuiApp(target=target, services=make_services(check=check), refresh=3600)
-    async with app.run_test(size=(100, 40)) as pilot:
+    cpu = next(d for d in report.devices if d.device == "cpu")
+    peak = cpu.peaks["gemm:fp32"].value
+    for m in cpu.measurements:
+        m.value = (0.13 if m.library == "tensorflow" else 0.8) * peak
+    cpu.reasons = []
+    judge_device(cpu)
+    assert cpu.verdict == "healthy"
+    return report
+
+
+def test_a_library_far_below_the_best_is_explained_and_the_peak_basis_is_said() -> None:
+    cpu = next(d for d in _lagging_cpu_report().devices if d.device == "cpu")
+    (note,) = behind_best(cpu)
+    assert note.startswith("tensorflow FP32 GEMM at 13% of peak: the device is judged by ")
+    assert "80%" in note
+    (basis,) = peak_bases(cpu)
+    assert basis.startswith("peak gemm:fp32: estimated: 8 cores × 3.52 GHz")
+    assert "AVX2 + FMA3" in basis  # the assumption behind the estimate
+
+
+async def test_the_pane_shows_the_cpu_peak_assumption_and_why_healthy_beside_13_percent() -> None:
+    text = await _shown(_lagging_cpu_report(), (160, 60))
+    assert "tensorflow FP32 GEMM at 13% of peak: the device is judged by" in text
+    assert "peak gemm:fp32: estimated: 8 cores" in text and "FMA3" in text
+
+
+def test_the_cli_shows_the_same_notes() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from tui.cli.perf import render_perf
+
+    out = StringIO()
+    Console(file=out, width=200, color_system=None).print(render_perf(_lagging_cpu_report()))
+    text = out.getvalue()
+    assert "tensorflow FP32 GEMM at 13% of peak: the device is judged by" in text
+    assert "peak gemm:fp32: estimated: 8 cores" in text
+
+
+async def test_run_events_reach_the_pane_as_messages_and_late_ones_are_dropped() -> None:
+    """Every event of a run is a typed `Progress` message to the pane (samples posted from a
+    thread as the NVML sampler does); news of a run that has ended changes nothing."""
+    import threading
+
+    from probes.model import NvmlReport
+    from probes.perf.events import GpusRead, LibraryDone, LibraryStarted, Measured, Sampled
+    from probes.perf_model import LibraryRun, Measurement, NvmlSample
+
+    gate = asyncio.Event()
+    late: list[Any] = []
+
+    async def run(target: Any, _options: Any = None, **kwargs: Any) -> PerfReport:
+        on_event = kwargs["on_event"]
+        on_event(GpusRead(NvmlReport()))
+        on_event(LibraryStarted("numpy"))
+        sampler = threading.Thread(
+            target=lambda: [on_event(Sampled(0, NvmlSample(t=i / 10))) for i in range(5)]
+        )
+        sampler.start()
+        await asyncio.to_thread(sampler.join)
+        on_event(Measured(Measurement("numpy", "cpu", "gemm", "fp32", value=2e11)))
+        on_event(LibraryDone(LibraryRun("numpy", "timeout")))
+        await gate.wait()
+        late.append(on_event)
+        return PerfReport(hostname="host")
+
+    seen: list[Any] = []
+    app = _app(run_perf=run)
+    async with app.run_test(size=(100, 40), message_hook=seen.append) as pilot:
         pane = await _open(pilot)
-        await wait_for(pilot, lambda: pane.report is report)
-        text = screen_text(app)
-        assert "verdict slow" in text and "gpu-node-07, 2026-11-27T10:00:00Z" in text
-        assert "BF16 GEMM" in text and "989 TFLOP/s" in text
-        assert "BF16 GEMM 12% below the median of its 2 NVIDIA H100 80GB HBM3 siblings" in text
-        assert "power brake active in 100% of samples" in text
-        assert "not measured" not in text.lower()
+        await pilot.press("r")
+        progress = lambda: [m.event for m in seen if isinstance(m, PerfPane.Progress)]  # noqa: E731
+        await wait_for(pilot, lambda: any(isinstance(e, LibraryDone) for e in progress()))
+        kinds = [type(e).__name__ for e in progress()]
+        assert kinds.count("Sampled") == 5
+        assert kinds[:2] == ["GpusRead", "LibraryStarted"] and kinds[-2:] == [
+            "Measured",
+            "LibraryDone",
+        ]
+        await wait_for(pilot, lambda: "numpy: timed out" in screen_text(app))
+        await wait_for(pilot, lambda: "FP32 GEMM" in screen_text(app))
+        gate.set()
+        await wait_for(pilot, lambda: pane.report is not None and not pane.running)
+        late[0](Measured(Measurement("jax", "cpu", "gemm", "fp32", value=1.0)))
+        await wait_for(pilot, lambda: len(progress()) == 10)
+        await pilot.pause()
+        assert all(m.library != "jax" for m in pane._live)

@@ -34,8 +34,8 @@ PERF_EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "measured, and no device failed, ran incomplete or (a GPU) was slow"),
     (
         EXIT_FINDINGS,
-        "a failed device, a slow GPU, an incomplete run (a library timed out or failed) "
-        "or no device measured",
+        "a failed device, a slow GPU, an incomplete run (a library timed out or failed), "
+        "no device measured, or a result that could not be kept (it is printed all the same)",
     ),
     (EXIT_USAGE, "bad usage: a bad or empty --device, interpreter or cache folder"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C): every load process is killed"),

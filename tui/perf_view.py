@@ -22,6 +22,8 @@ from tui.presentation import (
 )
 from tui.safe_text import inert_line, safe_text
 
+#: A library below this share of the best library's figure for the same work gets a note.
+LOW_BESIDE_BEST = 0.5
 #: Order of the data types wherever figures are listed.
 DTYPE_ORDER = {"fp32": 0, "tf32": 1, "bf16": 2, "fp16": 3, "fp8": 4}
 #: Sparkline characters, low to high (and their plain-ASCII stand-ins).
@@ -79,6 +81,36 @@ def figure_line(
     if m.result_ok is False:
         line.append("  wrong result", style=ERROR)
     return line
+
+
+def peak_bases(device: DevicePerf) -> list[str]:
+    """How each peak held against a shown figure was derived ('peak gemm:fp32: estimated: 2
+    cores × 2.90 GHz … (AVX2 + FMA3 …)'): the assumption behind an estimate, on screen."""
+    shown = {m.key for m in device.measurements if m.value is not None}
+    return [
+        f"peak {key}: {peak.basis}" for key, peak in sorted(device.peaks.items()) if key in shown
+    ]
+
+
+def behind_best(device: DevicePerf) -> list[str]:
+    """A figure far below the device's best for the same work: the device is judged by its best
+    library, so say why a low one does not make it slow ('tensorflow FP32 GEMM at 13 % of peak:
+    the device is judged by numpy's 80 %; the gap is tensorflow's own')."""
+    best: dict[str, Measurement] = {}
+    for m in device.measurements:
+        if m.ratio is not None and (m.key not in best or m.ratio > (best[m.key].ratio or 0)):
+            best[m.key] = m
+    notes = []
+    for m in shown_measurements(device):
+        top = best.get(m.key)
+        if top is None or top is m or m.ratio is None or top.ratio is None:
+            continue
+        if m.ratio < LOW_BESIDE_BEST * top.ratio:
+            notes.append(
+                f"{m.library} {m.label} at {m.ratio:.0%} of peak: the device is judged by "
+                f"{top.library}'s {top.ratio:.0%}; the gap is {m.library}'s own"
+            )
+    return notes
 
 
 def comparison_rows(report: PerfReport) -> list[Measurement]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     # Types only: the modules themselves are imported when first used, inside workers.
     from probes.envs import PythonEnvironment
     from probes.perf import EventCallback, PerfOptions
+    from probes.perf.keep import Kept
     from probes.perf_model import PerfReport
     from probes.process import LineBatch
     from probes.runner import RunResult, SampleRef
@@ -143,10 +144,10 @@ async def _run_perf(
     return await run_perf(target, options, cancel=cancel, on_event=on_event)
 
 
-def _save_perf(report: PerfReport, target: TargetPython) -> object:
-    from probes.cache import save_perf
+def _keep_perf(report: PerfReport, target: TargetPython) -> Kept:
+    from probes.perf.keep import keep_perf
 
-    return save_perf(report, target)
+    return keep_perf(report, target)
 
 
 def _discover_environments() -> Sequence[PythonEnvironment]:
@@ -173,8 +174,8 @@ class Services:
     run_sample: SampleRunner = _run_sample
     discover_environments: Callable[[], Sequence[PythonEnvironment]] = _discover_environments
     run_perf: PerfRunner = _run_perf
-    #: Keeps a perf report for the target (the cache); returns None when it cannot.
-    save_perf: Callable[[PerfReport, TargetPython], object] = _save_perf
+    #: Keeps a finished perf run for the target by `probes.perf.keep`'s rule (never raises).
+    keep_perf: Callable[[PerfReport, TargetPython], Kept] = _keep_perf
     resolve_target: Callable[[str | None], TargetPython] = _resolve_target
     #: Seconds on a monotonic clock; tests freeze it so ages and timers stay put in snapshots.
     clock: Callable[[], float] = time.monotonic

@@ -6,7 +6,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from probes.perf_model import DevicePerf, Measurement, NvmlWatch, Peak, PerfVerdict
+from probes.perf.busy import busy_reason
+from probes.perf_model import DevicePerf, Measurement, NvmlWatch, Peak, PerfReport, PerfVerdict
 
 #: Below this share of its peak a figure is "slow" (GEMM, device copy, host link, peer copy).
 #: Healthy cards reach about 65-90 % of the dense GEMM peak with cuBLAS at n = 8192, 80-90 % of
@@ -331,3 +332,19 @@ def overall(devices: Sequence[DevicePerf]) -> tuple[PerfVerdict, list[str]]:
         if verdict in verdicts:
             return verdict, reasons
     return "healthy", reasons
+
+
+def judge_report(report: PerfReport) -> None:
+    """The run's verdict and reasons from its devices' (a cancelled run is never healthy); a
+    busy machine is said, as a reason of the run and of the CPU."""
+    report.verdict, report.reasons = overall(report.devices)
+    if report.cancelled:
+        report.reasons.insert(0, "cancelled: the figures are those measured before")
+        if report.verdict == "healthy":
+            report.verdict = "skipped"
+    busy = busy_reason(report)
+    if busy is not None:
+        report.reasons.append(busy)
+        for device in report.devices:
+            if device.device == "cpu" and busy not in device.reasons:
+                device.reasons.append(busy)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from probes.model import TargetPython
-from probes.perf.events import EventCallback
+from probes.perf.events import EventCallback, LibraryDone, LibraryStarted, Measured
 from probes.perf_model import LibraryRun, Measurement
 from probes.process import (
     EventLineReader,
@@ -121,7 +121,7 @@ class _LoadListener:
             if measurement is not None:
                 self.measurements.append(measurement)
                 if self.on_event is not None:
-                    self.on_event("measurement", measurement)
+                    self.on_event(Measured(measurement))
         elif kind == "done":
             self.done = True
 
@@ -243,7 +243,7 @@ async def run_load(
     if listener_ready is not None:
         listener_ready(listener)
     if on_event is not None:
-        on_event("library_started", plan.library)
+        on_event(LibraryStarted(plan.library))
     outcome = await stream_process(
         argv,
         listener,
@@ -254,7 +254,7 @@ async def run_load(
     listener.ready.set()
     run = _finish_run(listener, outcome, timeout)
     if on_event is not None:
-        on_event("library_done", run)
+        on_event(LibraryDone(run))
     return run, listener.measurements, listener.device_info
 
 

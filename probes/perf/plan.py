@@ -19,7 +19,7 @@ from typing import Any
 
 from probes.model import GpuInfo, NvmlReport, SystemInfo
 from probes.nvml import NvmlSession, nvml_extras
-from probes.peaks import BF16_FLAGS, CpuSpecs, cpu_peaks, read_cpu_specs
+from probes.peaks import BF16_FLAGS, CpuSpecs, cpu_peak_missing, cpu_peaks, read_cpu_specs
 from probes.perf.devices import gpu_index
 from probes.perf.load import LoadPlan
 from probes.perf_model import DevicePerf
@@ -70,6 +70,8 @@ class RunPlan:
     slice_s: float = 0.25
     #: MIG instances measured ("cuda:N/mig:S", each by its MIG UUID) and their parent GPU.
     mig: dict[str, GpuInfo] = field(default_factory=dict)
+    #: Why the CPU has no estimated peak (its figures are then not judged), if it has none.
+    cpu_peak_missing: str | None = None
 
     @property
     def gpu_devices(self) -> list[str]:
@@ -126,6 +128,7 @@ def plan_run(
     if "cpu" in plan.devices:
         cpu_specs = read_cpu_specs(system, cpuinfo_text)
         plan.devices["cpu"].peaks = cpu_peaks(cpu_specs)
+        plan.cpu_peak_missing = cpu_peak_missing(cpu_specs)
         cpu_libraries = (
             libraries if not gpu_devices else [lib for lib in libraries if lib == "numpy"]
         )

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,9 +21,10 @@ from probes import __version__
 from probes.model import SystemInfo, TargetPython
 from probes.nvml import NvmlSession, nvlink_pairs
 from probes.peaks import find_product, gpu_peaks, no_compute_peak, pair_peaks, specs_of
+from probes.perf.busy import note_load, read_load, usable_cpus
 from probes.perf.devices import select_devices
-from probes.perf.events import EventCallback
-from probes.perf.judge import judge_device, judge_siblings, overall
+from probes.perf.events import AllReduced, EventCallback, GpusRead, Sampled
+from probes.perf.judge import judge_device, judge_report, judge_siblings
 from probes.perf.load import LoadPlan, _LoadListener, run_allreduce, run_load
 from probes.perf.plan import PerfOptions, RunPlan, plan_run
 from probes.perf.sampler import NvmlSampler
@@ -45,13 +46,14 @@ async def run_perf(
     cancel: asyncio.Event | None = None,
     on_event: EventCallback | None = None,
     cpuinfo_text: str | None = None,
+    load: Callable[[], float | None] = read_load,
 ) -> PerfReport:
     """Run the whole perf check of `target`; never raises for what a load process does.
 
-    `nvml` replaces the NVML bindings (tests pass a fake); `on_event(kind, payload)` reports
-    progress: ("gpus", NvmlReport), ("library_started", name), ("measurement", Measurement),
-    ("sample", (index, NvmlSample)), ("library_done", LibraryRun), ("allreduce", Measurement).
-    Raises PerfUsageError for a bad device selection.
+    `nvml` replaces the NVML bindings (tests pass a fake); `on_event` receives the run's
+    progress as typed events (`probes.perf.events`; `Sampled` from the sampling thread).
+    `load` reads the load average (tests pass a fixed one). Raises PerfUsageError for a bad
+    device selection.
     """
     from probes.system import read_system
 
@@ -73,22 +75,18 @@ async def run_perf(
             seconds_budget=options.seconds,
         )
         if on_event is not None:
-            on_event("gpus", nvml_report)
+            on_event(GpusRead(nvml_report))
         plan = await asyncio.to_thread(
             plan_run, options, chosen, nvml_report, machine, session, cpuinfo_text
         )
         measuring = _Measuring(
-            target, plan, report, session, started + options.seconds, cancel, on_event
+            target, plan, report, session, started + options.seconds, cancel, on_event, load
         )
         await measuring.measure()
     finally:
         await asyncio.to_thread(session.close)
     report.cancelled = bool(cancel is not None and cancel.is_set())
-    report.verdict, report.reasons = overall(report.devices)
-    if report.cancelled:
-        report.reasons.insert(0, "cancelled: the figures are those measured before")
-        if report.verdict == "healthy":
-            report.verdict = "skipped"
+    judge_report(report)
     report.elapsed_s = round(time.monotonic() - started, 3)
     return report
 
@@ -105,8 +103,10 @@ class _Measuring:
         deadline: float,
         cancel: asyncio.Event | None,
         on_event: EventCallback | None,
+        read_load: Callable[[], float | None] = read_load,
     ) -> None:
         self.target = target
+        self.read_load = read_load
         self.plan = plan
         self.report = report
         self.session = session
@@ -119,6 +119,8 @@ class _Measuring:
         #: Each load process's plan and how it ended (a device's verdict needs to know whether
         #: every library meant for it finished).
         self.outcomes: list[tuple[LoadPlan, LibraryRun]] = []
+        #: The load average before the run, then after each load process (`probes.perf.busy`).
+        self.loads: list[float] = []
         report.devices = list(plan.devices.values())
 
     def remaining(self) -> float:
@@ -131,17 +133,25 @@ class _Measuring:
 
     async def measure(self) -> None:
         """The CPU's turns, the GPUs' turns (and the all-reduce), then the verdicts."""
+        self._read_load()
         if self.plan.cpu_turns and not self.stopped():
             # The libraries import side by side, then measure one at a time, alone.
             await self._in_turns(self.plan.cpu_turns, all_ready_first=True)
         if self.plan.gpu_turns and not self.stopped():
             await self._measure_gpus()
+        note_load(self.report, self.loads, usable_cpus())
         self._judge()
+
+    def _read_load(self) -> None:
+        load = self.read_load()
+        if load is not None:
+            self.loads.append(load)
 
     def _add(
         self, run: LibraryRun, found: list[Measurement], info: dict[str, dict[str, Any]]
     ) -> None:
         """One load process's outcome: its library line, its figures to their devices."""
+        self._read_load()
         known = self.runs.get(run.library)
         if known is None or (known.status == "ok" and run.status != "ok"):
             self.runs[run.library] = run  # one line per library: the first, or a failure
@@ -175,7 +185,7 @@ class _Measuring:
     def _sampled(self, index: int, sample: NvmlSample) -> None:
         """A sampler reading (from the sampling thread), passed on as an event."""
         if self.on_event is not None:
-            self.on_event("sample", (index, sample))
+            self.on_event(Sampled(index, sample))
 
     async def _allreduce(self) -> None:
         """With two or more GPUs that measured anything: the NCCL all-reduce across them."""
@@ -201,7 +211,7 @@ class _Measuring:
         # A failed all-reduce leaves each of its GPUs' runs incomplete.
         self.outcomes.append((LoadPlan(ALLREDUCE_RUN, list(working), ()), run))
         if self.on_event is not None:
-            self.on_event("allreduce", measurement)
+            self.on_event(AllReduced(measurement))
 
     def _uuids(self, devices: Sequence[str]) -> list[str]:
         """NVML's UUIDs of these CUDA devices, to pin a process to (empty when one is unknown:
@@ -281,6 +291,10 @@ class _Measuring:
                 no_peak=no_peak.get(perf.device),
             )
         judge_siblings(report.devices, extras)
+        cpu = plan.devices.get("cpu")
+        if cpu is not None and plan.cpu_peak_missing and cpu.verdict == "healthy":
+            cpu.verdict = "unjudged"  # figures without a peak prove nothing of the CPU's speed
+            cpu.reasons.insert(0, f"not judged: {plan.cpu_peak_missing}")
 
     async def _in_turns(
         self, turns: Sequence[Sequence[LoadPlan]], *, all_ready_first: bool

@@ -1,9 +1,11 @@
 """`mltui perf`: measure each device, compare with its peak and its siblings, say why it is slow.
 
 Exit status follows `mltui check`'s rules: 0 when nothing is an error, 1 when a device failed or a
-GPU is slow (a CPU below its *estimated* peak is only a warning), 2 on bad usage, 130 when
-interrupted (the load processes are killed first). Live progress goes to stderr when it is a
-terminal, so `--json` on stdout is pure JSON. No Textual here.
+GPU is slow (a CPU below its *estimated* peak is only a warning) or the result could not be kept
+(it is printed all the same), 2 on bad usage (a cache folder that cannot be written is found
+before the run), 130 when interrupted (the load processes are killed first). What is kept
+follows `probes.perf.keep`: a run cut short never replaces a complete one. Live progress goes
+to stderr when it is a terminal, so `--json` on stdout is pure JSON. No Textual here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -19,19 +20,31 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from probes.cache import cache_dir, save_perf
+from probes.cache import CacheDirError, describe_cache_dir, writable_cache_dir
 from probes.model import perf_json_schema, to_json
 from probes.perf import PerfOptions, PerfUsageError, run_perf_sync
-from probes.perf_model import DevicePerf, LibraryRun, Measurement, PerfReport
+from probes.perf.events import LibraryStarted, Measured, PerfEvent, Sampled
+from probes.perf.keep import keep_perf
+from probes.perf_model import DevicePerf, LibraryRun, PerfReport
 from probes.target import resolve_target
 from tui.cli.console import LiveProgress, ascii_output, make_console
 from tui.exit_codes import EXIT_FINDINGS, EXIT_OK, UsageError
-from tui.perf_view import comparison_rows, peak_text, ratio_bar, shown_measurements, verdict_text
+from tui.perf_view import (
+    behind_best,
+    comparison_rows,
+    peak_bases,
+    peak_text,
+    ratio_bar,
+    shown_measurements,
+    verdict_text,
+)
 from tui.presentation import (
     ACCENT,
     ERROR,
     MUTED,
     human_rate,
+    perf_run_style,
+    perf_run_words,
 )
 from tui.safe_text import safe_text
 
@@ -47,6 +60,12 @@ def cmd_perf(args: argparse.Namespace) -> int:
         seconds=float(getattr(args, "seconds", 60.0)),
         force=bool(getattr(args, "force", False)),
     )
+    try:  # before the run, not after it: a minute of measuring is not lost to a bad folder
+        writable_cache_dir()
+    except CacheDirError as exc:
+        raise UsageError(
+            f"cannot keep the result: {exc} (set MLTUI_CACHE_DIR to a writable folder)"
+        ) from None
     progress = _Progress() if sys.stderr.isatty() and not getattr(args, "json", False) else None
     try:
         if progress is None:
@@ -56,12 +75,20 @@ def cmd_perf(args: argparse.Namespace) -> int:
                 report = run_perf_sync(target, options, on_event=progress.event)
     except PerfUsageError as exc:
         raise UsageError(str(exc)) from None
-    if save_perf(report, target) is None:
-        print(f"mltui: warning: cannot save the result in {cache_dir()}", file=sys.stderr)
     if getattr(args, "json", False):
         sys.stdout.write(to_json(report, indent=2) + "\n")
     else:
         make_console().print(render_perf(report, ascii=ascii_output()))
+    sys.stdout.flush()
+    kept = keep_perf(report, target)
+    if kept.path is None:
+        print(
+            f"mltui: cannot keep the result in {describe_cache_dir()}; it is only above",
+            file=sys.stderr,
+        )
+        return EXIT_FINDINGS
+    if kept.note:
+        print(f"mltui: {kept.note}", file=sys.stderr)
     return EXIT_FINDINGS if report.has_errors else EXIT_OK
 
 
@@ -105,10 +132,10 @@ def render_device(device: DevicePerf, *, ascii: bool = False) -> RenderableType:
         parts.append(
             safe_text(f"  ! {m.library} {m.label}: ", ERROR) + safe_text(m.error or "", ERROR)
         )
-    shown = {m.key for m in device.measurements if m.value is not None}
-    for key, peak in sorted(device.peaks.items()):
-        if key in shown:
-            parts.append(safe_text(f"peak {key}: {peak.basis}", MUTED))
+    for note in behind_best(device):
+        parts.append(Text("  - ") + safe_text(note))
+    for basis in peak_bases(device):
+        parts.append(safe_text(basis, MUTED))
     return Panel(
         Group(*parts) if parts else Text(""), title=title, box=box.ROUNDED, title_align="left"
     )
@@ -148,8 +175,8 @@ def render_libraries(runs: list[LibraryRun]) -> Text:
         if run.version:
             line.append_text(safe_text(f" {run.version}"))
         if run.status != "ok":
-            style = MUTED if run.status in ("not_installed", "not_run") else ERROR
-            line.append(f" ({run.status.replace('_', ' ')}", style=style)
+            style = perf_run_style(run.status)
+            line.append(f" ({perf_run_words(run.status)}", style=style)
             if run.error and run.status not in ("not_installed", "not_run"):
                 line.append(": ", style=style)
                 line.append_text(safe_text(run.error, style))
@@ -202,16 +229,19 @@ class _Progress(LiveProgress):
         self.lines: list[Text] = []
         super().__init__()
 
-    def event(self, kind: str, payload: Any) -> None:
-        """Called by the run (from the event loop or the sampler thread)."""
+    def event(self, event: PerfEvent) -> None:
+        """Called by the run (from the event loop; `Sampled` from the sampler thread)."""
+        if isinstance(event, Sampled):
+            return  # the live panel shows figures, not the NVML trace
         with self.lock:
-            if kind == "library_started":
-                self.library = f"{payload}: importing and measuring"
-            elif kind == "measurement" and isinstance(payload, Measurement) and payload.value:
-                line = safe_text(f"{payload.library} {payload.device} {payload.label} ")
-                line.append(human_rate(payload.value, payload.unit), style=ACCENT)
+            if isinstance(event, LibraryStarted):
+                self.library = f"{event.library}: importing and measuring"
+            elif isinstance(event, Measured) and event.measurement.value:
+                m = event.measurement
+                line = safe_text(f"{m.library} {m.device} {m.label} ")
+                line.append(human_rate(m.value, m.unit), style=ACCENT)
                 self.lines = [*self.lines[-5:], line]
-            elif kind == "sample":
+            else:
                 return
         self.redraw()
 

@@ -7,18 +7,17 @@ about ten times a second, and each figure as it arrives. Then: per device, a bar
 against its peak, the verdict and its reasons; the same GEMM in every library. Before a run the
 pane shows the last one kept for the interpreter (the check's `perf`).
 
-While a run goes on the strip and the status line are redrawn twice a second, the figures only
-when one arrived (samples arrive from the sampling thread at 10 Hz per GPU and are only stored
-there); nothing is redrawn while idle.
+The run's progress arrives as typed events (`probes.perf.events`), each posted to the pane as a
+`Progress` message (the NVML samples from the sampling thread too: posting is thread-safe), so
+the pane's state is only touched on its own thread. News is taken in at once and drawn together
+at most twice a second (the figures only when one arrived); nothing is redrawn while idle.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import deque
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -51,9 +50,12 @@ from tui.services import Services
 from tui.state import CheckState
 from tui.widgets.pane import Pane
 
-#: Seconds between two updates of the live strip while a run goes on (NVML is read at 10 Hz;
-#: twice a second is enough to watch, and drawing is most of what watching costs).
+#: Seconds from the first news of a run to the live parts' redraw that shows it and all news
+#: after it (NVML is read at 10 Hz per GPU; twice a second is enough to watch, and drawing is
+#: most of what watching costs).
 LIVE_REFRESH_S = 0.5
+#: Seconds between two updates of the elapsed time in the status line during a run.
+CLOCK_S = 1.0
 #: Samples kept per GPU for the strip's history.
 STRIP_HISTORY = 60
 
@@ -70,11 +72,21 @@ class PerfPane(Pane):
     running: reactive[bool] = reactive(False)
 
     class Measured(Message):
-        """A run ended with this report (the app keeps it in the check's `perf`)."""
+        """A run ended; this report is what is kept now (the app puts it in the check's `perf`):
+        the run itself, or, when it was cut short, the earlier complete figures it kept."""
 
         def __init__(self, report: PerfReport) -> None:
             super().__init__()
             self.report = report
+
+    class Progress(Message, bubble=False):
+        """News from the run under way (posted by the run's worker, `Sampled` by NVML's thread)."""
+
+        def __init__(self, run: int, event: PerfEvent) -> None:
+            super().__init__()
+            #: Which of this pane's runs it belongs to (a late one of an ended run is dropped).
+            self.run = run
+            self.event = event
 
     def __init__(
         self,
@@ -91,15 +103,19 @@ class PerfPane(Pane):
         #: The report shown: the last run of this pane, or the one kept with the check.
         self.report: PerfReport | None = None
         self._own_report = False
+        #: What was kept instead of the run shown, when it was not simply that run.
+        self._kept_note = ""
         self._cancel: asyncio.Event | None = None
-        self._lock = threading.Lock()
+        self._run_number = 0
         self._samples: dict[int, deque[NvmlSample]] = {}
         self._gpus: dict[int, GpuInfo] = {}
         self._live: list[Measurement] = []
         self._library = ""
         self._started = 0.0
-        self._ticker: Timer | None = None
-        self._live_shown = 0
+        #: The live parts wait for this one-shot timer (progress arrives faster than is drawn).
+        self._pending_draw: Timer | None = None
+        self._figures_changed = False
+        self._clock: Timer | None = None
         #: How many times the figures and the strip were drawn (tests wait on it).
         self.draws = 0
 
@@ -117,8 +133,8 @@ class PerfPane(Pane):
         yield Static(Text("idle: r run, c cancel", style=MUTED), id="perf-status")
 
     def on_mount(self) -> None:
-        """Follow the app's interpreter and check; the ticker runs only during a run."""
-        self._ticker = self.set_interval(LIVE_REFRESH_S, self._tick, pause=True)
+        """Follow the app's interpreter and check; the clock ticks only during a run."""
+        self._clock = self.set_interval(CLOCK_S, self._show_status, pause=True)
         self.watch(self.app, "target", self._follow_target)
         self.watch(self.app, "check_state", self._follow_check)
         self._draw()
@@ -157,16 +173,21 @@ class PerfPane(Pane):
     async def _run(self) -> None:
         target = self.target
         self._cancel = asyncio.Event()
-        with self._lock:
-            self._samples.clear()
-            self._live = []
+        self._run_number += 1
+        run = self._run_number
+        self._samples.clear()
+        self._live = []
         self._gpus = {}
         self._library = "reading the GPUs"
         self._started = time.monotonic()
         self.running = True
+
+        def progress(event: PerfEvent) -> None:
+            self.post_message(self.Progress(run, event))  # thread-safe (Sampled)
+
         try:
             report = await self.services.run_perf(
-                target, None, cancel=self._cancel, on_event=self._on_event
+                target, None, cancel=self._cancel, on_event=progress
             )
         except (PerfUsageError, OSError) as exc:  # a device list that does not fit, no NVML
             notify(self, f"perf: {exc}", severity="error")
@@ -174,7 +195,7 @@ class PerfPane(Pane):
         finally:
             self.running = False
             self._cancel = None
-        self.report, self._own_report = report, True
+        self.report, self._own_report, self._kept_note = report, True, ""
         self._draw()
         kept = await asyncio.to_thread(self.services.keep_perf, report, target)
         self.post_message(self.Measured(kept.report))  # what comparisons show from now on
@@ -205,27 +226,33 @@ class PerfPane(Pane):
             self._pending_draw = self.set_timer(LIVE_REFRESH_S, self._draw_live)
 
     def watch_running(self, running: bool) -> None:
-        """The ticker and the `-running` class follow the run."""
+        """The clock and the `-running` class follow the run."""
         self.set_class(running, "-running")
-        if self._ticker is not None:
+        if self._clock is not None:
             if running:
-                self._ticker.resume()
+                self._clock.resume()
             else:
-                self._ticker.pause()
+                self._clock.pause()
+        if not running and self._pending_draw is not None:
+            self._pending_draw.stop()
+            self._pending_draw = None
         self._draw()
 
-    def _tick(self) -> None:
+    def _draw_live(self) -> None:
         """During a run: the strip and the status line; the figures only when one arrived."""
-        if not self.children:
+        self._pending_draw = None
+        if not self.children or not self.running:
             return
         self.draws += 1
         self._show("#perf-strip", self._strip())
-        with self._lock:
-            arrived = len(self._live)
-        if arrived != self._live_shown:
-            self._live_shown = arrived
+        if self._figures_changed:
+            self._figures_changed = False
             self._show("#perf-devices", self._devices())
-        self.query_one("#perf-status", Static).update(self._status())
+        self._show_status()
+
+    def _show_status(self) -> None:
+        if self.children:
+            self.query_one("#perf-status", Static).update(self._status())
 
     # ------------------------------------------------------------------------- drawing
 
@@ -263,13 +290,14 @@ class PerfPane(Pane):
             line.append(f", {report.elapsed_s:.1f} s", style=MUTED)
         lines: list[RenderableType] = [line]
         lines.extend(safe_text(f"  {reason}") for reason in report.reasons[:4])
+        if self._kept_note:
+            lines.append(safe_text(f"  {self._kept_note}", MUTED))
         return Group(*lines)
 
     def _strip(self) -> RenderableType:
         if not self.running:
             return Text("")
-        with self._lock:
-            samples = {i: list(s) for i, s in self._samples.items()}
+        samples = {i: list(s) for i, s in self._samples.items()}
         if not samples:
             return Text("")
         lines = []
@@ -285,13 +313,10 @@ class PerfPane(Pane):
 
     def _devices(self) -> RenderableType:
         if self.running:
-            with self._lock:
-                live = list(self._live)
+            live = self._live
             lines = [
                 _no_wrap(
                     safe_text(f"{m.device:<7} {m.label:<18.18} {m.library:<10.10} ")
-        if self._kept_note:
-            lines.append(safe_text(f"  {self._kept_note}", MUTED))
                     + (
                         Text(human_rate(m.value, m.unit))
                         if m.value is not None
@@ -316,6 +341,8 @@ class PerfPane(Pane):
             for reason in device.reasons:
                 style = ERROR if device.verdict == "failed" else ""
                 blocks.append(safe_text(f"  - {reason}", style))
+            blocks.extend(safe_text(f"  - {note}") for note in behind_best(device))
+            blocks.extend(safe_text(f"  {basis}", MUTED) for basis in peak_bases(device))
         if report.allreduce is not None:
             m = report.allreduce
             line = safe_text(f"all-reduce {m.device}: ")
@@ -341,8 +368,6 @@ class PerfPane(Pane):
             line.append(f"{human_rate(m.value, m.unit):>14}")
             if m.ratio is not None:
                 line.append(f"  {m.ratio:4.0%} of peak", style=MUTED)
-            blocks.extend(safe_text(f"  - {note}") for note in behind_best(device))
-            blocks.extend(safe_text(f"  {basis}", MUTED) for basis in peak_bases(device))
             lines.append(_no_wrap(line))
         return Group(*lines)
 
