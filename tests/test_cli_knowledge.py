@@ -337,3 +337,21 @@ def test_compare_legend_names_no_colour(monkeypatch: pytest.MonkeyPatch) -> None
     assert "highlighted" in legend
     words = set(re.findall(r"[a-z]+", legend.lower()))
     assert not {"cyan", "red", "green", "yellow", "blue", "magenta"} & words
+
+
+@pytest.mark.parametrize("empty", ["--existing=", "--level="])
+def test_choose_an_empty_value_is_a_bad_value_not_an_answer_left_out(
+    capsys: pytest.CaptureFixture[str], empty: str
+) -> None:
+    """`--existing=` was taken as "none" without a word, and `--level=` as missing with
+    `--existing` listed among the missing words though it has a default."""
+    answers = ["--level", "beginner", "--kind", "deep", "--application", "image"]
+    code, out, err = run(["choose", *answers, "--hardware", "gpu", empty, "--no-probe"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert f"{empty[:-1]}: unknown value ''" in err
+
+
+def test_choose_lists_only_the_answers_that_are_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["choose", "--level", "beginner", "--no-probe"], capsys)
+    assert code == 2 and "--existing" not in err

@@ -24,6 +24,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from content.chooser import (
+    DEFAULT_ANSWERS,
     QUESTION_KEYS,
     Answers,
     ChooserError,
