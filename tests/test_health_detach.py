@@ -72,15 +72,19 @@ def env_of(setup: dict[str, Any]) -> dict[str, str]:
 
 
 def run(setup: dict[str, Any], *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        health_argv(setup, *extra),
+    """`mltui health` under the subreaper host: returns when it and any refresh it started have
+    ended (and were reaped: no zombie is left on a machine whose init does not reap)."""
+    done = subprocess.run(
+        [sys.executable, "-c", HOST, *health_argv(setup, *extra)],
         capture_output=True,
         text=True,
         env=env_of(setup),
         cwd=ROOT,
-        timeout=120,
-        check=False,
+        timeout=240,
+        check=True,
     )
+    hosted = json.loads(done.stdout.splitlines()[-1])
+    return subprocess.CompletedProcess(done.args, hosted["rc"], hosted["out"], done.stderr)
 
 
 def result_files(setup: dict[str, Any]) -> list[Path]:
@@ -126,7 +130,7 @@ def test_detach_answers_at_once_then_with_the_refreshed_result(setup: dict[str, 
     second = run(setup, "--detach", "--format", "json")
     assert second.returncode == 0
     assert json.loads(second.stdout)["created_at"] == saved["created_at"]  # the previous result
-    wait_until(lambda: not refreshers(), 120, "the second refresh to end")
+    assert refreshers() == []  # ended, and reaped by the host
 
 
 def test_the_refresh_runs_in_its_own_session_without_the_callers_stdout(
@@ -182,7 +186,7 @@ def test_a_stale_previous_result_is_no_verdict(setup: dict[str, Any]) -> None:
     assert re.match(
         r"ERROR: mltui: no verdict: the last result is 36\d\d s old \(more than 600\)", done.stdout
     )
-    wait_until(lambda: not refreshers(), 120, "the refresh to end")
+    assert refreshers() == []  # ended, and reaped by the host
 
 
 @pytest.mark.parametrize("content", [b"", b"{}", b"[1]", b'{"state_format": 1}', b"\xff"])
@@ -212,9 +216,9 @@ def test_detached_with_a_missing_baseline_says_so_after_the_refresh(
     setup = {**setup, "baseline": Path(setup["baseline"]).with_name("gone.json")}
     first = run(setup, "--detach")
     assert first.returncode == 2 and "no earlier result yet" in first.stdout
-    wait_until(lambda: result_files(setup) and not refreshers(), 120, "the refresh's result")
+    assert result_files(setup), "the refresh kept no result"
     again = run(setup, "--detach")
     assert again.returncode == 2
     assert again.stdout.startswith("ERROR: mltui: no verdict: baseline ")
     assert "gone.json" in again.stdout
-    wait_until(lambda: not refreshers(), 120, "the last refresh to end")
+    assert refreshers() == []  # ended, and reaped by the host
