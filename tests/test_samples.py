@@ -568,3 +568,40 @@ def test_a_sample_finds_its_harness_under_safe_path_and_from_any_folder(
     assert "Traceback" not in ran.stderr
     last = json.loads(ran.stdout.strip().splitlines()[-1])
     assert last["verdict"] == "fail" and "sample_harness.py" in last["detail"]
+
+
+def _harness() -> Any:
+    """content/samples/sample_harness.py as a module (it is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "sample_harness", SAMPLES_DIR / "sample_harness.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("typed", "device"),
+    [("cuda:007", "cuda:7"), (" CUDA:07 ", "cuda:7"), ("cuda", "cuda:0"), ("tpu:0010", "tpu:10")],
+)
+def test_a_device_index_is_normalised_to_the_name_libraries_list(typed: str, device: str) -> None:
+    """Samples compare the device with the names the library lists (cuda:7): cuda:007 was
+    'unavailable' on a machine that has cuda:7."""
+    harness = _harness()
+    harness.identify("s", "l", devices=("cuda:N", "tpu:N"))
+    assert harness.device_spec(typed) == device
+
+
+@pytest.mark.parametrize(
+    "typed", ["cuda:", "cuda:-1", "cuda:1e3", "cuda:\u0663", "cuda:99999999999999999999", "", "tpu"]
+)
+def test_a_device_that_names_no_index_a_device_can_have_is_refused(typed: str) -> None:
+    import argparse
+
+    harness = _harness()
+    harness.identify("s", "l", devices=("cuda:N",))
+    with pytest.raises(argparse.ArgumentTypeError):
+        harness.device_spec(typed)

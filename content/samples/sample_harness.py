@@ -53,7 +53,7 @@ def device_words():
 
 def device_spec(text):
     """argparse type: auto, cpu or one of the sample's device kinds, normalised (cuda ->
-    cuda:0)."""
+    cuda:0, CUDA:07 -> cuda:7); an index has at most 9 digits."""
     value = text.strip().lower()
     indexed = [kind[:-2] for kind in _identity["kinds"] if kind.endswith(":N")]
     plain = [kind for kind in _identity["kinds"] if not kind.endswith(":N")]
@@ -61,8 +61,9 @@ def device_spec(text):
         return value + ":0"
     if value in ["auto", "cpu", *plain]:
         return value
-    if any(re.match(r"^%s:\d+$" % re.escape(kind), value) for kind in indexed):
-        return value
+    kind, _, index = value.partition(":")
+    if kind in indexed and re.match(r"^[0-9]{1,9}$", index):
+        return "%s:%d" % (kind, int(index))  # cuda:007 is cuda:7, the name libraries list
     raise argparse.ArgumentTypeError("expected %s, not %r" % (", ".join(device_words()), text))
 
 
