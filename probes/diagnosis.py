@@ -25,6 +25,7 @@ from probes.model import (
     severity_rank,
 )
 from probes.nvml import FIELD_FUNCTIONS
+from probes.scripts.mltui_gpu_uuid import same_uuid, uuid_key
 
 #: CUDA major version -> the oldest driver branch that runs it through minor-version compatibility.
 MINOR_COMPAT_DRIVER = {11: 450, 12: 525, 13: 580}
@@ -94,7 +95,7 @@ def resolve_visible_devices(
             match = number if number < len(gpus) else None
         elif entry.startswith("MIG-"):
             for gpu in gpus:
-                if any(m.uuid == entry for m in gpu.mig_devices):
+                if any(same_uuid(m.uuid, entry) for m in gpu.mig_devices):
                     match = gpu.index
                     mig.add(gpu.index)
         elif entry.startswith("GPU-"):
@@ -333,8 +334,12 @@ def rule_fewer_gpus(ctx: _Context) -> list[Finding]:
         seen = [d for d in lib.devices if d.kind == "cuda"]
         if len(seen) >= len(expected):
             continue
-        uuids = {d.uuid for d in seen if d.uuid}
-        missing = [g for g in expected if g.uuid not in uuids] if uuids else expected[len(seen) :]
+        uuids = {uuid_key(d.uuid) for d in seen} - {None}
+        missing = (
+            [g for g in expected if uuid_key(g.uuid) not in uuids]
+            if uuids
+            else expected[len(seen) :]
+        )
         findings.append(
             Finding(
                 rule="fewer_gpus_than_nvml",

@@ -43,6 +43,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from probes.scripts.mltui_gpu_uuid import same_uuid, uuid_key
 from probes.untrusted_json import UntrustedJSONError, read_json_file
 
 #: The environment variable naming the recording to replay.
@@ -185,14 +186,14 @@ def recording_problems(data: Any) -> list[str]:
     if not isinstance(cuda_devices, list):
         problems.append("cuda.devices is missing or not a list")
         cuda_devices = []
-    nvml_uuids = {d.get("nvmlDeviceGetUUID") for d in devices if isinstance(d, dict)}
+    nvml_uuids = {uuid_key(d.get("nvmlDeviceGetUUID")) for d in devices if isinstance(d, dict)}
     for index, device in enumerate(cuda_devices):
         where = f"cuda.devices[{index}]"
         problem = _check_cuda_device(where, device)
         if problem is not None:
             problems.append(problem)
             continue
-        if device["uuid"] not in nvml_uuids:
+        if uuid_key(device["uuid"]) not in nvml_uuids - {None}:
             problems.append(f"{where}.uuid {device['uuid']} is not the UUID of an NVML device")
         mig = device.get("mig", [])
         if not isinstance(mig, list):
@@ -433,7 +434,7 @@ class ReplayedNvml:
         """The live replayed CUDA processes announced on GPU `uuid` (pid, used bytes)."""
         if not self.state or not uuid:
             return []
-        return [p for p in busy_processes(self.state) if p.get("uuid") == uuid]
+        return [p for p in busy_processes(self.state) if same_uuid(p.get("uuid"), uuid)]
 
     def _device_busy(self, device: Mapping[str, Any]) -> list[dict[str, Any]]:
         uuid = device.get("nvmlDeviceGetUUID")

@@ -38,6 +38,7 @@ import json
 import math
 import os
 import random
+import runpy
 import sys
 import time
 import traceback
@@ -363,9 +364,10 @@ def _ordinal(device):
     return int(_local(device).split(":")[1])
 
 
-def _bare_uuid(uuid):
-    text = str(uuid or "").strip().lower()
-    return text.split("-", 1)[1] if text[:4] in ("gpu-", "mig-") else text
+#: The one rule for GPU/MIG UUIDs (mltui_gpu_uuid.py beside this script, read by its path).
+_UUIDS = runpy.run_path(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "mltui_gpu_uuid.py")
+)
 
 
 def check_identity(device, cuda_uuid):
@@ -373,15 +375,14 @@ def check_identity(device, cuda_uuid):
     one the figures ran on), else the error. Without a UUID from CUDA (an old torch, TensorFlow,
     JAX) the pinning itself names the GPU: CUDA_VISIBLE_DEVICES=<uuid> shows only that one."""
     pinned = _PINNED.get(device)
-    if cuda_uuid and pinned and _bare_uuid(cuda_uuid) != _bare_uuid(pinned):
+    if cuda_uuid and pinned and not _UUIDS["same_uuid"](cuda_uuid, pinned):
         return "CUDA's device {} here is {}, not {} that mltui pinned it to".format(
             _local(device), cuda_uuid, pinned
         )
     if pinned:
         _RAN_ON[device] = pinned
     elif cuda_uuid:
-        text = str(cuda_uuid)
-        _RAN_ON[device] = text if text[:4] in ("GPU-", "MIG-") else "GPU-" + text
+        _RAN_ON[device] = _UUIDS["uuid_text"](cuda_uuid)
     return None
 
 

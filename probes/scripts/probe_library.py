@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import re
+import runpy
 import shutil
 import stat
 import sys
@@ -28,6 +29,11 @@ import tempfile
 import time
 import traceback
 import warnings
+
+#: The one rule for GPU/MIG UUIDs (mltui_gpu_uuid.py beside this script, read by its path).
+_UUIDS = runpy.run_path(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "mltui_gpu_uuid.py")
+)
 
 # The matmul every device is asked to do, and the answer it must give.
 LEFT = [[1.0, 2.0], [3.0, 4.0]]
@@ -270,15 +276,10 @@ def cudnn_text(value):
 
 
 def gpu_uuid(raw):
-    """A GPU UUID in nvidia-smi's form, GPU-xxxxxxxx-..., whatever the library hands back."""
-    if raw is None:
-        return None
-    text = str(raw).strip()
-    if not text:
-        return None
-    if text.startswith(("GPU-", "MIG-")):
-        return text
-    return "GPU-" + text
+    """The UUID a library reports for a device, as it gave it: CUDA's bare form cannot say a
+    whole GPU (NVML's GPU-...) from a MIG instance (MIG-...), so no prefix is invented; mltui
+    compares UUIDs with mltui_gpu_uuid.uuid_key."""
+    return _UUIDS["uuid_text"](raw)
 
 
 # ------------------------------------------------------------------------------ per library

@@ -26,12 +26,17 @@ import contextlib
 import json
 import os
 import re
+import runpy
 import sys
 import threading
 import time
 
 _ARMED = False
 _HOOK = None
+#: The one rule for GPU/MIG UUIDs (probes/scripts/mltui_gpu_uuid.py, read by its path).
+_UUIDS = runpy.run_path(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mltui_gpu_uuid.py")
+)
 
 
 # ----------------------------------------------------------------------------- the recording
@@ -80,11 +85,12 @@ def _physical_devices(cuda, nvml):
     nvml_devices = nvml.get("devices") or []
     index_of = {}
     for index, device in enumerate(nvml_devices):
-        index_of[device.get("nvmlDeviceGetUUID")] = index
+        index_of[_UUIDS["uuid_key"](device.get("nvmlDeviceGetUUID"))] = index
+    index_of.pop(None, None)
     found = []
     for props in cuda.get("devices") or []:
         device = _Device(props)
-        mine = index_of.get(device.uuid)
+        mine = index_of.get(_UUIDS["uuid_key"](device.uuid))
         if mine is not None:
             table = nvml_devices[mine]
             memory = table.get("nvmlDeviceGetMemoryInfo_v2") or table.get("nvmlDeviceGetMemoryInfo")
@@ -96,7 +102,7 @@ def _physical_devices(cuda, nvml):
                 if caps == "0":  # NVML_P2P_CAPS_INDEX_READ: what cudaDeviceCanAccessPeer checks
                     for other, other_index in index_of.items():
                         if str(other_index) == peer:
-                            device.peers[other] = status == 0
+                            device.peers[other] = status == 0  # keyed by uuid_key
         device.instances = [_Device(m, parent=device) for m in props.get("mig") or []]
         device.mig_enabled = bool(props.get("mig_enabled"))
         found.append(device)
@@ -439,7 +445,7 @@ class _StandIn(object):
             b = standin.devices[standin.index_of(peer_device)]
             if a is b or a.mig or b.mig:
                 return False
-            return bool(a.peers.get(b.uuid))
+            return bool(a.peers.get(_UUIDS["uuid_key"](b.uuid)))
 
         def get_arch_list():
             return list(arch_list)
