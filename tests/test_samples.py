@@ -605,3 +605,27 @@ def test_a_device_that_names_no_index_a_device_can_have_is_refused(typed: str) -
     harness.identify("s", "l", devices=("cuda:N",))
     with pytest.raises(argparse.ArgumentTypeError):
         harness.device_spec(typed)
+
+
+def test_the_verdict_is_read_after_output_that_left_its_line_open(tmp_path: Path) -> None:
+    """A lesson (or a library's C code) that prints without a final newline: the verdict line
+    still stands alone, so mltui's runner reads it."""
+    from probes.runner import parse_verdict
+
+    script = tmp_path / "open_line.py"
+    script.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(SAMPLES_DIR)!r})\n"
+        "import sample_harness as harness\n"
+        "harness.identify('open_line', 'none')\n"
+        "print('progress 50%', end='')\n"
+        "sys.stdout.flush()\n"
+        "os.write(1, b'from C, no newline')\n"
+        "harness.finish('pass', '1', 'cpu', 'x', 'y', harness.EXIT_PASS)\n",
+        encoding="utf-8",
+    )
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    last = [line for line in ran.stdout.splitlines() if line.strip()][-1]
+    verdict = parse_verdict(last)
+    assert verdict is not None and verdict["verdict"] == "pass", ran.stdout

@@ -39,7 +39,9 @@ def finish(verdict, version, device, checked, detail, code, engine=None):
     record["checked"] = checked
     record["detail"] = detail
     sys.stdout.flush()
-    print(json.dumps(record), flush=True)
+    # On a line of its own even when the lesson or a library (C code included) left a line
+    # open ("50%" without a newline): glued to it, the verdict would not be read.
+    print("\n" + json.dumps(record), flush=True)
     sys.exit(code)
 
 
