@@ -246,7 +246,7 @@ def find_report(
     passed_over = False
     for _, start in starts[:_REPORT_TRIES]:
         try:
-            found, _end = parse_json_at(text, start, max_bytes=max_bytes)
+            found: object = parse_json_at(text, start, max_bytes=max_bytes)[0]
         except UntrustedJSONError as exc:
             first_error = first_error or str(exc)
             continue
