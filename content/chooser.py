@@ -60,11 +60,14 @@ class Question:
     options: tuple[Option, ...]
 
     def resolve(self, text: str) -> str:
-        """The option key `text` names: an exact key or an unambiguous prefix of one."""
+        """The option key `text` names: an exact key, an unambiguous prefix of one, or the
+        option's number as the prompt lists them (1 for the first)."""
         wanted = text.strip().lower()
         keys = [o.key for o in self.options]
         if wanted in keys:
             return wanted
+        if wanted.isdigit() and 1 <= int(wanted) <= len(keys):
+            return keys[int(wanted) - 1]
         matches = [k for k in keys if wanted and k.startswith(wanted)]
         if len(matches) == 1:
             return matches[0]

@@ -100,7 +100,7 @@ def test_info_unknown_library_is_one_line_exit_2(capsys: pytest.CaptureFixture[s
 def test_choose_with_flags_no_probe(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([*CHOOSE, "--no-probe"], capsys)
     assert code == 0
-    assert "1. PyTorch" in out and "page fact" in out
+    assert "1. PyTorch" in out and "[Learning curve]" in out
     assert "machine not checked (--no-probe)" in out
 
 
@@ -355,3 +355,25 @@ def test_choose_an_empty_value_is_a_bad_value_not_an_answer_left_out(
 def test_choose_lists_only_the_answers_that_are_missing(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["choose", "--level", "beginner", "--no-probe"], capsys)
     assert code == 2 and "--existing" not in err
+
+
+def test_choose_answers_by_number_and_stays_short(capsys: pytest.CaptureFixture[str]) -> None:
+    """The prompt numbers the answers, so a number is an answer too (issue 19: the prompt
+    refused `2`); one answer fits a screen or two, and --facts quotes the page facts in full."""
+    numbered = ["choose", "--level", "1", "--kind", "2", "--application", "3", "--hardware", "2"]
+    code, out, _ = run([*numbered, "--no-probe", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["answers"] == {
+        "level": "beginner",
+        "kind": "deep",
+        "application": "image",
+        "hardware": "gpu",
+        "existing": "none",
+    }
+    code, out, err = run(["choose", "--level", "4", "--no-probe"], capsys)
+    assert code == 2 and "unknown value '4'" in err
+    code, short, _ = run([*numbered, "--no-probe"], capsys)
+    assert code == 0 and len(short.splitlines()) <= 45, len(short.splitlines())
+    assert "[Today]" in short and "page fact:" not in short
+    code, full, _ = run([*numbered, "--no-probe", "--facts"], capsys)
+    assert code == 0 and "page fact: New models arrive as PyTorch code first" in full

@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     choose.add_argument("--json", action="store_true", help="print as JSON")
     choose.add_argument("--no-probe", action="store_true", help="do not check this machine")
+    choose.add_argument(
+        "--facts", action="store_true", help="quote the page fact behind each reason in full"
+    )
 
     _add_fleet_parser(sub)
     from tui.cli.health import add_parser as add_health_parser

@@ -31,6 +31,7 @@ from content.chooser import (
     ChooserSpec,
     ExistingAdvice,
     MachineState,
+    Reason,
     Recommendation,
     load_chooser,
     recommend,
@@ -380,10 +381,12 @@ def _ask_missing(spec: ChooserSpec, given: dict[str, str | None]) -> dict[str, s
             continue
         question = spec.question(key)
         console.print(Text("\n" + question.prompt, style="bold"))
-        for option in question.options:
-            console.print(Text.assemble("  ", (option.key, ACCENT), "  ", option.label))
+        for number, option in enumerate(question.options, 1):
+            console.print(Text.assemble(f"  {number}. ", (option.key, ACCENT), "  ", option.label))
         while True:
-            reply = Prompt.ask(f"--{key}", console=console)
+            reply = Prompt.ask(
+                f"Your answer (1-{len(question.options)} or its word)", console=console
+            )
             try:
                 answers[key] = question.resolve(reply)
                 break
@@ -480,32 +483,32 @@ def _probe_libraries(
     return MachineState.from_check(result, source), source
 
 
-def _print_recommendation(rec: Recommendation, spec: ChooserSpec) -> None:
+def _reason_lines(mark: tuple[str, str], reason: Reason, facts: bool) -> list[Text]:
+    """A reason on one line with the page fact it rests on named; with `facts`, quoted too."""
+    line = Text.assemble(mark, reason.text, (f"  [{reason.fact_label}]", MUTED))
+    if not facts:
+        return [line]
+    return [line, Text(f"    page fact: {reason.fact_text}", style=MUTED)]
+
+
+def _print_recommendation(rec: Recommendation, spec: ChooserSpec, facts: bool = False) -> None:
     console = _console()
     answered = Text()
     for key, value in rec.answers.as_dict().items():
         label = next(o.label for o in spec.question(key).options if o.key == value)
-        answered.append(f"{spec.question(key).prompt}\n", style=MUTED)
-        answered.append(f"  {value}", style=ACCENT)
+        answered.append(f"{key}: ", style=MUTED)
+        answered.append(value, style=ACCENT)
         answered.append(f"  {label}\n")
+    answered.rstrip()
     console.print(Panel(answered, title="Your answers", border_style=MUTED))
     for rank, item in enumerate(rec.ranked, start=1):
         parts: list[Any] = []
         for reason in item.reasons:
-            parts.append(Text.assemble(("+ ", SUCCESS), reason.text))
-            parts.append(
-                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style=MUTED)
-            )
+            parts += _reason_lines(("+ ", SUCCESS), reason, facts)
         for reason in item.against:
-            parts.append(Text.assemble(("- ", ERROR), reason.text))
-            parts.append(
-                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style=MUTED)
-            )
+            parts += _reason_lines(("- ", ERROR), reason, facts)
         for reason in item.notes:
-            parts.append(Text.assemble(("note: ", ACCENT), reason.text))
-            parts.append(
-                Text(f"    page fact — {reason.fact_label}: {reason.fact_text}", style=MUTED)
-            )
+            parts += _reason_lines(("note: ", ACCENT), reason, facts)
         for flag in item.machine:
             # Not a +/- line: what this machine says is set apart from the reasons for and against.
             parts.append(
@@ -524,20 +527,17 @@ def _print_recommendation(rec: Recommendation, spec: ChooserSpec) -> None:
     if rec.left_out:
         console.print(Text(rec.left_out, style=MUTED))
     if rec.existing is not None:
-        _print_existing_advice(console, rec.existing)
+        _print_existing_advice(console, rec.existing, facts)
     note = rec.machine_note or ""
     console.print(Text(note, style=MUTED))
     console.print(Text(ARTICLE_CREDIT, style="dim italic"))
 
 
-def _print_existing_advice(console: Console, advice: ExistingAdvice) -> None:
+def _print_existing_advice(console: Console, advice: ExistingAdvice, facts: bool) -> None:
     """Keep it running, or where to move: each step with the page fact it rests on."""
     parts: list[Any] = [Text.assemble(("Since then: ", WARNING_STRONG), advice.legacy_note)]
     for step in advice.steps:
-        parts.append(Text.assemble((f"{step.kind}: ", ACCENT), step.text))
-        parts.append(
-            Text(f"    page fact — {step.fact.fact_label}: {step.fact.fact_text}", style=MUTED)
-        )
+        parts += _reason_lines((f"{step.kind}: ", ACCENT), step.fact, facts)
         if step.machine is not None:
             parts.append(safe_text(f"    this machine: {step.machine.message}", style=MUTED))
     title = f"Your existing {advice.display_name} code"
@@ -562,7 +562,7 @@ def cmd_choose(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(rec.to_dict(), indent=2))
     else:
-        _print_recommendation(rec, spec)
+        _print_recommendation(rec, spec, facts=getattr(args, "facts", False))
     return EXIT_OK
 
 
