@@ -26,6 +26,7 @@ from probes.model import (
 )
 from probes.nvml import FIELD_FUNCTIONS
 from probes.scripts.mltui_gpu_uuid import same_uuid, uuid_key
+from probes.wording import phrase, shown
 
 #: CUDA major version -> the oldest driver branch that runs it through minor-version compatibility.
 MINOR_COMPAT_DRIVER = {11: 450, 12: 525, 13: 580}
@@ -201,13 +202,13 @@ def rule_cpu_only_build(ctx: _Context) -> list[Finding]:
             fix = (
                 f"Install a CUDA build: {_cuda_wheel_hint(_version(ctx.nvml.cuda_driver_version))}"
             )
-            evidence = f"torch {lib.version} has no CUDA (torch.version.cuda is None)"
+            evidence = f"torch {shown(lib.version)} has no CUDA (torch.version.cuda is None)"
         else:
             dist = lib.build.get("distribution")
             fix = "pip install 'tensorflow[and-cuda]' (Linux; on Windows use WSL2)"
             if dist and dist != "tensorflow":
                 fix = f"pip uninstall {dist}; " + fix
-            evidence = f"TensorFlow {lib.version} is not a CUDA build" + (
+            evidence = f"TensorFlow {shown(lib.version)} is not a CUDA build" + (
                 f" (distribution {dist})" if dist else ""
             )
         findings.append(
@@ -239,7 +240,8 @@ def rule_driver_too_old(ctx: _Context) -> list[Finding]:
         needed = MINOR_COMPAT_DRIVER.get(build[0])
         evidence = (
             f"{_display(lib)} was built for CUDA {build[0]}.{build[1]}; the driver "
-            f"{ctx.nvml.driver_version} supports CUDA up to {ctx.nvml.cuda_driver_version}."
+            f"{shown(ctx.nvml.driver_version)} supports CUDA up to "
+            f"{shown(ctx.nvml.cuda_driver_version)}."
         )
         if build[0] > driver_cuda[0] or (
             needed is not None and driver_branch is not None and driver_branch[0] < needed
@@ -250,10 +252,12 @@ def rule_driver_too_old(ctx: _Context) -> list[Finding]:
             severity = "warning"
             title = (
                 f"{_display(lib)} needs CUDA {build[0]}.{build[1]}, the driver gives "
-                f"{ctx.nvml.cuda_driver_version} (minor-version compatibility)"
+                f"{shown(ctx.nvml.cuda_driver_version)} (minor-version compatibility)"
             )
             evidence += (
-                f" CUDA {build[0]}.x minor-version compatibility (driver >= {needed}) lets most "
+                f" CUDA {build[0]}.x minor-version compatibility"
+                + phrase(" (driver >= {})", needed)
+                + " lets most "
                 "code run, but PTX JIT and features newer than the driver fail."
             )
         findings.append(
@@ -263,8 +267,8 @@ def rule_driver_too_old(ctx: _Context) -> list[Finding]:
                 title=title,
                 evidence=evidence,
                 fix=f"Update the NVIDIA driver to one supporting CUDA {build[0]}.{build[1]}, or "
-                f"install a {_display(lib)} build for CUDA {ctx.nvml.cuda_driver_version} or "
-                "older.",
+                f"install a {_display(lib)} build for CUDA "
+                f"{shown(ctx.nvml.cuda_driver_version)} or older.",
                 library=name,
             )
         )
@@ -289,8 +293,8 @@ def rule_cuda_build_without_driver(ctx: _Context) -> list[Finding]:
                     rule="cuda_build_without_driver",
                     severity="info",
                     title=f"{_display(lib)} is a CUDA build; this machine has no NVIDIA GPU",
-                    evidence=f"{_display(lib)} {lib.version} built for CUDA "
-                    f"{lib.build.get('cuda_version')}; PCI: {pci.device_count} devices, "
+                    evidence=f"{_display(lib)} {shown(lib.version)} built for CUDA "
+                    f"{shown(lib.build.get('cuda_version'))}; PCI: {pci.device_count} devices, "
                     "none NVIDIA.",
                     fix="Nothing to do: it computes on the CPU here. A CPU build would be "
                     "smaller (e.g. tensorflow-cpu, torch's +cpu wheel).",
@@ -303,8 +307,9 @@ def rule_cuda_build_without_driver(ctx: _Context) -> list[Finding]:
                 rule="cuda_build_without_driver",
                 severity="warning",
                 title=f"{_display(lib)} is a CUDA build but there is no NVIDIA driver",
-                evidence=f"{_display(lib)} {lib.version} built for CUDA "
-                f"{lib.build.get('cuda_version')}; NVML: {ctx.nvml.reason}.",
+                evidence=f"{_display(lib)} {shown(lib.version)} built for CUDA "
+                f"{shown(lib.build.get('cuda_version'))}; "
+                f"NVML: {shown(ctx.nvml.reason, 'no driver')}.",
                 fix="Install the NVIDIA driver if this machine has a GPU"
                 + (f" ({ctx.nvml.explanations[0]})" if ctx.nvml.explanations else "")
                 + "; otherwise it runs on the CPU only.",
@@ -378,8 +383,8 @@ def rule_cudnn_missing(ctx: _Context) -> list[Finding]:
                 rule="cudnn_missing",
                 severity="warning",
                 title=f"cuDNN not available to {_display(lib)}",
-                evidence=f"{_display(lib)} {lib.version} is a CUDA "
-                f"{lib.build.get('cuda_version')} build but reports no cuDNN version.",
+                evidence=f"{_display(lib)} {shown(lib.version)} is a CUDA "
+                f"{shown(lib.build.get('cuda_version'))} build but reports no cuDNN version.",
                 fix=fix + " Check LD_LIBRARY_PATH for an older libcudnn that wins.",
                 library=name,
             )
@@ -411,9 +416,10 @@ def rule_arch_not_in_build(ctx: _Context) -> list[Finding]:
             Finding(
                 rule="arch_not_in_build",
                 severity="warning" if jit else "error",
-                title=f"torch has no sm_{cc[0]}{cc[1]} kernels for GPU {gpu.index} ({gpu.name})",
+                title=f"torch has no sm_{cc[0]}{cc[1]} kernels for GPU {gpu.index}"
+                + phrase(" ({})", gpu.name),
                 evidence=f"GPU {gpu.index} has compute capability {gpu.compute_capability}; "
-                f"torch.cuda.get_arch_list() = {', '.join(arch_list)}."
+                f"torch.cuda.get_arch_list() = {shown(', '.join(arch_list), 'nothing')}."
                 + (" Only PTX can be JIT-compiled: the first run is very slow." if jit else ""),
                 fix="Install a torch build that includes this architecture (a newer CUDA wheel "
                 "from pytorch.org, or build with TORCH_CUDA_ARCH_LIST).",
@@ -435,7 +441,7 @@ def rule_lost_gpu(ctx: _Context) -> list[Finding]:
             severity="error",
             title=f"GPU {gpu.index} is lost",
             evidence=f"NVML answers {gpu.errors.get('state', 'GpuIsLost')} for GPU {gpu.index}"
-            + (f" ({gpu.name}, {gpu.pci_bus_id})" if gpu.name else "")
+            + (f" ({gpu.name}, {shown(gpu.pci_bus_id, 'bus id unknown')})" if gpu.name else "")
             + ".",
             fix="The GPU fell off the bus: check `dmesg` for Xid 79, then reset it "
             "(nvidia-smi -r) or reboot; if it recurs, check power and cooling or replace it.",
@@ -680,7 +686,7 @@ def rule_binding_functions(ctx: _Context) -> list[Finding]:
             title="Some NVML readings are missing: FunctionNotFound",
             evidence="Not found: "
             + "; ".join(f"{fn} (GPU {', '.join(map(str, idx))})" for fn, idx in missing.items())
-            + f". Driver {ctx.nvml.driver_version}.",
+            + f". Driver {shown(ctx.nvml.driver_version)}.",
             fix="pip install -U nvidia-ml-py (an old binding lacks newer functions); if the "
             "binding is current, the driver is older than the function.",
         )
@@ -789,7 +795,7 @@ def rule_theano_c_backend(ctx: _Context) -> list[Finding]:
                 rule="c_backend_missing",
                 severity="warning",
                 title=f"{_display(lib)} runs in pure-Python mode (its C backend does not compile)",
-                evidence=f"{_display(lib)} {lib.version}: C backend unavailable"
+                evidence=f"{_display(lib)} {shown(lib.version)}: C backend unavailable"
                 + (f" ({error})" if error else "")
                 + "; graphs run through Python, many times slower.",
                 fix=_c_backend_fix(name, lib),

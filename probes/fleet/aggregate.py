@@ -26,6 +26,7 @@ from probes.fleet.model import (
     SkewKind,
 )
 from probes.model import CheckResult
+from probes.wording import is_missing, shown
 
 #: A node this far below the median throughput of its GPU model is slow (0.10 = 10 %).
 SLOW_FRACTION = 0.10
@@ -162,9 +163,10 @@ class FleetAggregate:
         if self.expected_gpus is not None:
             return self.expected_gpus
         counter = self._counters.get(("gpu_count", ""))
-        if not counter:
-            return None
-        return int(_top(counter)[0][0])
+        top = _top(counter) if counter else []
+        if not top or (len(top) > 1 and top[0][1] == top[1][1]):
+            return None  # no count yet, or a tie: no majority to expect
+        return int(top[0][0])
 
     def skew(self) -> list[SkewFinding]:
         """Every node whose value differs from the majority, then the slow nodes."""
@@ -253,6 +255,11 @@ def _top(counter: Counter[str]) -> list[tuple[str, int]]:
     return live[:2]
 
 
+def _gpus(count: str) -> str:
+    """'1 GPU', '8 GPUs'."""
+    return f"{count} GPU{'' if count == '1' else 's'}"
+
+
 def _finding(
     node: str,
     subject: _Subject,
@@ -263,18 +270,19 @@ def _finding(
     key: tuple[str, str],
 ) -> SkewFinding:
     kind, words = subject
+    node, value = shown(node, "a node"), shown(value)
+    nodes = f"{count} node{'s' if count != 1 else ''} {'have' if count != 1 else 'has'}"
     if key == ("gpu_count", ""):
-        gpus = f"{value} GPU{'' if value == '1' else 's'}"
-        text = (
-            f"{node}: {gpus} where {count} node{'s' if count != 1 else ''} "
-            f"{'have' if count != 1 else 'has'} {majority}"
-        )
-        if count == 0:
+        gpus = _gpus(value)
+        if is_missing(majority):
+            text = f"{node}: {gpus}; the nodes disagree with no majority"
+        elif count == 0:
             text = f"{node}: {gpus} where {majority} are expected"
-    elif not majority:
+        else:
+            text = f"{node}: {gpus} where {nodes} {majority}"
+    elif is_missing(majority):
         text = f"{node}: {words} {value}; the nodes disagree with no majority"
     else:
-        nodes = f"{count} node{'s' if count != 1 else ''} {'have' if count != 1 else 'has'}"
         text = f"{node}: {words} {value} where {nodes} {majority}"
     return SkewFinding(
         kind=kind,
