@@ -642,3 +642,13 @@ def test_a_ray_node_whose_check_is_over_the_limit_says_so(report_text: str) -> N
     event = {"event": "node", "name": "n1", "check": report_text, "elapsed_s": 2.0}
     assert row_from_event(event, 1024).reason == "report larger than 0.0009766 MiB"
     assert row_from_event(event).check is not None
+
+
+@pytest.mark.parametrize("mib", ["1e308", "4097", "1e20"])
+def test_a_report_limit_too_large_to_hold_is_a_usage_error(mib: str, tmp_path: Path) -> None:
+    """`--max-report-mib 1e308` became an infinite byte count: an OverflowError traceback."""
+    with pytest.raises(FleetError, match="at most 4096 MiB"):
+        parse_fleet_words(f"--hosts a, --max-report-mib {mib}")
+    ran = mltui("fleet", "--hosts", "a,", "--max-report-mib", mib, cache=tmp_path, marker="x")
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr
+    assert ran.stderr.count("\n") == 1, ran.stderr

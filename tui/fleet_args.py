@@ -18,6 +18,7 @@ from probes.arg_types import positive_float, positive_int
 from probes.catalog import UnknownLibraryError, parse_library_list
 from probes.fleet.launch import (
     DEFAULT_MAX_REPORT_MIB,
+    MAX_REPORT_MIB,
     MIB,
     FleetError,
     Launcher,
@@ -72,7 +73,7 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-report-mib",
-        type=positive_float,
+        type=_report_mib,
         default=float(DEFAULT_MAX_REPORT_MIB),
         metavar="MIB",
         help=(
@@ -147,6 +148,14 @@ def parse_fleet_words(text: str) -> tuple[Launcher, NodeCommand, int | None]:
         return build_launcher(args), build_command(args), args.gpus
     except (UsageError, UnknownLibraryError) as exc:
         raise FleetError(str(exc)) from None
+
+
+def _report_mib(text: str) -> float:
+    """--max-report-mib: above zero and at most MAX_REPORT_MIB (argparse type)."""
+    value = positive_float(text)
+    if value > MAX_REPORT_MIB:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_REPORT_MIB} MiB: {text!r}")
+    return value
 
 
 def _alternatives(kinds: list[LauncherKind]) -> str:

@@ -39,6 +39,8 @@ STDERR_TAIL_LINES = 20
 #: The largest report read from one node unless `--max-report-mib` says otherwise (a check
 #: report is tens of KiB; with --perf a few hundred).
 DEFAULT_MAX_REPORT_MIB = 8
+#: The largest --max-report-mib (a report is kept in memory whole; 1e308 MiB overflowed).
+MAX_REPORT_MIB = 4096
 MIB = 1024 * 1024
 #: How many (start, end) line pairs are tried when looking for the report among other text.
 _REPORT_TRIES = 12
