@@ -204,6 +204,21 @@ async def test_bad_launcher_words_are_one_line_in_the_status() -> None:
         assert pane.fleet is None
 
 
+async def test_typed_words_that_are_no_path_are_launcher_words_not_a_crash() -> None:
+    """The line is tried as a saved report's path first: `~nosuchuser/fleet.json` raised
+    RuntimeError (no such home) and a 5,000-character word OSError (name too long), each
+    ending the dashboard. Now they are launcher words, refused in one line."""
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        for words in ("~nosuchuser/fleet.json", "x" * 5000, "~nosuchuser"):
+            pane.message = ""
+            pane.start(words)
+            await pilot.pause()
+            assert "unrecognized arguments" in pane.message or "launcher" in pane.message
+        assert pane.fleet is None
+
+
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with sshd_running(tmp_path_factory.mktemp("sshd-pane")) as engine:

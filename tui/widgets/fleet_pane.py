@@ -159,8 +159,13 @@ class FleetPane(Pane):
         text = text.strip()
         if not text:
             return
-        path = Path(text).expanduser()
-        if not text.startswith("-") and path.is_file():
+        path = Path(text)
+        try:
+            path = path.expanduser()
+            saved = not text.startswith("-") and path.is_file()
+        except (RuntimeError, OSError, ValueError):  # ~nosuchuser, a word too long for a path
+            saved = False
+        if saved:
             try:
                 report = from_dict(
                     FleetReport, read_json_file(path, max_bytes=MAX_SAVED_REPORT_BYTES)
