@@ -222,3 +222,46 @@ def test_detached_with_a_missing_baseline_says_so_after_the_refresh(
     assert again.stdout.startswith("ERROR: mltui: no verdict: baseline ")
     assert "gone.json" in again.stdout
     assert refreshers() == []  # ended, and reaped by the host
+
+
+@pytest.mark.parametrize("suffix", [".lock", ".log"])
+def test_a_symlink_planted_in_the_cache_is_never_written_through(
+    setup: dict[str, Any], tmp_path: Path, suffix: str
+) -> None:
+    """The lock and the refresh log are opened without following a symlink: one pointing at
+    /etc/shadow (here a stand-in) had its target truncated to the refresh's PID."""
+    assert run(setup).returncode == 0
+    (result,) = result_files(setup)
+    victim = tmp_path / "shadow"
+    victim.write_text("root:secret\n")
+    planted = result.with_suffix(suffix)
+    with contextlib.suppress(FileNotFoundError):
+        planted.unlink()
+    planted.symlink_to(victim)
+    # The refresh has something to say on stderr (its log): a textfile it cannot write.
+    done = run(setup, "--detach", "--max-age", "0", "--prometheus", f"{victim}/x.prom")
+    assert done.returncode in (0, 2), done.stderr
+    assert "Traceback" not in done.stderr
+    assert victim.read_text() == "root:secret\n"
+    assert planted.is_symlink()
+    if suffix == ".lock":
+        assert "lock file cannot be used" in done.stderr
+        assert refreshers() == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_lock_that_is_not_a_file_is_one_line_not_a_traceback(
+    setup: dict[str, Any], kind: str
+) -> None:
+    assert run(setup).returncode == 0
+    (result,) = result_files(setup)
+    lock = result.with_suffix(".lock")
+    lock.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(lock)
+    else:
+        lock.mkdir()
+    done = run(setup, "--detach")
+    assert done.returncode == 0 and done.stdout == ""  # the previous (fresh) verdict
+    assert done.stderr.startswith("mltui: --detach: no background check: its lock file")
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1

@@ -17,10 +17,12 @@ KEY is a hash of what the result depends on: the interpreter, the baseline file 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -111,9 +113,10 @@ def load_health(path: Path) -> SavedHealth | None:
 @contextlib.contextmanager
 def refresh_lock(path: Path) -> Iterator[bool]:
     """Hold the exclusive refresh lock for the block; yields False (at once) when another process
-    holds it. The lock goes with the process: one killed never leaves it taken."""
+    holds it. The lock goes with the process: one killed never leaves it taken. Raises OSError
+    when the lock file cannot be used (see open_regular)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    fd = open_regular(path, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -125,6 +128,23 @@ def refresh_lock(path: Path) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
+
+
+def open_regular(path: Path, flags: int) -> int:
+    """os.open(path, flags) for a file of mltui's own: a symlink is never followed (one planted
+    in the cache folder would have the write land on its target, e.g. /etc/shadow), and anything
+    but a regular file (a FIFO, a device, a folder) is refused without blocking. Raises OSError
+    whose str() is one line naming the path."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, f"{path} is a symbolic link: not followed") from None
+        raise OSError(exc.errno, f"{path}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path} is not a regular file")
+    return fd
 
 
 def lock_taken(path: Path) -> bool:

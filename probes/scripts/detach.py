@@ -9,8 +9,24 @@ started. Standard library only (run by mltui's own interpreter with -I -S).
 """
 
 import os
+import stat
 import subprocess
 import sys
+
+
+def open_log(path):
+    """The log opened for appending; /dev/null when it cannot be, or when it is a symlink (never
+    followed: one planted in the cache folder would have the log land on its target) or not a
+    regular file (a FIFO would block)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError:
+        return open(os.devnull, "wb")  # noqa: SIM115 - closed by the caller
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return open(os.devnull, "wb")  # noqa: SIM115
+    return os.fdopen(fd, "ab")
 
 
 def main(argv):
@@ -19,10 +35,7 @@ def main(argv):
         sys.stderr.write("usage: detach.py LOG COMMAND [ARG...]\n")
         return 2
     log_path, command = argv[0], argv[1:]
-    try:
-        log = open(log_path, "ab")  # noqa: SIM115 - closed below, once the command has its copy
-    except OSError:
-        log = open(os.devnull, "wb")  # noqa: SIM115
+    log = open_log(log_path)
     try:
         with log:
             subprocess.Popen(

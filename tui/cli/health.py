@@ -273,24 +273,36 @@ class _Run:
     def refresh(self, baseline: Any) -> int:
         """The background refresh of --detach: under the lock, quiet; a second one ends at once."""
         from probes.health.state import refresh_lock
+        from tui.health_contracts import VERDICT_EXIT, contract_line
 
         if self.paths is None:
             return self.finish(asyncio.run(self.check(baseline)), quiet=True)
-        with refresh_lock(self.paths[1]) as got:
-            if not got:
-                return EXIT_OK
-            return self.finish(asyncio.run(self.check(baseline)), quiet=True)
+        try:
+            with refresh_lock(self.paths[1]) as got:
+                if not got:
+                    return EXIT_OK
+                return self.finish(asyncio.run(self.check(baseline)), quiet=True)
+        except OSError as exc:
+            print(f"mltui: no refresh: {contract_line(str(exc))}", file=sys.stderr)
+            return VERDICT_EXIT["unknown"]
 
     def detached(self) -> int:
         """Answer with the previous result now; start a refresh unless one is running."""
         from probes.health.state import load_health, lock_taken, spawn_detached
+        from tui.health_contracts import contract_line
 
         if self.paths is None:
             raise UsageError("--detach needs mltui's cache folder to keep results in")
         result, lock, log = self.paths
         saved = load_health(result)
         started = ""
-        if not lock_taken(lock):
+        try:
+            taken = lock_taken(lock)
+        except OSError as exc:
+            taken = True
+            started = f"; no background check: its lock file cannot be used ({exc})"
+            print(f"mltui: --detach: {contract_line(started[2:])}", file=sys.stderr)
+        if not taken:
             try:
                 spawn_detached(self._refresh_argv(), log)
                 started = "; a check was started in the background"
