@@ -22,10 +22,10 @@ def open_log(path):
     try:
         fd = os.open(path, flags, 0o644)
     except OSError:
-        return open(os.devnull, "wb")  # noqa: SIM115 - closed by the caller
+        return open(os.devnull, "wb")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        return open(os.devnull, "wb")  # noqa: SIM115
+        return open(os.devnull, "wb")
     return os.fdopen(fd, "ab")
 
 
