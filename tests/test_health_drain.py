@@ -74,6 +74,16 @@ CASES = [
     ("unhealthy", "ALLOCATED+DRAIN", "Prolog error", "kept", None),
     ("unhealthy", "IDLE+DRAIN", "mltui: GPU count 7 where the baseline has 8", "none", None),
     ("unhealthy", "IDLE+DRAIN", "mltui: an older reason", "drained", "DRAIN"),
+    # Out of service by other means than a drain: never drained over, never brought back up.
+    ("unhealthy", "DOWN", "disk replaced, wait for vendor", "kept", None),
+    ("unhealthy", "DOWN+NOT_RESPONDING", "Not responding", "kept", None),
+    ("unhealthy", "IDLE+FAIL", "fan failing", "kept", None),
+    ("healthy", "DOWN+DRAIN", "mltui: GPU count 7", "kept", None),
+    ("healthy", "DOWN*+DRAIN", "mltui: GPU count 7", "kept", None),
+    ("healthy", "IDLE+DRAIN+FAIL", "mltui: GPU count 7", "kept", None),
+    ("healthy", "DOWN", "admin: rack power", "kept", None),
+    # A reason someone else set on a node that is not (or no longer) drained is theirs too.
+    ("unhealthy", "IDLE+REBOOT_REQUESTED", "reboot for firmware", "kept", None),
 ]
 
 

@@ -5,7 +5,8 @@ known failures.
   so a loaded node does not flap between drained and resumed.
 - A drain carries the reason prefix `mltui:`; a node is resumed only when its current reason
   starts with it, so an administrator's drain ("maintenance") is never lifted, and never
-  overwritten either.
+  overwritten either. A node Slurm or an administrator took out otherwise (DOWN, FAIL) is left
+  as it is: a RESUME would bring it back up, a DRAIN would replace the reason it carries.
 - Every scontrol call has a bounded timeout and runs in its own process group (killed whole): at
   slurmd's start, before the node has registered, scontrol can wait on slurmctld for long.
 - slurmd gives its HealthCheckProgram almost no environment (measured: only SLURMD_NODENAME and
@@ -65,9 +66,21 @@ class SlurmNodeState:
     reason: str
 
     @property
+    def flags(self) -> set[str]:
+        """The state's words: "DOWN+DRAIN+NOT_RESPONDING" -> {"DOWN", "DRAIN", "NOT_RESPONDING"}
+        (sinfo's suffixes such as `*` and `~` dropped)."""
+        return {word.strip("*~#!%$@^-").upper() for word in self.state.split("+")}
+
+    @property
     def drained(self) -> bool:
         """True when the node is drained or draining (for whatever reason)."""
-        return "DRAIN" in self.state.upper().split("+")
+        return "DRAIN" in self.flags
+
+    @property
+    def out_of_service(self) -> bool:
+        """True when Slurm or an administrator took the node out by other means than a drain
+        (DOWN, FAIL): mltui neither adds its drain to that nor lifts it."""
+        return bool(self.flags & {"DOWN", "FAIL", "FAILING"})
 
 
 def find_scontrol(environ: Mapping[str, str] | None = None) -> str | None:
@@ -162,6 +175,13 @@ def apply_verdict(scontrol: Scontrol, verdict: HealthVerdict, reason: str) -> Dr
     if isinstance(current, str):
         return DrainOutcome("failed", f"{current}; the node was left as it is")
     ours = current.reason.startswith(REASON_PREFIX)
+    if current.out_of_service:
+        # A RESUME would bring a DOWN node back up; a DRAIN would replace the reason whoever set
+        # it gave (a DOWN carries one), and the next healthy run would then lift it.
+        return DrainOutcome(
+            "kept",
+            f"the node is {current.state} ({current.reason or 'no reason'}): left as it is",
+        )
     if verdict == "healthy":
         if current.drained and ours:
             problem = scontrol.update("State=RESUME")
@@ -170,7 +190,7 @@ def apply_verdict(scontrol: Scontrol, verdict: HealthVerdict, reason: str) -> Dr
             return DrainOutcome("resumed", f"resumed (it was drained: {current.reason})")
         return DrainOutcome("none", "healthy")
     wanted = drain_reason(reason)
-    if current.drained and not ours:
+    if current.reason and not ours:
         return DrainOutcome(
             "kept", f"already drained by someone else ({current.reason or 'no reason'}); kept"
         )
