@@ -46,7 +46,7 @@ def _held_run(gpus: int) -> Any:
             report = session.read()
             on_event(GpusRead(report))
             sampler = NvmlSampler(
-                session, report.gpus, on_sample=lambda i, s: on_event(Sampled(i, s))
+                session, report.gpus, on_readings=lambda readings: on_event(Sampled(readings))
             )
             sampler.start()
             await cancel.wait()

@@ -281,7 +281,7 @@ def test_sampler_runs_at_about_ten_hertz_and_records_the_trace() -> None:
     with NvmlSession(fake) as session:
         gpus = session.read().gpus
         seen: list[int] = []
-        sampler = NvmlSampler(session, gpus, on_sample=lambda i, s: seen.append(i))
+        sampler = NvmlSampler(session, gpus, on_readings=lambda readings: seen.extend(readings))
         sampler.start()
         deadline = time.monotonic() + 10
         while sampler.rounds < 5 and time.monotonic() < deadline:
@@ -490,6 +490,8 @@ def test_load_timeout_keeps_what_was_measured(marker: dict[str, str], tmp_path: 
 
 
 def test_a_missing_library_is_a_state_not_a_failure(tmp_path: Path) -> None:
+    for helper in (ROOT / "probes" / "scripts").glob("*.py"):  # what the load script imports
+        (tmp_path / helper.name).write_bytes(helper.read_bytes())
     script = tmp_path / "fake_load.py"
     script.write_text(
         (ROOT / "probes" / "scripts" / "perf_load.py")
@@ -568,7 +570,9 @@ def test_gpus_the_target_cannot_use_fail_and_busy_ones_are_skipped(
     assert gpu0.verdict == "skipped"
     assert gpu0.reasons == [f"not measured: torch: torch {version} is a CPU-only build"]
     torch_run = next(r for r in report.libraries if r.library == "torch")
-    assert torch_run.status == "no_gpu" and torch_run.error == f"torch {version} is a CPU-only build"
+    assert (
+        torch_run.status == "no_gpu" and torch_run.error == f"torch {version} is a CPU-only build"
+    )
     assert not any("SM clock" in r for r in gpu0.reasons)  # an idle GPU says nothing of load
     assert gpu1.verdict == "skipped"
     assert gpu1.reasons == ["busy: PIDs 4000001 (--force measures anyway)"]
@@ -726,3 +730,19 @@ def test_bf16_on_the_cpu_only_where_the_cpu_has_it(marker: dict[str, str]) -> No
     assert {m.dtype for m in cpu.measurements if m.kind == "gemm"} == {"fp32"}
     assert set(cpu.peaks) == {"gemm:fp32"}
     assert "32 FP32 FLOP/cycle (AVX2 + FMA3" in cpu.peaks["gemm:fp32"].basis
+
+
+def test_the_sampler_hands_over_every_reading_once_in_batches() -> None:
+    fake = node(count=2, product="h100_sxm")
+    under_load(fake, 1, sm_mhz=1500)
+    batches: list[dict[int, list[object]]] = []
+    with NvmlSession(fake) as session:
+        sampler = NvmlSampler(session, session.read().gpus, on_readings=batches.append)
+        for _ in range(12):
+            sampler.sample_once()
+        assert [len(b[0]) for b in batches] == [5, 5]  # two a second at 10 Hz, not one per GPU
+        watches = sampler.stop()
+    assert [len(b[1]) for b in batches] == [5, 5, 2]  # stop hands over the rest
+    for watch in watches:
+        handed = [s for b in batches for s in b[watch.gpu_index]]
+        assert handed == watch.samples  # each reading once, in order

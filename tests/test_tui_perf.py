@@ -236,7 +236,7 @@ async def test_run_events_reach_the_pane_as_messages_and_late_ones_are_dropped()
         on_event(GpusRead(NvmlReport()))
         on_event(LibraryStarted("numpy"))
         sampler = threading.Thread(
-            target=lambda: [on_event(Sampled(0, NvmlSample(t=i / 10))) for i in range(5)]
+            target=lambda: [on_event(Sampled({0: [NvmlSample(t=i / 10)]})) for i in range(5)]
         )
         sampler.start()
         await asyncio.to_thread(sampler.join)

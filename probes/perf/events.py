@@ -38,10 +38,10 @@ class Measured:
 
 @dataclass(frozen=True)
 class Sampled:
-    """One NVML reading of one GPU under load (from the sampling thread)."""
+    """The NVML readings of the GPUs under load since the last `Sampled`, by NVML index, oldest
+    first (from the sampling thread, about twice a second: five readings of each GPU)."""
 
-    gpu_index: int
-    sample: NvmlSample
+    samples: dict[int, list[NvmlSample]]
 
 
 @dataclass(frozen=True)

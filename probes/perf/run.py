@@ -165,7 +165,7 @@ class _Measuring:
 
     async def _measure_gpus(self) -> None:
         """The GPU turns, sampled by NVML while they work; the all-reduce across the working."""
-        sampler = NvmlSampler(self.session, self.plan.to_load, on_sample=self._sampled)
+        sampler = NvmlSampler(self.session, self.plan.to_load, on_readings=self._sampled)
         sampler.start()
         cpu_before = time.process_time()
         wall_before = time.monotonic()
@@ -182,10 +182,10 @@ class _Measuring:
         for watch in watches:
             self.plan.devices[f"cuda:{watch.gpu_index}"].watch = watch
 
-    def _sampled(self, index: int, sample: NvmlSample) -> None:
-        """A sampler reading (from the sampling thread), passed on as an event."""
+    def _sampled(self, readings: dict[int, list[NvmlSample]]) -> None:
+        """The sampler's latest readings (from the sampling thread), passed on as an event."""
         if self.on_event is not None:
-            self.on_event(Sampled(index, sample))
+            self.on_event(Sampled(readings))
 
     async def _allreduce(self) -> None:
         """With two or more GPUs that measured anything: the NCCL all-reduce across them."""

@@ -22,6 +22,8 @@ from probes.perf_model import NvmlSample, NvmlWatch
 
 #: NVML sampling interval (seconds).
 SAMPLE_INTERVAL_S = 0.1
+#: Sampler rounds per `on_readings` call (two a second at 10 Hz).
+REPORT_EVERY_ROUNDS = 5
 #: Samples kept per GPU in the report (the live strip needs the recent ones; ~50 s at 10 Hz).
 MAX_SAMPLES = 500
 
@@ -40,7 +42,9 @@ class NvmlSampler:
 
     Cheap on purpose: a handful of calls per GPU (clocks, power, temperature, utilisation,
     clock-event reasons, PCIe link, processes), no CUDA, no allocation beyond the sample.
-    `on_sample(index, sample)` is called from the sampling thread.
+    `on_readings({index: [sample, ...]})` gets the readings of every GPU since its last call, from
+    the sampling thread every `report_every` rounds (and once more at `stop`): a receiver that
+    posts messages posts two a second, not ten per GPU.
     """
 
     def __init__(
@@ -49,13 +53,18 @@ class NvmlSampler:
         gpus: Sequence[GpuInfo],
         *,
         interval: float = SAMPLE_INTERVAL_S,
-        on_sample: Callable[[int, NvmlSample], None] | None = None,
+        on_readings: Callable[[dict[int, list[NvmlSample]]], None] | None = None,
+        report_every: int = REPORT_EVERY_ROUNDS,
         process_every: int = 10,
     ) -> None:
         self.session = session
         self.interval = interval
-        self.on_sample = on_sample
+        self.on_readings = on_readings
+        self.report_every = report_every
         self.process_every = process_every
+        #: Readings not yet handed to `on_readings` (touched by the sampling thread only, and
+        #: by `stop` once that thread has ended).
+        self._unreported: dict[int, list[NvmlSample]] = {}
         self.watches = {
             g.index: _Watch(
                 g.index,
@@ -92,6 +101,8 @@ class NvmlSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        if self._thread is None or not self._thread.is_alive():
+            self._report()  # the last readings (the thread is gone: no one else touches them)
         for index, watch in self.watches.items():
             watch.watch.samples = list(self._samples[index])
         return [w.watch for w in self.watches.values()]
@@ -111,11 +122,17 @@ class NvmlSampler:
         for index, watch in self.watches.items():
             sample = self._read(index, watch.watch)
             self._samples[index].append(sample)
+            self._unreported.setdefault(index, []).append(sample)
             if with_processes:
                 self._processes(watch)
-            if self.on_sample is not None:
-                self.on_sample(index, sample)
         self.rounds += 1
+        if self.rounds % self.report_every == 0:
+            self._report()
+
+    def _report(self) -> None:
+        readings, self._unreported = self._unreported, {}
+        if readings and self.on_readings is not None:
+            self.on_readings(readings)
 
     def _get(self, index: int, watch: NvmlWatch, function: str, *args: Any) -> Any:
         ok, value = self.session.device_call(index, function, *args)

@@ -211,8 +211,8 @@ class PerfPane(Pane):
             return  # news of a run that has ended
         event = message.event
         if isinstance(event, Sampled):
-            history = self._samples.setdefault(event.gpu_index, deque(maxlen=STRIP_HISTORY))
-            history.append(event.sample)
+            for index, samples in event.samples.items():
+                self._samples.setdefault(index, deque(maxlen=STRIP_HISTORY)).extend(samples)
         elif isinstance(event, GpusRead):
             self._gpus = {g.index: g for g in event.report.gpus}
         elif isinstance(event, LibraryStarted):
