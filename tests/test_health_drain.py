@@ -156,3 +156,33 @@ def test_show_node_parsing() -> None:
     assert parse_show_node("Node node9 not found") is None
     idle = parse_show_node(SHOW_NODE.format(state="IDLE", reason=""))
     assert idle is not None and not idle.drained and idle.reason == ""
+
+
+def test_the_scontrol_calls_share_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each call got the full --scontrol-timeout afresh: a slow `show` (9.9 s) then a hanging
+    `update` took 40 s of check + 19.9 s, past slurmd's kill at 60 s. The calls now end by one
+    moment, and a call with no time left is not made."""
+    import probes.health.slurm as slurm
+
+    clock = [100.0]
+    given: list[float] = []
+    shown = SHOW_NODE.format(state="IDLE", reason="").encode()
+
+    def slow_scontrol(argv: list[str], *, timeout: float, env: object) -> tuple:
+        given.append(timeout)
+        clock[0] += min(timeout, 9.9)  # slurmctld is slow to answer, or does not at all
+        if argv[1] == "show":
+            return 0, shown, b""
+        return None, b"", b""  # the update did not answer within its timeout
+
+    monkeypatch.setattr(slurm, "run_captured", slow_scontrol)
+    monkeypatch.setattr(slurm.time, "monotonic", lambda: clock[0])
+    scontrol = Scontrol("node3", program="scontrol", timeout=10.0, end_by=110.0)
+    outcome = apply_verdict(scontrol, "unhealthy", "GPU count 7")
+    assert outcome.action == "failed"
+    assert given == [10.0]  # 0.1 s left for the update: under MIN_CALL_S, not made
+    assert clock[0] <= 110.0
+    spent = Scontrol("node3", program="scontrol", timeout=10.0, end_by=clock[0] + 0.2)
+    before = len(given)
+    assert apply_verdict(spent, "unhealthy", "x").action == "failed"
+    assert len(given) == before  # no time left: scontrol is not started at all

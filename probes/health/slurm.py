@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -29,6 +30,8 @@ from probes.process import run_captured
 REASON_PREFIX = "mltui:"
 #: The most seconds one scontrol call may take.
 SCONTROL_TIMEOUT_S = 10.0
+#: A call with less time than this left before the run's end is not made.
+MIN_CALL_S = 0.5
 #: Where scontrol is looked for when PATH does not have it (slurmd passes no PATH).
 SLURM_BIN_DIRS = (
     "/usr/bin",
@@ -128,10 +131,14 @@ class Scontrol:
         program: str,
         slurm_conf: str | None = None,
         timeout: float = SCONTROL_TIMEOUT_S,
+        end_by: float | None = None,
     ) -> None:
         self.node = node
         self.program = program
         self.timeout = timeout
+        #: time.monotonic() by which every call has ended (slurmd kills its health program
+        #: at 60 s: the calls share what is left, each one is not given `timeout` afresh).
+        self.end_by = end_by
         self.env = dict(os.environ)
         if slurm_conf:
             self.env["SLURM_CONF"] = slurm_conf
@@ -139,13 +146,18 @@ class Scontrol:
     def _run(self, *words: str) -> tuple[bool, str]:
         """(ok, stdout or a one-line reason it failed)."""
         argv = [self.program, *words]
+        timeout = self.timeout
+        if self.end_by is not None:
+            timeout = min(timeout, self.end_by - time.monotonic())
+            if timeout < MIN_CALL_S:
+                return False, f"no time left for scontrol {words[0]} within the run's deadline"
         try:
-            status, out, err = run_captured(argv, timeout=self.timeout, env=self.env)
+            status, out, err = run_captured(argv, timeout=timeout, env=self.env)
         except OSError as exc:
             return False, f"cannot run {self.program}: {exc.strerror or exc}"
         if status is None:
             return False, (
-                f"scontrol did not answer within {self.timeout:g} s (slurmctld unreachable, or "
+                f"scontrol did not answer within {timeout:.3g} s (slurmctld unreachable, or "
                 "slurmd has not registered yet)"
             )
         if status != 0:

@@ -20,6 +20,7 @@ import math
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], python_
         type=positive_float,
         default=None,
         metavar="S",
-        help="time each scontrol call may take (default 10 s)",
+        help="time the scontrol calls of --drain may take together, after the check's deadline "
+        "(default 10 s)",
     )
     health.add_argument(
         "--prometheus", metavar="FILE", help="also write the node_exporter textfile FILE (.prom)"
@@ -146,7 +148,8 @@ def cmd_health(args: argparse.Namespace) -> int:
         raise UsageError(
             "--drain needs the node's name: $SLURMD_NODENAME (slurmd sets it) or --node NAME"
         )
-    scontrol = _scontrol(args, given_node) if args.drain else None
+    started = time.monotonic()
+    scontrol = _scontrol(args, given_node, started) if args.drain else None
     node = given_node or socket.gethostname()
     target = resolve_target(getattr(args, "python", None))
     run = _Run(args, node, target, scontrol)
@@ -163,17 +166,21 @@ def cmd_health(args: argparse.Namespace) -> int:
     return run.finish(asyncio.run(run.check(baseline)))
 
 
-def _scontrol(args: argparse.Namespace, node: str | None) -> Any:
+def _scontrol(args: argparse.Namespace, node: str | None, started: float) -> Any:
+    """scontrol for --drain; its calls together end within --scontrol-timeout after the check's
+    deadline (40 + 10 s by default: the whole run ends before slurmd's kill at 60 s)."""
     from probes.health.slurm import SCONTROL_TIMEOUT_S, Scontrol, find_scontrol
 
     program = find_scontrol()
     if program is None:
         raise UsageError("--drain needs scontrol: not on PATH nor in /usr/bin, /usr/local/bin, …")
+    timeout = args.scontrol_timeout or SCONTROL_TIMEOUT_S
     return Scontrol(
         node or "",
         program=program,
         slurm_conf=args.slurm_conf,
-        timeout=args.scontrol_timeout or SCONTROL_TIMEOUT_S,
+        timeout=timeout,
+        end_by=started + args.timeout + timeout,
     )
 
 
