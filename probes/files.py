@@ -8,6 +8,7 @@ JSON from such a file is read by `probes.untrusted_json.read_json_file`, which u
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -44,3 +45,13 @@ def read_regular(path: str | Path, max_bytes: int) -> bytes:
 def read_text(path: str | Path, max_bytes: int) -> str:
     """`read_regular` decoded as UTF-8 (undecodable bytes replaced)."""
     return read_regular(path, max_bytes).decode("utf-8", "replace")
+
+
+def expand_user(text: str, where: str) -> Path:
+    """`text` with a leading `~` or `~user` expanded; OSError (one line naming `where`) when
+    that home cannot be found (pathlib raises RuntimeError there, which callers that catch
+    OSError for every other bad path would let through as a traceback)."""
+    try:
+        return Path(text).expanduser()
+    except (RuntimeError, KeyError) as exc:
+        raise OSError(errno.ENOENT, f"{where}: cannot find that home folder ({exc})") from None

@@ -652,3 +652,18 @@ def test_a_report_limit_too_large_to_hold_is_a_usage_error(mib: str, tmp_path: P
     ran = mltui("fleet", "--hosts", "a,", "--max-report-mib", mib, cache=tmp_path, marker="x")
     assert ran.returncode == 2 and "Traceback" not in ran.stderr
     assert ran.stderr.count("\n") == 1, ran.stderr
+
+
+def test_a_baseline_path_under_an_unknown_home_is_an_oserror_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MLTUI_BASELINE='~nosuchuser/b.json': pathlib raised RuntimeError, which the Hardware
+    pane's baseline line and the Fleet pane's `b` (both catching OSError) let through, ending
+    the dashboard. One expansion (probes.files.expand_user) makes it an OSError naming it."""
+    from probes.health.model import default_baseline_path
+    from tui.baseline_view import BaselineView
+
+    monkeypatch.setenv("MLTUI_BASELINE", "~nosuchuser-mltui/b.json")
+    with pytest.raises(OSError, match=r"MLTUI_BASELINE=~nosuchuser-mltui/b\.json"):
+        default_baseline_path()
+    assert BaselineView().words(None) is None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from probes.cache import cache_dir
+from probes.files import expand_user
 from probes.fleet.model import SkewKind
 from probes.model import (
     CheckResult,
@@ -153,7 +154,7 @@ def default_baseline_path(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     named = env.get(BASELINE_VARIABLE)
     if named:
-        return Path(named).expanduser()
+        return expand_user(named, f"{BASELINE_VARIABLE}={named}")
     return cache_dir(env) / "baseline.json"
 
 
