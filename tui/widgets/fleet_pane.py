@@ -24,6 +24,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker
 
+from probes.files import expand_user
 from probes.fleet.aggregate import FleetAggregate
 from probes.fleet.launch import FleetError, Launcher, NodeCommand
 from probes.fleet.model import FAILED_STATES, FleetReport, NodeResult, SkewFinding
@@ -161,9 +162,9 @@ class FleetPane(Pane):
             return
         path = Path(text)
         try:
-            path = path.expanduser()
+            path = expand_user(text, text)
             saved = not text.startswith("-") and path.is_file()
-        except (RuntimeError, OSError, ValueError):  # ~nosuchuser, a word too long for a path
+        except (OSError, ValueError):  # ~nosuchuser, a word too long for a path
             saved = False
         if saved:
             try:
