@@ -292,6 +292,11 @@ def test_contract_lines_stay_one_line_whatever_the_reason() -> None:
     assert slurm_line(HealthReport(verdict="healthy", reason="healthy")) is None
     long = HealthReport(verdict="unhealthy", reason="x" * 1000)
     assert len(npd_message(long)) <= 160 and "\n" not in npd_message(long)
+    # A reason quoting outside text (a baseline's version string) is bounded on Slurm's line too.
+    flood = HealthReport(verdict="unhealthy", reason="x 1 where the baseline has " + "A" * 10_000)
+    line = slurm_line(flood)
+    assert line is not None and line.startswith("ERROR: mltui: x 1 where") and line.endswith("…")
+    assert len(line) <= 300
 
 
 def test_prometheus_text_parses_with_prometheus_client(base: dict[str, Any]) -> None:

@@ -22,6 +22,9 @@ from tui.safe_text import inert_line
 VERDICT_EXIT: dict[HealthVerdict, int] = {"healthy": 0, "unhealthy": 1, "unknown": 2}
 #: The longest message node-problem-detector is given (its max_output_length is the real cap).
 NPD_MAX_CHARS = 160
+#: The longest `ERROR: mltui: …` line (slurmd puts it whole in its log; a reason quotes outside
+#: text, e.g. a baseline's 10 kB version string).
+SLURM_MAX_CHARS = 300
 #: Prefix of the line slurmd logs and NHC-style wrappers look for.
 SLURM_PREFIX = "ERROR: mltui: "
 #: The gauge value of each verdict in `mltui_health`.
@@ -33,17 +36,21 @@ def contract_line(text: object) -> str:
     return inert_line(text).replace("\t", "\\x09")
 
 
+def bounded_line(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, an ellipsis saying it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def slurm_line(report: HealthReport) -> str | None:
     """The Slurm/NHC output: None (print nothing) when healthy, else the one ERROR line."""
     if report.verdict == "healthy":
         return None
-    return SLURM_PREFIX + contract_line(report.reason)
+    return bounded_line(SLURM_PREFIX + contract_line(report.reason), SLURM_MAX_CHARS)
 
 
 def npd_message(report: HealthReport) -> str:
     """node-problem-detector's short message (stdout of a custom plugin)."""
-    text = "mltui: " + contract_line(report.reason)
-    return text if len(text) <= NPD_MAX_CHARS else text[: NPD_MAX_CHARS - 1] + "…"
+    return bounded_line("mltui: " + contract_line(report.reason), NPD_MAX_CHARS)
 
 
 # ------------------------------------------------------------------------------ Prometheus
