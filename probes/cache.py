@@ -101,6 +101,14 @@ def interpreter_key(target: TargetPython) -> str:
     return hashlib.sha256(identity).hexdigest()[:24]
 
 
+def _stored_identity(target: TargetPython) -> str:
+    """The identity as the cache file keeps it: a path's bytes that are not UTF-8 (a venv
+    under `caf\xe9/`) written as `\xe9`, since the one JSON reader turns lone surrogates into
+    U+FFFD and the identity read back would never match (the cache never loaded again)."""
+    raw = interpreter_identity(target).encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def check_path(target: TargetPython, environ: Mapping[str, str] | None = None) -> Path:
     """Where the check of this target interpreter is cached."""
     return cache_dir(environ) / f"check-{interpreter_key(target)}.json"
@@ -214,7 +222,7 @@ def _save(path: Path, target: TargetPython, make_data: Callable[[], object]) -> 
         with _writers_lock(path):
             envelope = {
                 "cache_format": CACHE_FORMAT,
-                "interpreter": interpreter_identity(target),
+                "interpreter": _stored_identity(target),
                 "saved_at": time.time(),
                 "result": make_data(),
             }
@@ -244,7 +252,7 @@ def _load(path: Path, target: TargetPython, version: int) -> tuple[dict[str, obj
         return None
     if not isinstance(envelope, dict) or envelope.get("cache_format") != CACHE_FORMAT:
         return None
-    if envelope.get("interpreter") != interpreter_identity(target):
+    if envelope.get("interpreter") != _stored_identity(target):
         return None  # a hash collision, or a file copied from elsewhere
     data = envelope.get("result")
     saved_at = envelope.get("saved_at")

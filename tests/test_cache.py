@@ -199,6 +199,25 @@ def test_a_result_holding_a_non_finite_number_never_replaces_a_readable_file(
     assert [p.name for p in cache_home.iterdir() if p.suffix == ".tmp"] == []
 
 
+@pytest.mark.parametrize("folder", [b"caf\xe9", b"\xff\xfe", b"ok-\xed\xa0\x80"])
+def test_an_interpreter_under_a_non_utf8_path_finds_its_cache_again(
+    cache_home: Path, tmp_path: Path, folder: bytes
+) -> None:
+    """A venv under a Latin-1 folder name: its identity (kept in the file) held surrogates, the
+    one JSON reader read them back as U+FFFD, and the file never matched again: the cache never
+    loaded and every `check --only` merge started from nothing."""
+    prefix = os.fsdecode(os.fsencode(tmp_path) + b"/" + folder)
+    (Path(prefix) / "bin").mkdir(parents=True)
+    (Path(prefix) / "bin" / "python").touch()
+    target = TargetPython(
+        executable=prefix + "/bin/python", version="3.11.7", prefix=prefix, is_current=False
+    )
+    assert save_check(_result(target)) is not None
+    cached = load_check(target)
+    assert cached is not None and cached.result.libraries[0].name == "torch"
+    assert load_check(_target(tmp_path, "other")) is None
+
+
 def _write_one_library(target: TargetPython, library: str, start: Any) -> None:
     """A `check --only <library>` saving its partial result, once every writer is ready."""
     from probes.check import save_result
