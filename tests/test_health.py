@@ -124,6 +124,14 @@ BAD_BASELINES: list[tuple[str, Any]] = [
     ("facts of the wrong type", {"facts": "driver"}),
     ("a fact of an unknown kind", {"facts": [{"kind": "moon"}]}),
     ("not UTF-8", b"\xff\xfe{}"),
+    # Valid to the schema, but it would judge nothing (every node healthy) or fail every node.
+    ("no facts", {"facts": []}),
+    ("no nodes", {"nodes": 0}),
+    ("negative nodes", {"nodes": -4}),
+    ("a fact no node holds", {"facts": [{"nodes": 0}]}),
+    ("more holders than compared", {"facts": [{"nodes": 9, "compared": 2}]}),
+    ("a GPU count that is no count", {"facts": [{"kind": "gpu_count", "value": "-1"}]}),
+    ("a GPU count in other digits", {"facts": [{"kind": "gpu_count", "value": "\u0668"}]}),
 ]
 
 
@@ -133,7 +141,7 @@ def _baseline_bytes(base: dict[str, Any], what: Any) -> bytes:
     if what is None:
         return json.dumps(base).encode()
     good = to_dict(baseline_from_nodes([recorded_node(base, "a")]))
-    if "facts" in what and isinstance(what["facts"], list):
+    if "facts" in what and isinstance(what["facts"], list) and what["facts"]:
         what = {
             "facts": [
                 {

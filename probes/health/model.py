@@ -188,9 +188,35 @@ def parse_baseline(data: Any) -> Baseline:
     if problem is not None:
         raise BaselineError(f"not an mltui baseline: {problem}")
     try:
-        return from_dict(Baseline, data)
+        baseline = from_dict(Baseline, data)
     except (TypeError, KeyError, ValueError) as exc:
         raise BaselineError(f"not an mltui baseline: {exc}") from None
+    problem = baseline_problem(baseline)
+    if problem is not None:
+        raise BaselineError(f"not a usable baseline: {problem}")
+    return baseline
+
+
+def baseline_problem(baseline: Baseline) -> str | None:
+    """What makes a baseline that matches the schema unusable, in a few words, else None.
+
+    A baseline that holds nothing to compare would call every node healthy without judging
+    anything; a fact no node holds, or a GPU count no machine can have, would call every node
+    unhealthy (and `--drain` would drain the whole fleet).
+    """
+    if baseline.nodes < 1:
+        return f"made from {baseline.nodes} nodes"
+    if not baseline.facts:
+        return "it holds no subject to compare a node with"
+    for fact in baseline.facts:
+        if not 1 <= fact.nodes <= fact.compared:
+            return f"{fact.subject}: held by {fact.nodes} of {fact.compared} nodes"
+        if fact.kind == "gpu_count" and not (fact.value.isascii() and fact.value.isdigit()):
+            return f"{fact.subject}: {fact.value!r} is not a count"
+    for floor in baseline.perf_floors:
+        if floor.floor < 0 or floor.median < 0:
+            return f"the perf floor of {floor.gpu_model} is negative"
+    return None
 
 
 def load_baseline(path: str) -> Baseline:
