@@ -168,6 +168,25 @@ def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
+#: More GPUs than NVML can list on one machine: a count above it is not believed.
+MAX_GPUS = 1024
+#: The largest pid Linux gives (PID_MAX_LIMIT); a larger one from NVML is looked up nowhere.
+_PID_MAX = 4 * 1024 * 1024
+
+
+def _count(value: Any) -> int:
+    """An NVML reading that is an unsigned C integer (a count, MHz, degrees, bytes, a pid): a
+    whole number >= 0. Anything else (text, a negative or fractional number, a bool, NaN) is
+    ValueError, so the field reads "Unreadable" instead of showing "-5 B" or crashing."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"not a whole number >= 0: {value!r}")
+    return value
+
+
 def _describe_process(pid: int) -> tuple[str | None, str | None] | None:
     """(user, command line) of a process this container can see, or None when it cannot."""
     import psutil
@@ -268,7 +287,8 @@ class NvmlSession:
         for function in ("nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetCudaDriverVersion"):
             value = self._system_call(function)
             if value is not None:
-                self._cuda_driver_version = format_cuda_version(int(value))
+                with contextlib.suppress(ValueError):
+                    self._cuda_driver_version = format_cuda_version(_count(value))
                 break
         return None
 
@@ -278,16 +298,15 @@ class NvmlSession:
 
     def _system_call(self, function: str) -> Any:
         """What NVML's system-wide `function` answers, or None when this binding lacks it or
-        NVML says it cannot (an NVMLError). Anything else is a bug of ours and is raised."""
+        cannot answer: an NVMLError, or any other exception of a broken binding (a ctypes
+        ArgumentError, a TypeError), which is the binding's failure, not a reason to stop."""
         call = getattr(self._nvml, function, None)
         if call is None:
             return None
         try:
             return call()
-        except Exception as exc:
-            if _is_nvml_error(exc):
-                return None
-            raise
+        except Exception:
+            return None
 
     # ----------------------------------------------------------------- reading
 
@@ -299,9 +318,11 @@ class NvmlSession:
                 return failure
             nvml: Any = self._nvml
             try:
-                count = int(nvml.nvmlDeviceGetCount())
+                count = _count(nvml.nvmlDeviceGetCount())
+                if count > MAX_GPUS:
+                    raise ValueError(f"{count} GPUs")
             except Exception as exc:
-                error = nvml_error_name(exc)
+                error = nvml_error_name(exc) if _is_nvml_error(exc) else f"Unreadable: {exc}"
                 return NvmlReport(
                     status="error",
                     reason=f"NVML could not count the GPUs ({error})",
@@ -401,10 +422,15 @@ class NvmlSession:
             if not found:
                 failed.append(procs)
                 continue
-            for proc in procs or []:
-                pid = int(proc.pid)
-                used = getattr(proc, "usedGpuMemory", None)
-                used_bytes = None if used is None or used == _NOT_AVAILABLE_ULL else int(used)
+            for proc in procs if isinstance(procs, list) else []:
+                try:
+                    pid = _count(getattr(proc, "pid", None))
+                    used = getattr(proc, "usedGpuMemory", None)
+                    unknown = used is None or used == _NOT_AVAILABLE_ULL
+                    used_bytes = None if unknown else _count(used)
+                except ValueError:
+                    gpu.errors["processes"] = "Unreadable"
+                    continue
                 known = merged.get(pid)
                 if known is None:
                     merged[pid] = GpuProcess(pid=pid, kind=kind, used_memory_bytes=used_bytes)
@@ -416,7 +442,7 @@ class NvmlSession:
             gpu.errors["processes"] = failed[0]
             return None
         for proc in merged.values():
-            seen = self._lookup(proc.pid)
+            seen = self._lookup(proc.pid) if 0 < proc.pid <= _PID_MAX else None
             if seen is None:
                 proc.visible = False
                 proc.command = "host PID not visible in this container"
@@ -483,27 +509,33 @@ class _GpuReader:
         )
         self._memory()
         ok, util = self.call("nvmlDeviceGetUtilizationRates")
-        self.field("utilization_gpu_percent", ok, util, lambda v: int(v.gpu))
-        self.field("utilization_memory_percent", ok, util, lambda v: int(v.memory))
-        simple("temperature_c", "nvmlDeviceGetTemperature", int, _TEMPERATURE_GPU)
+        self.field("utilization_gpu_percent", ok, util, lambda v: _count(v.gpu))
+        self.field("utilization_memory_percent", ok, util, lambda v: _count(v.memory))
+        simple("temperature_c", "nvmlDeviceGetTemperature", _count, _TEMPERATURE_GPU)
         simple(
-            "temperature_slowdown_c", "nvmlDeviceGetTemperatureThreshold", int, _THRESHOLD_SLOWDOWN
+            "temperature_slowdown_c",
+            "nvmlDeviceGetTemperatureThreshold",
+            _count,
+            _THRESHOLD_SLOWDOWN,
         )
         simple(
-            "temperature_shutdown_c", "nvmlDeviceGetTemperatureThreshold", int, _THRESHOLD_SHUTDOWN
+            "temperature_shutdown_c",
+            "nvmlDeviceGetTemperatureThreshold",
+            _count,
+            _THRESHOLD_SHUTDOWN,
         )
         simple("power_draw_w", "nvmlDeviceGetPowerUsage", _watts)
         ok, value = self.first_of(FIELD_FUNCTIONS["power_limit_w"])
         self.field("power_limit_w", ok, value, _watts)
-        simple("clock_sm_mhz", "nvmlDeviceGetClockInfo", int, _CLOCK_SM)
-        simple("clock_sm_max_mhz", "nvmlDeviceGetMaxClockInfo", int, _CLOCK_SM)
-        simple("clock_memory_mhz", "nvmlDeviceGetClockInfo", int, _CLOCK_MEM)
-        simple("clock_memory_max_mhz", "nvmlDeviceGetMaxClockInfo", int, _CLOCK_MEM)
-        simple("pcie_generation", "nvmlDeviceGetCurrPcieLinkGeneration", int)
-        simple("pcie_generation_max", "nvmlDeviceGetMaxPcieLinkGeneration", int)
-        simple("pcie_width", "nvmlDeviceGetCurrPcieLinkWidth", int)
-        simple("pcie_width_max", "nvmlDeviceGetMaxPcieLinkWidth", int)
-        simple("fan_percent", "nvmlDeviceGetFanSpeed", int)
+        simple("clock_sm_mhz", "nvmlDeviceGetClockInfo", _count, _CLOCK_SM)
+        simple("clock_sm_max_mhz", "nvmlDeviceGetMaxClockInfo", _count, _CLOCK_SM)
+        simple("clock_memory_mhz", "nvmlDeviceGetClockInfo", _count, _CLOCK_MEM)
+        simple("clock_memory_max_mhz", "nvmlDeviceGetMaxClockInfo", _count, _CLOCK_MEM)
+        simple("pcie_generation", "nvmlDeviceGetCurrPcieLinkGeneration", _count)
+        simple("pcie_generation_max", "nvmlDeviceGetMaxPcieLinkGeneration", _count)
+        simple("pcie_width", "nvmlDeviceGetCurrPcieLinkWidth", _count)
+        simple("pcie_width_max", "nvmlDeviceGetMaxPcieLinkWidth", _count)
+        simple("fan_percent", "nvmlDeviceGetFanSpeed", _count)
         simple("performance_state", "nvmlDeviceGetPerformanceState", _pstate)
         simple("persistence_mode", "nvmlDeviceGetPersistenceMode", lambda v: int(v) == 1)
         simple("compute_mode", "nvmlDeviceGetComputeMode", _compute_mode)
@@ -511,14 +543,14 @@ class _GpuReader:
         simple(
             "ecc_uncorrected_volatile",
             "nvmlDeviceGetTotalEccErrors",
-            int,
+            _count,
             _MEMORY_ERROR_UNCORRECTED,
             _VOLATILE_ECC,
         )
         simple(
             "ecc_uncorrected_aggregate",
             "nvmlDeviceGetTotalEccErrors",
-            int,
+            _count,
             _MEMORY_ERROR_UNCORRECTED,
             _AGGREGATE_ECC,
         )
@@ -541,17 +573,24 @@ class _GpuReader:
             for name in names:
                 gpu.errors[name] = info
             return
-        if int(info.total) == 0:
+        try:
+            total, used, free = (_count(getattr(info, k, None)) for k in ("total", "used", "free"))
+            reserved = getattr(info, "reserved", None)
+            reserved = None if reserved is None else _count(reserved)
+        except ValueError:
+            for name in names:
+                gpu.errors[name] = "Unreadable"
+            return
+        if total == 0:
             # Unified-memory parts (Grace Hopper, Jetson) report 0: there is no separate VRAM.
             for name in names:
                 gpu.errors[name] = "UnifiedMemory"
             return
-        gpu.memory_total_bytes = int(info.total)
-        gpu.memory_used_bytes = int(info.used)
-        gpu.memory_free_bytes = int(info.free)
-        reserved = getattr(info, "reserved", None)
+        gpu.memory_total_bytes = total
+        gpu.memory_used_bytes = used
+        gpu.memory_free_bytes = free
         if reserved is not None:
-            gpu.memory_reserved_bytes = int(reserved)
+            gpu.memory_reserved_bytes = reserved
             gpu.errors.pop("memory_reserved_bytes", None)
 
     def _mig(self) -> None:
@@ -593,7 +632,7 @@ def _compute_mode(value: Any) -> str:
 
 
 def _watts(milliwatts: Any) -> float:
-    return round(int(milliwatts) / 1000.0, 3)
+    return round(_count(milliwatts) / 1000.0, 3)
 
 
 def _init_failure(error: str) -> tuple[Any, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import json
 import os
@@ -521,14 +522,102 @@ def test_a_binding_without_the_v2_function_falls_back_to_the_old_one() -> None:
     "function", ["nvmlSystemGetDriverVersion", "nvmlSystemGetCudaDriverVersion_v2"]
 )
 @pytest.mark.parametrize("bug", [TypeError("takes 0 arguments"), KeyError("x"), ValueError("y")])
-def test_a_bug_reading_a_system_version_is_not_turned_into_none(
+def test_a_broken_binding_reading_a_system_version_leaves_it_unknown(
     function: str, bug: Exception
 ) -> None:
+    """A binding that raises what is no NVML error (a broken or mismatched pynvml) is outside
+    mltui: the version is unknown (shown as such), never a traceback, and the GPUs still read."""
     fake = FakeNvml.from_fixture("h100_sxm_x8")
 
     def broken() -> None:
         raise bug
 
     setattr(fake, function, broken)
-    with pytest.raises(type(bug)):
-        _read(fake)
+    report = _read(fake)
+    assert report.status == "ok" and report.gpus and report.gpus[0].name
+    field = "driver_version" if function == "nvmlSystemGetDriverVersion" else "cuda_driver_version"
+    assert getattr(report, field) is None
+
+
+# ------------------------------------------------- hostile readings and a broken binding
+
+
+class _BrokenBinding(FakeNvml):
+    """A binding whose chosen functions raise what no NVML error is (a broken pynvml)."""
+
+    def __init__(self, readings: dict[str, Any], broken: dict[str, BaseException]) -> None:
+        super().__init__(readings)
+        self.broken = broken
+
+    def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if name in self.broken and self.initialised:
+            raise self.broken[name]
+        return super()._call(name, args, kwargs)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [TypeError("bad argument"), ctypes.ArgumentError("argument 1"), RuntimeError("x"), OSError(5)],
+)
+def test_a_broken_binding_degrades_only_what_it_breaks(error: BaseException) -> None:
+    readings = FakeNvml.from_fixture("h100_sxm_x8").readings
+    broken = {
+        "nvmlSystemGetDriverVersion": error,
+        "nvmlSystemGetCudaDriverVersion_v2": error,
+        "nvmlSystemGetCudaDriverVersion": error,
+        "nvmlDeviceGetTemperature": error,
+        "nvmlDeviceGetComputeRunningProcesses_v3": error,
+    }
+    report = _read(_BrokenBinding(readings, broken))
+    assert report.status == "ok" and report.driver_version is None
+    assert len(report.gpus) == len(readings["devices"])
+    for gpu in report.gpus:
+        assert gpu.state == "ok" and gpu.name and gpu.memory_total_bytes
+        assert gpu.temperature_c is None and gpu.errors["temperature_c"] == type(error).__name__
+
+
+@pytest.mark.parametrize(
+    ("function", "value", "fields"),
+    [
+        ("nvmlDeviceGetTemperature", "hot", ["temperature_c"]),
+        ("nvmlDeviceGetTemperature", -40, ["temperature_c"]),
+        ("nvmlDeviceGetPowerUsage", float("nan"), ["power_draw_w"]),
+        ("nvmlDeviceGetPowerUsage", True, ["power_draw_w"]),
+        ("nvmlDeviceGetFanSpeed", 12.5, ["fan_percent"]),
+        ("nvmlDeviceGetMemoryInfo", {"total": -1, "used": -5, "free": 3}, ["memory_used_bytes"]),
+        ("nvmlDeviceGetMemoryInfo", {"total": "80G", "used": 0, "free": 0}, ["memory_total_bytes"]),
+        (
+            "nvmlDeviceGetUtilizationRates",
+            {"gpu": "x", "memory": None},
+            ["utilization_gpu_percent"],
+        ),
+        ("nvmlDeviceGetComputeRunningProcesses_v3", [{"pid": "x"}, {"pid": -1}], ["processes"]),
+    ],
+)
+def test_a_reading_no_driver_gives_is_unreadable_not_a_crash(
+    function: str, value: Any, fields: list[str]
+) -> None:
+    fake = FakeNvml.from_fixture("h100_sxm_x8")
+    device = fake.readings["devices"][0]
+    for name in (function, f"{function}_v2"):
+        if name in device or name == function:
+            if isinstance(device.get(name), dict) and "by_args" in device[name]:
+                device[name]["by_args"] = dict.fromkeys(device[name]["by_args"], value)
+            else:
+                device[name] = value
+    report = _read(fake)
+    gpu = report.gpus[0]
+    assert gpu.state == "ok" and gpu.name
+    for field in fields:
+        assert gpu.errors.get(field) == "Unreadable", (field, gpu.errors)
+        assert getattr(gpu, field, None) in (None, []), getattr(gpu, field)
+    assert report.gpus[1].errors.get(fields[0]) != "Unreadable"  # the others read as recorded
+
+
+@pytest.mark.parametrize("count", [-1, 10**9, "8", 2.5])
+def test_a_device_count_no_machine_has_is_an_error_not_a_hang(count: Any) -> None:
+    fake = FakeNvml.from_fixture("h100_sxm_x8")
+    fake.readings["system"]["nvmlDeviceGetCount"] = count
+    report = _read(fake)
+    assert report.status == "error" and "could not count" in (report.reason or "")
+    assert report.gpus == []
