@@ -589,7 +589,12 @@ def collect(root: Path, check_samples: bool = True) -> tuple[KnowledgeBase, list
     """Load every page and the comparison columns of `root`, with every problem found on the way."""
     errors: list[ContentError] = []
     pages_dir = root / "pages"
-    if not pages_dir.is_dir():
+    try:
+        found = pages_dir.is_dir()
+    except OSError as exc:  # a --root too long for a path (pathlib lets ENAMETOOLONG through)
+        problem = ContentError(pages_dir, 1, f"cannot read: {exc.strerror or exc}")
+        return KnowledgeBase(root, [], []), [problem]
+    if not found:
         return KnowledgeBase(root, [], []), [ContentError(pages_dir, 1, "no pages folder")]
     pages: list[Page] = []
     for path in sorted(pages_dir.glob("*.md")):

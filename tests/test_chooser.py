@@ -420,3 +420,20 @@ def test_a_content_file_that_is_not_a_bounded_text_file_is_one_error(
     assert outcome, "content check did not end"
     about = [line for line in outcome[0] if line.startswith(f"{root / name}:")]
     assert about and all(": cannot read: " in line for line in about), outcome[0]
+
+
+@pytest.mark.parametrize("kind", ["too long for a path", "missing", "a file"])
+def test_a_content_root_that_is_no_folder_is_errors_not_a_traceback(
+    tmp_path: Path, kind: str
+) -> None:
+    """`content check --root` with a 5,000-character name raised OSError (ENAMETOOLONG, which
+    pathlib's is_dir lets through): a traceback. Each kind is now `file:1:` errors."""
+    if kind == "too long for a path":
+        root = tmp_path / ("x" * 5000)
+    elif kind == "missing":
+        root = tmp_path / "nowhere"
+    else:
+        root = tmp_path / "file"
+        root.write_text("not a folder", encoding="utf-8")
+    errors = [str(e) for e in validate_content(root)]
+    assert errors and all(e.startswith(str(root)) for e in errors), errors
