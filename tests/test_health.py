@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -612,3 +613,17 @@ def test_prometheus_timestamp_is_when_the_verdict_was_made() -> None:
         if f.name == "mltui_health_timestamp_seconds"
     ]
     assert family.samples[0].value == 1796445636.0
+
+
+def test_a_python_that_hangs_is_inside_the_deadline(here: dict[str, Path], tmp_path: Path) -> None:
+    """Finding the target Python counts against --timeout: one that hangs (a stalled NFS venv)
+    took a fixed 15 s on top of the 40 s check and the scontrol calls, past slurmd's kill."""
+    hang = tmp_path / "python"
+    hang.write_text("#!/bin/sh\nexec sleep 120\n")
+    hang.chmod(0o755)
+    began = time.monotonic()
+    done = mltui("health", "--python", str(hang), "--timeout", "8", cache=here["cache"])
+    took = time.monotonic() - began
+    assert done.returncode == 2 and "did not answer within 2 s" in done.stderr, done.stderr
+    assert took < 15.0  # 2 s for the Python, not 15 (startup under load leaves room)
+    assert subprocess.run(["pgrep", "-f", f"{hang}"], capture_output=True).stdout == b""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -27,6 +28,8 @@ from typing import Any
 from probes.arg_types import positive_float
 from tui.exit_codes import EXIT_OK, UsageError
 
+#: The most seconds finding the target Python may take (a quarter of --timeout when less).
+TARGET_TIMEOUT_S = 15.0
 #: How old the previous result may be for --detach to answer with it (older: no verdict).
 DEFAULT_STALE_AFTER_S = 900.0
 
@@ -151,8 +154,11 @@ def cmd_health(args: argparse.Namespace) -> int:
     started = time.monotonic()
     scontrol = _scontrol(args, given_node, started) if args.drain else None
     node = given_node or socket.gethostname()
-    target = resolve_target(getattr(args, "python", None))
-    run = _Run(args, node, target, scontrol)
+    # Part of the deadline: a Python that hangs (a stalled NFS venv) took 15 s on top of it.
+    target = resolve_target(
+        getattr(args, "python", None), timeout=min(TARGET_TIMEOUT_S, args.timeout / 4)
+    )
+    run = _Run(args, node, target, scontrol, started)
     if args.detach:
         return run.detached()
     baseline = None
@@ -187,18 +193,22 @@ def _scontrol(args: argparse.Namespace, node: str | None, started: float) -> Any
 class _Run:
     """One `mltui health` call: the check, then the contract's output, drain and textfile."""
 
-    def __init__(self, args: argparse.Namespace, node: str, target: Any, scontrol: Any) -> None:
+    def __init__(
+        self, args: argparse.Namespace, node: str, target: Any, scontrol: Any, started: float
+    ) -> None:
         from probes.health.state import state_key, state_paths
 
         self.args = args
         self.node = node
         self.target = target
         self.scontrol = scontrol
+        #: time.monotonic() when the call began: --timeout counts from it (finding the target
+        #: Python included), so the run ends before slurmd's kill whatever took the time.
+        self.started = started
+        self.paths: tuple[Path, Path, Path] | None = None
         key = state_key(target.executable, args.baseline, args.level, target.prefix)
-        try:
-            self.paths: tuple[Path, Path, Path] | None = state_paths(key)
-        except OSError:
-            self.paths = None
+        with contextlib.suppress(OSError):
+            self.paths = state_paths(key)
 
     async def check(self, baseline: Any) -> Any:
         """The health report of this node now."""
@@ -209,7 +219,7 @@ class _Run:
             baseline_path=os.path.abspath(self.args.baseline) if self.args.baseline else None,
             level=self.args.level,
             max_age_s=self.args.max_age,
-            deadline_s=self.args.timeout,
+            deadline_s=max(1.0, self.args.timeout - (time.monotonic() - self.started)),
             perf_seconds=self.args.perf_seconds,
             node=self.node,
         )
