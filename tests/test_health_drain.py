@@ -34,8 +34,26 @@ SHOW_NODE = """NodeName=node3 Arch=x86_64 CoresPerSocket=1
 {reason}"""
 
 
-def stub(tmp_path: Path, state: str, reason: str, behaviour: str = "") -> tuple[Scontrol, Path]:
-    """An scontrol that prints the node as given and logs its arguments, one call a line."""
+#: What the stand-in does to its node on `update` (as slurmctld does): add or drop DRAIN and
+#: set or drop the reason.
+APPLY_UPDATE = r"""
+if [ "$1" = update ]; then
+  case "$3" in
+    State=DRAIN)
+      grep -q 'State=[^ ]*DRAIN' "$SHOW" || sed -i 's/State=\([^ ]*\)/State=+DRAIN/' "$SHOW"
+      sed -i '/^   Reason=/d' "$SHOW"; printf '   %s [root@2026-12-05T05:03:00]
+' "$4" >> "$SHOW";;
+    State=RESUME) sed -i 's/+DRAIN//; /^   Reason=/d' "$SHOW";;
+  esac
+fi
+"""
+
+
+def stub(
+    tmp_path: Path, state: str, reason: str, behaviour: str = "", *, applies: bool = True
+) -> tuple[Scontrol, Path]:
+    """An scontrol that prints the node as given, applies an update to it (unless `applies` is
+    False: one that exits 0 and changes nothing) and logs its arguments, one call a line."""
     shown = SHOW_NODE.format(
         state=state, reason=f"   Reason={reason} [root@2026-12-05T05:02:00]" if reason else ""
     )
@@ -46,7 +64,9 @@ def stub(tmp_path: Path, state: str, reason: str, behaviour: str = "") -> tuple[
         "#!/bin/sh\n"
         f'printf "%s\\n" "$*" >> {shlex.quote(str(calls))}\n'
         f"{behaviour}\n"
-        f'[ "$1" = show ] && cat {shlex.quote(str(tmp_path / "show.txt"))}\n'
+        f"SHOW={shlex.quote(str(tmp_path / 'show.txt'))}\n"
+        f"{APPLY_UPDATE if applies else ''}\n"
+        '[ "$1" = show ] && cat "$SHOW"\n'
         "exit 0\n"
     )
     script.chmod(0o755)
@@ -186,3 +206,19 @@ def test_the_scontrol_calls_share_one_budget(monkeypatch: pytest.MonkeyPatch) ->
     before = len(given)
     assert apply_verdict(spent, "unhealthy", "x").action == "failed"
     assert len(given) == before  # no time left: scontrol is not started at all
+
+
+@pytest.mark.parametrize(
+    ("verdict", "state", "reason"),
+    [("unhealthy", "IDLE", ""), ("healthy", "IDLE+DRAIN", "mltui: GPU count 7")],
+)
+def test_an_update_that_changes_nothing_is_not_reported_done(
+    tmp_path: Path, verdict: str, state: str, reason: str
+) -> None:
+    """scontrol exits 0 and the node is as it was (a wrapper, a name Slurm resolves elsewhere):
+    the report said "drained"/"resumed" of a node that was not."""
+    scontrol, calls = stub(tmp_path, state, reason, applies=False)
+    outcome = apply_verdict(scontrol, verdict, "GPU count 7")  # type: ignore[arg-type]
+    assert outcome.action == "failed", outcome.detail
+    assert f"shows the node {state}" in outcome.detail
+    assert calls_of(calls)[-1] == "show node node3"  # looked again after the update

@@ -199,7 +199,8 @@ def apply_verdict(scontrol: Scontrol, verdict: HealthVerdict, reason: str) -> Dr
             problem = scontrol.update("State=RESUME")
             if problem is not None:
                 return DrainOutcome("failed", problem)
-            return DrainOutcome("resumed", f"resumed (it was drained: {current.reason})")
+            done = DrainOutcome("resumed", f"resumed (it was drained: {current.reason})")
+            return _confirmed(scontrol, done, drained=False)
         return DrainOutcome("none", "healthy")
     wanted = drain_reason(reason)
     if current.reason and not ours:
@@ -211,4 +212,20 @@ def apply_verdict(scontrol: Scontrol, verdict: HealthVerdict, reason: str) -> Dr
     problem = scontrol.update("State=DRAIN", f"Reason={wanted}")
     if problem is not None:
         return DrainOutcome("failed", problem)
-    return DrainOutcome("drained", f"drained: {wanted}")
+    return _confirmed(scontrol, DrainOutcome("drained", f"drained: {wanted}"), drained=True)
+
+
+def _confirmed(scontrol: Scontrol, done: DrainOutcome, *, drained: bool) -> DrainOutcome:
+    """`done` once scontrol shows the node as it should now be; `failed` when it shows the node
+    unchanged (an scontrol that exits 0 and changes nothing, a wrapper, a node name Slurm
+    resolves elsewhere): the report never says "drained" of a node that is not."""
+    after = scontrol.show()
+    if isinstance(after, str):
+        return DrainOutcome(done.action, f"{done.detail} (not confirmed: {after})")
+    if after.drained != drained:
+        return DrainOutcome(
+            "failed",
+            f"scontrol accepted the update but shows the node {after.state}"
+            f" ({after.reason or 'no reason'}): it was left as it is",
+        )
+    return done
