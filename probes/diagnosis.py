@@ -25,7 +25,7 @@ from probes.model import (
     severity_rank,
 )
 from probes.nvml import FIELD_FUNCTIONS
-from probes.scripts.mltui_gpu_uuid import same_uuid, uuid_key
+from probes.scripts.mltui_gpu_uuid import select_visible, uuid_key, visible_entries
 from probes.wording import phrase, shown
 
 #: CUDA major version -> the oldest driver branch that runs it through minor-version compatibility.
@@ -81,35 +81,37 @@ def resolve_visible_devices(
 ) -> tuple[list[int], str | None, set[int]]:
     """Map CUDA_VISIBLE_DEVICES to physical GPU indices, as the CUDA runtime reads it.
 
-    Returns (indices, problem, GPUs given by MIG UUID). Entries are indices, GPU-UUIDs (a unique
-    prefix is enough) or MIG-UUIDs; enumeration stops at the first entry that matches nothing.
+    Returns (indices, problem, GPUs given by MIG UUID). The value is read by the one reading of
+    the variable the replay stand-in uses too (probes/scripts/mltui_gpu_uuid.py, after torch's
+    `_parse_visible_devices`): indices, or GPU-/MIG- UUIDs (a unique prefix is enough);
+    enumeration stops at the first entry that matches nothing; a repeated entry hides all.
     """
+    keys = [g.uuid or f"#{g.index}" for g in gpus]
+    owner = dict(zip(keys, (g.index for g in gpus), strict=True))
+    mig_owner = {m.uuid: g.index for g in gpus for m in g.mig_devices if m.uuid}
+    chosen = select_visible(value, keys, [*keys, *mig_owner])
     visible: list[int] = []
     mig: set[int] = set()
-    entries = [e.strip() for e in value.split(",")]
-    if value.strip() == "":
+    for key in chosen:
+        index = owner[key] if key in owner else mig_owner[key]
+        if key in mig_owner:
+            mig.add(index)
+        if index not in visible:
+            visible.append(index)
+    entries = value.split(",")
+    if not value.startswith(("GPU-", "MIG-")):
+        entries = [e.strip() for e in entries]
+    if value.strip() == "" or entries == ["-1"]:
         return [], None, mig
-    for position, entry in enumerate(entries):
-        match: int | None = None
-        if re.fullmatch(r"\d+", entry):
-            number = int(entry)
-            match = number if number < len(gpus) else None
-        elif entry.startswith("MIG-"):
-            for gpu in gpus:
-                if any(same_uuid(m.uuid, entry) for m in gpu.mig_devices):
-                    match = gpu.index
-                    mig.add(gpu.index)
-        elif entry.startswith("GPU-"):
-            hits = [g.index for g in gpus if g.uuid and g.uuid.startswith(entry)]
-            match = hits[0] if len(hits) == 1 else None
-        if match is None:
-            ignored = entries[position + 1 :]
-            problem = f"entry {entry!r} matches no GPU"
-            if ignored:
-                problem += f", so CUDA stops there and also ignores {', '.join(ignored)}"
-            return visible, problem, mig
-        if match not in visible:
-            visible.append(match)
+    if not chosen and len(visible_entries(value) or []) == 0 and len(set(entries)) < len(entries):
+        return [], "an entry is repeated, so CUDA sees no GPU at all", mig
+    if len(chosen) < len(entries):
+        position = len(chosen)
+        entry, ignored = entries[position], entries[position + 1 :]
+        problem = f"entry {entry!r} matches no GPU"
+        if ignored:
+            problem += f", so CUDA stops there and also ignores {', '.join(ignored)}"
+        return visible, problem, mig
     return visible, None, mig
 
 

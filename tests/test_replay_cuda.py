@@ -243,16 +243,25 @@ def _visible(name: str, **environ: str) -> list[str]:
         ("0,1,9,2", [0, 1]),  # enumeration stops at the first invalid entry
         ("", []),
         (",", []),
-        ("2,2", [2]),  # a repeated entry ends the list too
+        (
+            "2,2",
+            [],
+        ),  # a repeated entry empties the list (torch: "Repeated ordinal results in empty set")
+        ("0,1,0", []),
+        ("1gpu2,2ampere", [1, 2]),  # read like strtoul
+        ("+3", [3]),
+        (",".join(str(i) for i in range(100)), [0, 1, 2, 3, 4, 5, 6, 7]),  # stops at 8
         ("-1,3", []),
         ("8", []),
         ("{4}", [4]),
         ("{6},{0}", [6, 0]),
-        ("{6},3", [6, 3]),
+        ("{6},3", [6]),  # a UUID list ends at the first entry without the prefix
+        ("{2},{2:prefix}", []),  # two entries naming one GPU
+        (" {2}", []),  # UUID entries are not stripped: a leading space is no UUID
         ("{7:bare}", []),  # the UUID without its GPU- prefix names no device
         ("{2:prefix}", [2]),  # a unique prefix is enough
         ("GPU-", []),  # a prefix of every GPU names none
-        ("{3:lower}", [3]),
+        ("{3:lower}", []),  # the prefix is GPU-, as nvidia-smi writes it
         ("MIG-{1:bare}", []),
         ("nonsense,0", []),
     ],
@@ -309,9 +318,9 @@ def test_mig_instances_are_the_devices_of_a_mig_gpu() -> None:
     assert _visible("a100-mig", CUDA_VISIBLE_DEVICES=slices[1]) == [slices[1]]
     # Only one MIG instance per process: the second one named is dropped.
     assert _visible("a100-mig", CUDA_VISIBLE_DEVICES=f"{slices[2]},{slices[0]}") == [slices[2]]
+    # A MIG- list ends at the first entry without that prefix (torch's reading of the variable).
     assert _visible("a100-mig", CUDA_VISIBLE_DEVICES=f"{slices[2]},{normal['uuid']}") == [
-        slices[2],
-        normal["uuid"],
+        slices[2]
     ]
     # The parent of MIG instances is no CUDA device.
     assert _visible("a100-mig", CUDA_VISIBLE_DEVICES=parent["uuid"]) == []
@@ -359,3 +368,71 @@ def test_an_unusable_recording_leaves_torch_as_installed(content: bytes, tmp_pat
     assert json.loads(done.stdout)["available"] is False
     lines = [line for line in done.stderr.splitlines() if line.startswith("mltui replay:")]
     assert len(lines) == 1
+
+
+#: CUDA_VISIBLE_DEVICES forms a user may write, each tried on the stand-in and on torch's own
+#: reading of the variable (torch/cuda/__init__.py `_parse_visible_devices` and
+#: `_transform_uuid_to_ordinals`, which torch uses to predict CUDA's device count from NVML).
+VISIBLE_FORMS = [
+    "",
+    "-1",
+    "0,0",
+    "1,0",
+    " 1 , 0 ",
+    "GPU-",
+    "MIG-bad",
+    "3,9,1",
+    "1gpu2,2ampere",
+    ",".join(str(i) for i in range(100)),
+    "{5}",
+    "{5},{1}",
+    "{5},{5}",
+    "{4:prefix},2",
+    "{0},{1},{2},{3},{4},{5},{6},{7}",
+    "0,{1}",
+]
+
+TORCH_READS = """
+import json, os, sys
+import torch.cuda as tc
+uuids, forms = json.loads(sys.stdin.read())
+out = []
+for form in forms:
+    os.environ["CUDA_VISIBLE_DEVICES"] = form
+    entries = tc._parse_visible_devices()
+    if entries and isinstance(entries[0], str):
+        picked = tc._transform_uuid_to_ordinals(entries, uuids)
+    else:
+        picked = []
+        for n in entries:
+            if n >= len(uuids):
+                break
+            picked.append(n)
+    out.append([uuids[i] for i in picked])
+print(json.dumps(out))
+"""
+
+
+def test_cuda_visible_devices_as_torch_reads_it() -> None:
+    """Every form gives the stand-in's devices exactly the ones torch's reading gives (the
+    recording's 8 H100s are all alike, so CUDA's order is the bus order)."""
+    uuids = _uuids("h100-sxm-8")
+    forms = []
+    for form in VISIBLE_FORMS:
+        for index in range(8):
+            form = form.replace(f"{{{index}:prefix}}", uuids[index][:13])
+            form = form.replace(f"{{{index}}}", uuids[index])
+        forms.append(form)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CUDA_", "MLTUI_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", TORCH_READS],
+        input=json.dumps([uuids, forms]),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    torch_reads = json.loads(done.stdout.strip().splitlines()[-1])
+    for form, expected in zip(forms, torch_reads, strict=True):
+        assert _visible("h100-sxm-8", CUDA_VISIBLE_DEVICES=form) == expected, form

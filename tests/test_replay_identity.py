@@ -78,13 +78,15 @@ def test_the_load_script_records_a_mig_instance_as_it_is() -> None:
     assert not unpinned._RAN_ON["cuda:0"].startswith("GPU-")
 
 
-def test_the_diagnosis_finds_a_mig_instance_in_any_case_of_its_uuid() -> None:
+def test_the_diagnosis_finds_a_mig_instance_by_its_uuid_or_a_prefix() -> None:
     gpus = [
-        GpuInfo(index=0, name="A100", uuid=GPU, mig_devices=[MigDevice(index=0, uuid=MIG.upper())]),
+        GpuInfo(index=0, name="A100", uuid=GPU, mig_devices=[MigDevice(index=0, uuid=MIG)]),
         GpuInfo(index=1, name="A100", uuid="GPU-72d87681-01db-370e-567d-41afcf20fad0"),
     ]
-    visible, problem, mig = resolve_visible_devices(MIG, gpus)
-    assert (visible, problem, mig) == ([0], None, {0})
+    for entry in (MIG, MIG[:12]):
+        assert resolve_visible_devices(entry, gpus) == ([0], None, {0})
+    visible, problem, _ = resolve_visible_devices("1,1", gpus)
+    assert visible == [] and problem and "repeated" in problem
 
 
 def test_check_reports_each_mig_instance_by_a_uuid_nvml_knows(tmp_path: Path) -> None:

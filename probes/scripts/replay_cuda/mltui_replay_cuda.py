@@ -134,17 +134,24 @@ def visible_devices(physical, environ):
             candidates.extend(device.instances)
         else:
             candidates.append(device)
-    setting = environ.get("CUDA_VISIBLE_DEVICES")
-    if setting is None:
-        chosen = candidates
-    else:
-        chosen = []
-        for entry in setting.split(","):
-            entry = entry.strip()
-            device = _resolve_entry(entry, candidates, ordered)
-            if device is None or device in chosen:
-                break  # CUDA stops enumerating at the first invalid (or repeated) entry
-            chosen.append(device)
+    by_uuid = {}
+    for device in ordered:
+        for one in [device, *getattr(device, "instances", [])]:
+            by_uuid.setdefault(one.uuid, one)
+    named = [d.uuid for d in candidates] + [
+        i.uuid for d in ordered for i in getattr(d, "instances", []) if i not in candidates
+    ]
+
+    def legacy(entry):
+        found = _resolve_entry(entry, candidates, ordered)
+        return found.uuid if found is not None else None
+
+    chosen = [
+        by_uuid[u]
+        for u in _UUIDS["select_visible"](
+            environ.get("CUDA_VISIBLE_DEVICES"), [d.uuid for d in candidates], named, legacy
+        )
+    ]
     # One MIG instance per process (CUDA uses the first one visible).
     result, seen_mig = [], False
     for device in chosen:
