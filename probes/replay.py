@@ -56,6 +56,8 @@ FORMAT = "mltui-gpu-recording/1"
 STANDIN_DIR = str(Path(__file__).resolve().parent / "scripts" / "replay_cuda")
 #: Largest recording accepted.
 MAX_RECORDING_BYTES = 4 * 1024 * 1024
+#: More GPUs than one machine's NVML lists (probes.nvml.MAX_GPUS): a recording with more is bad.
+MAX_RECORDED_GPUS = 1024
 
 #: NVML readings that change while the GPU works (replaced by `under_load` while it is busy).
 LOAD_FUNCTIONS = frozenset(
@@ -142,7 +144,7 @@ def recording_problems(data: Any) -> list[str]:
         return ["it is not a JSON object"]
     problems: list[str] = []
     if data.get("format") != FORMAT:
-        problems.append(f"format is {data.get('format')!r}, not {FORMAT!r}")
+        problems.append(f"format is {str(data.get('format'))[:80]!r}, not {FORMAT!r}")
     if not isinstance(data.get("machine"), str) or not data["machine"]:
         problems.append("'machine' (its name) is missing")
     sources = data.get("sources")
@@ -186,7 +188,19 @@ def recording_problems(data: Any) -> list[str]:
     if not isinstance(cuda_devices, list):
         problems.append("cuda.devices is missing or not a list")
         cuda_devices = []
-    nvml_uuids = {uuid_key(d.get("nvmlDeviceGetUUID")) for d in devices if isinstance(d, dict)}
+    if len(devices) > MAX_RECORDED_GPUS:
+        problems.append(f"nvml.devices lists {len(devices)} GPUs (at most {MAX_RECORDED_GPUS})")
+    recorded = [uuid_key(d.get("nvmlDeviceGetUUID")) for d in devices if isinstance(d, dict)] + [
+        uuid_key(m.get("nvmlDeviceGetUUID"))
+        for d in devices
+        if isinstance(d, dict) and isinstance(d.get("mig_devices"), dict)
+        for m in d["mig_devices"].values()
+        if isinstance(m, dict)
+    ]
+    repeated = sorted({k for k in recorded if k is not None and recorded.count(k) > 1})
+    if repeated:
+        problems.append(f"the UUID {repeated[0]!r} is recorded for two devices")
+    nvml_uuids = set(recorded)
     for index, device in enumerate(cuda_devices):
         where = f"cuda.devices[{index}]"
         problem = _check_cuda_device(where, device)
@@ -194,13 +208,18 @@ def recording_problems(data: Any) -> list[str]:
             problems.append(problem)
             continue
         if uuid_key(device["uuid"]) not in nvml_uuids - {None}:
-            problems.append(f"{where}.uuid {device['uuid']} is not the UUID of an NVML device")
+            problems.append(f"{where}.uuid {device['uuid']!r} is not the UUID of an NVML device")
         mig = device.get("mig", [])
         if not isinstance(mig, list):
             problems.append(f"{where}.mig is not a list")
             continue
         problems += [
             p for j, m in enumerate(mig) if (p := _check_cuda_device(f"{where}.mig[{j}]", m))
+        ]
+        problems += [
+            f"{where}.mig[{j}].uuid {m.get('uuid')!r} is not the UUID of an NVML MIG device"
+            for j, m in enumerate(mig)
+            if isinstance(m, dict) and uuid_key(m.get("uuid")) not in nvml_uuids - {None}
         ]
     if "version" in cuda and not isinstance(cuda["version"], str):
         problems.append("cuda.version is not text")

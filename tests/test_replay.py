@@ -167,6 +167,26 @@ def test_a_dead_process_no_longer_makes_a_gpu_busy(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def _same_uuid_twice() -> dict[str, Any]:
+    data = _data("h100-sxm-8")
+    first = data["nvml"]["devices"][0]["nvmlDeviceGetUUID"]
+    data["nvml"]["devices"][1]["nvmlDeviceGetUUID"] = first
+    data["cuda"]["devices"][1]["uuid"] = first
+    return data
+
+
+def _orphan_mig() -> dict[str, Any]:
+    data = _data("a100-mig")
+    data["nvml"]["devices"][0]["mig_devices"] = {}
+    return data
+
+
+def _gpus(count: int) -> dict[str, Any]:
+    data = _data("h200-sxm-1")
+    data["nvml"]["devices"] = data["nvml"]["devices"] * count
+    return data
+
+
 BAD_FILES: list[tuple[str, bytes]] = [
     ("missing", b""),
     ("empty", b""),
@@ -230,6 +250,25 @@ BAD_FILES: list[tuple[str, bytes]] = [
         json.dumps({**_data("h200-sxm-1"), "format": "mltui-gpu-recording/2"}).encode(),
     ),
     ("not utf-8", b"\xff\xfe{"),
+    ("duplicate uuids", json.dumps(_same_uuid_twice()).encode()),
+    ("mig instance without its nvml device", json.dumps(_orphan_mig()).encode()),
+    ("1025 gpus", json.dumps(_gpus(1025)).encode()),
+    (
+        "terminal sequences in a bad uuid",
+        json.dumps(
+            {
+                **_data("h200-sxm-1"),
+                "cuda": {
+                    "devices": [
+                        {
+                            **_data("h200-sxm-1")["cuda"]["devices"][0],
+                            "uuid": "GPU-\x1b]0;owned\x07\x1b[2J\nsecond line",
+                        }
+                    ]
+                },
+            }
+        ).encode(),
+    ),
 ]
 
 
@@ -257,6 +296,7 @@ def test_a_bad_replay_file_is_one_line_and_exit_2(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mltui: MLTUI_REPLAY=")
     assert "Traceback" not in done.stderr
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
 
 
 def test_a_folder_a_fifo_or_a_device_as_replay_file_is_refused(tmp_path: Path) -> None:

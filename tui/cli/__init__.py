@@ -193,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from probes.replay import replay_problem
 
         problem = replay_problem()  # a bad MLTUI_REPLAY file: one line, before anything runs
+        if problem is not None:
+            from tui.safe_text import inert_line
+
+            problem = inert_line(problem)  # it quotes the recording's own text
     if problem is not None:
         print(f"mltui: {problem}", file=sys.stderr)
         return EXIT_USAGE
