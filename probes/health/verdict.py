@@ -25,6 +25,9 @@ def differences(check: CheckResult, baseline: Baseline) -> tuple[list[Finding], 
     judge (a library whose probe timed out)."""
     node = NodeResult(name="this node", state="ok", check=check)
     facts = node_facts(node)
+    other_kind = _other_kind_of_node(facts, baseline)
+    if other_kind is not None:
+        return [], [other_kind]
     timed_out = {lib.name for lib in check.libraries if lib.status in NO_VERDICT_STATUSES}
     probed = {lib.name for lib in check.libraries}
     found: list[Finding] = []
@@ -48,6 +51,35 @@ def differences(check: CheckResult, baseline: Baseline) -> tuple[list[Finding], 
         if value != fact.value:
             found.append(_difference(fact, value, baseline.nodes))
     return found, unknown
+
+
+def _other_kind_of_node(
+    facts: dict[tuple[str, str], tuple[tuple[str, str], str]], baseline: Baseline
+) -> str | None:
+    """Why the baseline describes another kind of node than this one, else None.
+
+    A baseline saved over CPU-only nodes (login nodes, a CPU partition) or over nodes of another
+    GPU model held every GPU node to it: each one "differed" and `--drain` drained them all. A
+    node with GPUs where the baseline has none, or GPUs of another model, is no verdict; a node
+    that lost GPUs (fewer, or none where the baseline has some) still differs.
+    """
+    held = {fact.kind: fact.value for fact in baseline.facts if fact.library is None}
+    count = facts.get(("gpu_count", ""))
+    if held.get("gpu_count") == "0" and count is not None and count[1] != "0":
+        return (
+            f"the baseline is of nodes without GPUs and this node has {count[1]}: "
+            "it needs a baseline of its own kind of node"
+        )
+    model = facts.get(("gpu_model", ""))
+    if model is None or "gpu_model" not in held:
+        return None
+    here, there = set(model[1].split("+")), set(held["gpu_model"].split("+"))
+    if "unknown" in here or here & there:
+        return None  # a GPU whose name cannot be read, or one foreign GPU, still differs
+    return (
+        f"the baseline is of {held['gpu_model']} nodes and this node has {model[1]}: "
+        "it needs a baseline of its own kind of node"
+    )
 
 
 def _difference(fact: BaselineFact, value: str, nodes: int) -> Finding:
