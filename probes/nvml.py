@@ -662,6 +662,52 @@ def read_nvml(nvml: ModuleType | Any | None = None) -> NvmlReport:
         return session.read()
 
 
+def cuda_devices_of(report: NvmlReport, environ: Mapping[str, str] | None = None) -> list[str]:
+    """What CUDA would number cuda:0, cuda:1, ... on this machine, as NVML's UUIDs (NVML's
+    order; a MIG GPU is its first instance), after CUDA_VISIBLE_DEVICES. Empty without NVML."""
+    from probes.scripts.mltui_gpu_uuid import select_visible
+
+    if report.status != "ok":
+        return []
+    ordered: list[str] = []
+    for gpu in report.gpus:
+        if gpu.state != "ok":
+            continue
+        if gpu.mig_mode:
+            ordered += [m.uuid for m in gpu.mig_devices[:1] if m.uuid]
+        else:
+            ordered.append(gpu.uuid or f"#{gpu.index}")
+    env = os.environ if environ is None else environ
+    return select_visible(env.get("CUDA_VISIBLE_DEVICES"), ordered)
+
+
+def cuda_device_problem(device: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why `--device cuda:N` names a CUDA device this machine cannot have, or None.
+
+    Only an ordinal past the GPUs NVML lists (after CUDA_VISIBLE_DEVICES) is a problem; without
+    a working NVML nothing is said here (the library then reports what it sees).
+    """
+    match = re.fullmatch(r"cuda:(\d+)", device.strip())
+    if match is None:
+        return None
+    report = read_nvml_quietly()
+    if report.status != "ok":
+        return None
+    usable = cuda_devices_of(report, environ)
+    if int(match.group(1)) < len(usable):
+        return None
+    have = f"cuda:0..cuda:{len(usable) - 1}" if len(usable) > 1 else "cuda:0"
+    return f"--device {device.strip()}: this machine has {len(usable)} CUDA device(s)" + (
+        f" ({have})" if usable else ""
+    )
+
+
+def read_nvml_quietly() -> NvmlReport:
+    """read_nvml without the processes (no per-process lookups): for a quick count."""
+    with NvmlSession() as session:
+        return session.read(with_processes=False)
+
+
 # --------------------------------------------------------------------- why is there no GPU?
 
 _LIBRARY_DIRS = (

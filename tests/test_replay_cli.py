@@ -138,3 +138,36 @@ def test_perf_reads_the_recorded_gpu_and_sees_its_load(tmp_path: Path) -> None:
     busy = [s for s in samples if s["clock_event_reasons"] == ["software power cap"]]
     assert busy, "the sampler never saw the replayed load"
     assert {s["sm_clock_mhz"] for s in busy} == {load["nvmlDeviceGetClockInfo"]["by_args"]["1"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "device", "visible"),
+    [
+        ("h200-sxm-1", "cuda:7", None),
+        ("h200-sxm-1", "cuda:1", None),
+        ("h100-sxm-8", "cuda:8", None),
+        ("h100-sxm-8", "cuda:1", "5"),  # CUDA_VISIBLE_DEVICES leaves one GPU: cuda:0
+        ("h100-sxm-8", "cuda:0", "0,0"),  # a repeated entry: CUDA sees none
+        ("a100-mig", "cuda:2", None),  # one MIG instance and the normal A100
+    ],
+)
+def test_run_on_a_cuda_device_the_machine_lacks_is_one_line_and_exit_2(
+    name: str, device: str, visible: str | None, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CUDA_", "MLTUI_"))}
+    env.update({REPLAY_VARIABLE: str(GPUS / f"{name}.json"), "COLUMNS": "120"})
+    env["MLTUI_CACHE_DIR"] = str(tmp_path / "cache")
+    if visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "run", "torch", "--device", device],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stdout[-2000:]
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"mltui: --device {device}: "), lines

@@ -234,6 +234,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    from probes.nvml import cuda_device_problem
+
+    wrong_device = cuda_device_problem(str(args.device))
+    if wrong_device is not None:
+        print(f"mltui: {wrong_device}", file=sys.stderr)
+        return EXIT_USAGE
     samples = _selected_samples(names)
     target = _target(args)
     cancel = asyncio.Event()
