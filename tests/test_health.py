@@ -216,17 +216,13 @@ def test_a_difference_from_the_baseline_is_an_error(
 
 
 def test_a_baseline_of_another_kind_of_node_is_no_verdict(base: dict[str, Any]) -> None:
-    """A baseline saved over CPU-only nodes, or nodes of another GPU model, made every GPU node
-    'differ' (GPU count 8 where the baseline has 0) and --drain drained the whole partition."""
+    """A baseline saved over CPU-only nodes (login nodes) made every GPU node 'differ' (GPU
+    count 8 where the baseline has 0) and --drain drained the whole partition."""
     cpu_only = baseline_from_nodes([recorded_node(base, f"login{k}", no_gpus) for k in (1, 2)])
     assert fact(cpu_only, "gpu_count").value == "0"
     report = judge(check_of(recorded_node(base, "gpu7")), cpu_only, node="gpu7")
     assert report.verdict == "unknown", report.reason
     assert "baseline is of nodes without GPUs" in report.reason
-    a100 = baseline_from_nodes(gpu_fleet(base))
-    fact(a100, "gpu_model").value = "NVIDIA A100-SXM4-80GB"
-    report = judge(check_of(recorded_node(base, "gpu7")), a100, node="gpu7")
-    assert report.verdict == "unknown" and "baseline is of NVIDIA A100" in report.reason
     # A node that lost its GPUs is still held to a GPU baseline: that is what it is for.
     gpus = baseline_from_nodes(gpu_fleet(base))
     lost = judge(check_of(recorded_node(base, "gpu8", no_gpus)), gpus, node="gpu8")

@@ -58,10 +58,11 @@ def _other_kind_of_node(
 ) -> str | None:
     """Why the baseline describes another kind of node than this one, else None.
 
-    A baseline saved over CPU-only nodes (login nodes, a CPU partition) or over nodes of another
-    GPU model held every GPU node to it: each one "differed" and `--drain` drained them all. A
-    node with GPUs where the baseline has none, or GPUs of another model, is no verdict; a node
-    that lost GPUs (fewer, or none where the baseline has some) still differs.
+    A baseline saved over CPU-only nodes (login nodes, a CPU partition) held every GPU node to
+    it: each one "differed" (GPU count 8 where the baseline has 0) and `--drain` drained them
+    all. A node with GPUs where the baseline has none is no verdict. A node with GPUs of another
+    model still differs (the fleet's contract: a GPU swapped for another is a difference), and
+    so does one that lost GPUs (fewer, or none where the baseline has some).
     """
     held = {fact.kind: fact.value for fact in baseline.facts if fact.library is None}
     count = facts.get(("gpu_count", ""))
@@ -70,16 +71,7 @@ def _other_kind_of_node(
             f"the baseline is of nodes without GPUs and this node has {count[1]}: "
             "it needs a baseline of its own kind of node"
         )
-    model = facts.get(("gpu_model", ""))
-    if model is None or "gpu_model" not in held:
-        return None
-    here, there = set(model[1].split("+")), set(held["gpu_model"].split("+"))
-    if "unknown" in here or here & there:
-        return None  # a GPU whose name cannot be read, or one foreign GPU, still differs
-    return (
-        f"the baseline is of {held['gpu_model']} nodes and this node has {model[1]}: "
-        "it needs a baseline of its own kind of node"
-    )
+    return None
 
 
 def _difference(fact: BaselineFact, value: str, nodes: int) -> Finding:
