@@ -321,6 +321,9 @@ def test_contract_lines_stay_one_line_whatever_the_reason() -> None:
     assert slurm_line(HealthReport(verdict="healthy", reason="healthy")) is None
     long = HealthReport(verdict="unhealthy", reason="x" * 1000)
     assert len(npd_message(long)) <= 160 and "\n" not in npd_message(long)
+    # NPD cuts by bytes: a reason of multi-byte characters stays within 160 bytes, whole.
+    wide = npd_message(HealthReport(verdict="unhealthy", reason="é" * 300 + "✓"))
+    assert len(wide.encode("utf-8")) <= 160 and wide.endswith("…") and "é" * 70 in wide
     # A reason quoting outside text (a baseline's version string) is bounded on Slurm's line too.
     flood = HealthReport(verdict="unhealthy", reason="x 1 where the baseline has " + "A" * 10_000)
     line = slurm_line(flood)

@@ -20,7 +20,8 @@ from tui.safe_text import inert_line
 
 #: The exit status of each verdict, for every format.
 VERDICT_EXIT: dict[HealthVerdict, int] = {"healthy": 0, "unhealthy": 1, "unknown": 2}
-#: The longest message node-problem-detector is given (its max_output_length is the real cap).
+#: The longest message node-problem-detector is given, in bytes of UTF-8 (its max_output_length
+#: is the real cap, counted in bytes).
 NPD_MAX_CHARS = 160
 #: The longest `ERROR: mltui: …` line (slurmd puts it whole in its log; a reason quotes outside
 #: text, e.g. a baseline's 10 kB version string).
@@ -49,8 +50,15 @@ def slurm_line(report: HealthReport) -> str | None:
 
 
 def npd_message(report: HealthReport) -> str:
-    """node-problem-detector's short message (stdout of a custom plugin)."""
-    return bounded_line("mltui: " + contract_line(report.reason), NPD_MAX_CHARS)
+    """node-problem-detector's short message (stdout of a custom plugin), at most NPD_MAX_CHARS
+    bytes of UTF-8: NPD cuts its plugins' output by bytes (Go's len), so a cut by characters
+    left it to split a multi-byte character and drop the ellipsis."""
+    text = "mltui: " + contract_line(report.reason)
+    if len(text.encode("utf-8")) <= NPD_MAX_CHARS:
+        return text
+    room = NPD_MAX_CHARS - len("…".encode())
+    cut = text.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return cut + "…"
 
 
 # ------------------------------------------------------------------------------ Prometheus
