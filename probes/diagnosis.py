@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from probes.gpu_builds import is_cpu_only
 from probes.model import (
     Finding,
     GpuInfo,
@@ -196,7 +197,7 @@ def rule_cpu_only_build(ctx: _Context) -> list[Finding]:
     findings = []
     for name in CUDA_LIBRARIES:
         lib = ctx.library(name)
-        if lib is None or lib.build.get("is_cuda_build") is not False:
+        if lib is None or not is_cpu_only(lib):
             continue
         if name == "torch" and lib.build.get("hip_version"):
             continue
@@ -213,6 +214,12 @@ def rule_cpu_only_build(ctx: _Context) -> list[Finding]:
             evidence = f"TensorFlow {shown(lib.version)} is not a CUDA build" + (
                 f" (distribution {dist})" if dist else ""
             )
+            if lib.build.get("is_cuda_build"):
+                evidence = (
+                    f"TensorFlow {shown(lib.version)} is a CUDA build installed without the CUDA "
+                    "libraries it loads from pip (no nvidia-cudnn-cu* wheel), so it lists no GPU "
+                    "and computes on the CPU"
+                )
         findings.append(
             Finding(
                 rule="cpu_only_build",
@@ -336,8 +343,8 @@ def rule_fewer_gpus(ctx: _Context) -> list[Finding]:
     findings = []
     for name in CUDA_LIBRARIES:
         lib = ctx.library(name)
-        if lib is None or not lib.build.get("is_cuda_build"):
-            continue
+        if lib is None or not lib.build.get("is_cuda_build") or is_cpu_only(lib):
+            continue  # a CPU-only build is rule_cpu_only_build's state, with its fix
         seen = [d for d in lib.devices if d.kind == "cuda"]
         if len(seen) >= len(expected):
             continue

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from probes.gpu_builds import is_cpu_only
 from probes.model import CheckResult, LibraryReport, NvmlReport, PciBus, PciDevice
 
 #: PCI vendor ids of display controllers one meets where there is no NVIDIA GPU.
@@ -155,7 +156,7 @@ def _gpus_computed(lib: LibraryReport) -> tuple[int, int]:
 
 def _why_none(lib: LibraryReport) -> str:
     build = lib.build
-    if build.get("is_cuda_build") is False:
+    if is_cpu_only(lib):
         return "CPU build"
     if (
         lib.name == "jax"

@@ -200,6 +200,22 @@ def distribution_version(distributions):
     return None, None
 
 
+def cudnn_wheels():
+    """The nvidia-cudnn-cu* wheels installed (TensorFlow's Linux CUDA build loads cuDNN from
+    them: without one, `pip install tensorflow` runs on the CPU only), sorted; [] when none."""
+    try:
+        from importlib import metadata
+
+        names = set()
+        for dist in metadata.distributions():
+            name = str(dist.metadata.get("Name") or "").lower().replace("_", "-")
+            if name.startswith("nvidia-cudnn-cu"):
+                names.add(name)
+        return sorted(names)
+    except Exception:
+        return None
+
+
 def module_location(spec):
     if spec is None:
         return None
@@ -414,6 +430,7 @@ def probe_tensorflow(probe):
         gpus = []
         build["gpu_list_error"] = last_line(exc)
     build["gpus_listed"] = len(gpus)
+    build["cuda_wheels"] = cudnn_wheels()
     # Growth on before anything touches a GPU, so the probe never takes a whole card's memory.
     for gpu in gpus:
         try:
