@@ -138,8 +138,8 @@ def select_visible(
             found = matches.pop() if len(matches) == 1 else None
             if found is None and resolve is not None:
                 found = resolve(entry)
-            if found is None:
-                break
+        if found is None:
+            break
         if found in chosen:
             return []
         chosen.append(found)
