@@ -9,7 +9,7 @@ drains a node, and never resumes one, on a timeout.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from probes.fleet.aggregate import gpu_model, node_facts
 from probes.fleet.model import NodeResult
@@ -54,7 +54,7 @@ def differences(check: CheckResult, baseline: Baseline) -> tuple[list[Finding], 
 
 
 def _other_kind_of_node(
-    facts: dict[tuple[str, str], tuple[tuple[str, str], str]], baseline: Baseline
+    facts: Mapping[tuple[str, str], tuple[object, str]], baseline: Baseline
 ) -> str | None:
     """Why the baseline describes another kind of node than this one, else None.
 
