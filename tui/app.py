@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from types import FrameType
@@ -28,6 +28,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.filter import LineFilter
 from textual.message import Message
+from textual.message_pump import MessagePump
 from textual.reactive import var
 from textual.screen import Screen
 from textual.theme import Theme
@@ -63,8 +64,9 @@ if TYPE_CHECKING:
 
 #: How long the check's probes wait for the first hardware reading to be drawn.
 CHECK_WAITS_FOR_HARDWARE_S = 2.0
-#: How long quitting waits for a pane still being built (a widget torn down half-mounted fails).
-QUIT_WAITS_FOR_PANES_S = 2.0
+#: The longest a key waits for the one before it to be handled: a handler that never returns
+#: must not hold every later key (they are then routed as they stand, still in order).
+KEY_SETTLES_WITHIN_S = 5.0
 #: Bounds of the hardware refresh interval (seconds) that +/- move between.
 MIN_REFRESH_S = 0.25
 MAX_REFRESH_S = 30.0
@@ -200,6 +202,13 @@ class MltuiApp(App[None]):
         self._activations_pending: Counter[str] = Counter({self._first_pane: 1})
         for spec in self.panes.values():
             self.bind(spec.key, f"show_pane({spec.id!r})", description=spec.title, show=False)
+        #: Keys and pastes that came while the one before was still being handled, in order.
+        self._held_input: deque[events.Key | events.Paste] = deque()
+        #: Whether a key (or paste) is being handled: later ones are held until it is.
+        self._input_in_flight = False
+        #: The held key let through next (posted again, it must not be held a second time).
+        self._releasing: events.Key | events.Paste | None = None
+        self._settling: set[asyncio.Task[None]] = set()
         #: mltui's line filters, applied after Textual's own (see get_line_filters).
         self._own_filters: list[LineFilter] = []
         if ascii:
@@ -313,6 +322,73 @@ class MltuiApp(App[None]):
     def _target_words(self) -> str:
         return inert_line(f"Python {self.target.version}: {self.target.executable}")
 
+    # ------------------------------------------------------------------------- keys
+
+    async def on_event(self, event: events.Event) -> None:
+        """Route the terminal's keys and pastes one at a time, each after the one before it.
+
+        Textual decides where a key goes (the focused widget, or the top screen's bindings) when
+        the app takes it from its queue, but the key before may still be on its way: bubbling
+        through the widgets' own queues to a binding, or a screen it opened still composing.
+        Typed quickly, or on a busy machine, the next key then went where the previous one had
+        not yet moved the keys: after ctrl+p it reached the palette before its search field had
+        the focus (lost); a key before ctrl+p bubbled up to the bindings once the palette was on
+        top (lost); after ctrl+p, escape it landed in the closing palette. So each key is held
+        until the previous one has been handled and the screen in front has its focus.
+        """
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            if event is self._releasing:
+                self._releasing = None
+            elif self._input_in_flight:
+                self._held_input.append(event)
+                return
+            self._input_in_flight = True
+            focused = self.focused
+            route: list[MessagePump] = (
+                [*focused.ancestors_with_self] if focused is not None else [self.screen]
+            )
+            try:
+                await super().on_event(event)
+            finally:
+                settling = asyncio.create_task(self._settle_input(route))
+                self._settling.add(settling)
+                settling.add_done_callback(self._settling.discard)
+            return
+        await super().on_event(event)
+
+    async def _settle_input(self, route: list[MessagePump]) -> None:
+        """Let the next held key through once the last one has been handled (or took too long)."""
+        try:
+            await asyncio.wait_for(self._input_handled(route), KEY_SETTLES_WITHIN_S)
+        except TimeoutError:
+            self.log.warning(f"a key took over {KEY_SETTLES_WITHIN_S} s to be handled")
+        finally:
+            if self._held_input:
+                self._releasing = self._held_input.popleft()
+                self.post_message(self._releasing)
+            else:
+                self._input_in_flight = False
+
+    async def _input_handled(self, route: list[MessagePump]) -> None:
+        """Return once a key sent along `route` (the focused widget up to its screen) has been
+        handled there and by the app's bindings, and the screen now in front is composed with its
+        focus (one that the key opened, or the one it went back to)."""
+        for node in route:
+            if node is not self:
+                await self._processed(node)  # it handled the key, and passed it up if not used
+        await self._processed(self)  # the app's bindings have seen it
+        await self._processed(self.screen)
+
+    @staticmethod
+    async def _processed(node: MessagePump) -> None:
+        """Return once `node` has handled what was posted to it before (or has gone)."""
+        done = asyncio.Event()
+        if not node.call_later(done.set):
+            return  # closing: nothing more is handled there
+        while not done.is_set() and node.is_attached:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.1)  # waits-for: the node, or its removal
+
     # ------------------------------------------------------------------------- panes
 
     def action_show_pane(self, pane: str) -> None:
@@ -397,11 +473,12 @@ class MltuiApp(App[None]):
         self.run_worker(after_mount(), group=f"mount-{pane_id}")
 
     async def action_quit(self) -> None:
-        """Leave mltui, once any pane being built is complete."""
-        building = [event.wait() for event in self._pane_mounted.values() if not event.is_set()]
-        if building:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*building), QUIT_WAITS_FOR_PANES_S)
+        """Leave mltui at once: every process tree it started (probes, samples, perf runs) is
+        killed first, so nothing under way holds the exit up (their workers end as the app
+        closes; a pane still being built is torn down with it)."""
+        from probes.process import kill_all_running
+
+        kill_all_running()
         self.exit()
 
     async def action_copy_or_quit(self) -> None:
