@@ -524,6 +524,27 @@ def test_prometheus_into_a_missing_folder_is_one_line_and_keeps_the_verdict(
     )
 
 
+def test_prometheus_into_a_folder_that_is_not_there_makes_no_folder(
+    here: dict[str, Path], tmp_path: Path
+) -> None:
+    """A typo in the textfile folder: the folder was made, the metrics written where
+    node_exporter never looks, and nothing said so."""
+    typo = tmp_path / "textfile_colector" / "mltui.prom"
+    done = mltui(
+        "health",
+        "--baseline",
+        str(here["good"]),
+        "--max-age",
+        "3600",
+        "--prometheus",
+        str(typo),
+        cache=here["cache"],
+    )
+    assert done.returncode == 0 and not typo.parent.exists()
+    assert done.stderr.startswith(f"mltui: --prometheus {typo}: ") and "No such file" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
 def _duration(text: str) -> float:
     assert text.endswith("s"), text
     return float(text[:-1])

@@ -66,10 +66,13 @@ def state_paths(key: str, folder: Path | None = None) -> tuple[Path, Path, Path]
     return base / f"health-{key}.json", base / f"health-{key}.lock", base / f"health-{key}.log"
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, *, make_folder: bool = True) -> None:
     """Write `text` to `path` through a temporary file in the same folder and a rename, so a
-    reader sees the old file or the new one, never half of one. Raises OSError."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    reader sees the old file or the new one, never half of one. `make_folder`: create the
+    folder when missing (mltui's own cache), else a missing folder is an error (an admin's
+    path with a typo). Raises OSError."""
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name[:16]}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -268,7 +268,8 @@ class _Run:
         from tui.health_contracts import contract_line, prometheus_text
 
         try:
-            write_atomic(Path(self.args.prometheus), prometheus_text(report))
+            # node_exporter reads one folder: a folder made for a typo would never be read.
+            write_atomic(Path(self.args.prometheus), prometheus_text(report), make_folder=False)
         except OSError as exc:
             where = contract_line(self.args.prometheus)
             print(f"mltui: --prometheus {where}: {exc.strerror or exc}", file=sys.stderr)
