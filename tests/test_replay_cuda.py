@@ -436,3 +436,20 @@ def test_cuda_visible_devices_as_torch_reads_it() -> None:
     torch_reads = json.loads(done.stdout.strip().splitlines()[-1])
     for form, expected in zip(forms, torch_reads, strict=True):
         assert _visible("h100-sxm-8", CUDA_VISIBLE_DEVICES=form) == expected, form
+
+
+def test_negative_recorded_memory_never_gives_more_free_than_total(tmp_path: Path) -> None:
+    data = _recording("h200-sxm-1")
+    device = data["nvml"]["devices"][0]
+    for name in ("nvmlDeviceGetMemoryInfo", "nvmlDeviceGetMemoryInfo_v2"):
+        if isinstance(device.get(name), dict):
+            device[name] = {**device[name], "used": -(1 << 40)}
+    path = tmp_path / "negative.json"
+    path.write_text(json.dumps(data))
+    code = """
+    import json, torch
+    print(json.dumps(list(torch.cuda.mem_get_info(0))))
+    """
+    free, total = _answer("h200-sxm-1", code, tmp_path, **{REPLAY_VARIABLE: str(path)})
+    assert total == data["cuda"]["devices"][0]["total_memory"]
+    assert 0 <= free <= total

@@ -94,8 +94,9 @@ def _physical_devices(cuda, nvml):
         if mine is not None:
             table = nvml_devices[mine]
             memory = table.get("nvmlDeviceGetMemoryInfo_v2") or table.get("nvmlDeviceGetMemoryInfo")
-            if isinstance(memory, dict) and isinstance(memory.get("used"), int):
-                device.used = memory["used"]
+            used = memory.get("used") if isinstance(memory, dict) else None
+            if isinstance(used, int) and not isinstance(used, bool) and used >= 0:
+                device.used = used  # a negative reading (no driver gives one) is ignored
             table = (nvml_devices[mine].get("nvmlDeviceGetP2PStatus") or {}).get("by_args") or {}
             for key, status in table.items():
                 peer, _, caps = key.partition(",")
