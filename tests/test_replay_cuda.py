@@ -319,9 +319,7 @@ def test_mig_instances_are_the_devices_of_a_mig_gpu() -> None:
     # Only one MIG instance per process: the second one named is dropped.
     assert _visible("a100-mig", CUDA_VISIBLE_DEVICES=f"{slices[2]},{slices[0]}") == [slices[2]]
     # A MIG- list ends at the first entry without that prefix (torch's reading of the variable).
-    assert _visible("a100-mig", CUDA_VISIBLE_DEVICES=f"{slices[2]},{normal['uuid']}") == [
-        slices[2]
-    ]
+    assert _visible("a100-mig", CUDA_VISIBLE_DEVICES=f"{slices[2]},{normal['uuid']}") == [slices[2]]
     # The parent of MIG instances is no CUDA device.
     assert _visible("a100-mig", CUDA_VISIBLE_DEVICES=parent["uuid"]) == []
     # The legacy form MIG-GPU-<parent uuid>/<gi>/<ci> names an instance of that GPU.

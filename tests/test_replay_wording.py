@@ -126,7 +126,9 @@ def _texts(findings: list[Finding]) -> list[str]:
     return [t for f in findings for t in (f.title, f.evidence, f.fix) if t]
 
 
-@pytest.mark.parametrize("environ", [{}, {"CUDA_VISIBLE_DEVICES": "0,9"}, {"CUDA_DEVICE_ORDER": ""}])
+@pytest.mark.parametrize(
+    "environ", [{}, {"CUDA_VISIBLE_DEVICES": "0,9"}, {"CUDA_DEVICE_ORDER": ""}]
+)
 def test_no_finding_shows_a_missing_value(environ: dict[str, str]) -> None:
     fired: set[str] = set()
     for label, nvml, libraries in _variants():
