@@ -394,7 +394,7 @@ def test_nvml_missing_in_check(tmp_path: Path, marker: str) -> None:
     assert data["nvml"]["explanations"]
     assert library(data, "sklearn")["status"] == "ok"  # the rest of the check goes on
     text = mltui("check", "--only", "sklearn", cache=tmp_path / "c", marker=marker)
-    assert "No NVIDIA GPU visible" in text.stdout
+    assert "NVML: no NVIDIA driver" in text.stdout
     assert_nothing_left(marker)
 
 

@@ -1008,11 +1008,13 @@ def cv2_cpu_backend(build):
 
 
 #: id -> what its own API says about its CPU backend; the others use the loaded BLAS pools.
+#: A library's probe function -> how to read its own CPU backend (keyed by the probe, so the
+#: library ids stay written once, in the @library registrations).
 CPU_BACKENDS = {
-    "torch": torch_cpu_backend,
-    "tensorflow": tensorflow_cpu_backend,
-    "jax": jax_cpu_backend,
-    "cv2": cv2_cpu_backend,
+    probe_torch: torch_cpu_backend,
+    probe_tensorflow: tensorflow_cpu_backend,
+    probe_jax: jax_cpu_backend,
+    probe_cv2: cv2_cpu_backend,
 }
 
 
@@ -1024,8 +1026,9 @@ def describe_cpu_backend(lib_id, build):
     try:
         blas, blas_threads, omp_threads = loaded_thread_pools()
         build["openmp_threads"] = omp_threads
-        if lib_id in CPU_BACKENDS:
-            CPU_BACKENDS[lib_id](build)
+        own_backend = CPU_BACKENDS.get(LIBRARIES[lib_id][3]) if lib_id in LIBRARIES else None
+        if own_backend is not None:
+            own_backend(build)
             if not build.get("blas"):
                 build["blas"] = blas
             return
