@@ -17,6 +17,11 @@ from tui.widgets.knowledge_pane import KnowledgePane
 from tui.widgets.run_pane import RunPane
 
 
+def plain(cell: object) -> str:
+    """A comparison cell's text: cells are Rich Text (outside text is never markup)."""
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
 async def open_knowledge(app: MltuiApp, pilot: object) -> KnowledgePane:
     """Switch to the Knowledge pane and wait for its pages."""
     await pilot.press("3")  # type: ignore[attr-defined]
@@ -54,7 +59,7 @@ async def test_comparison_table_sorts_by_column_and_reverses() -> None:
         table = app.query_one(ComparisonTable)
         await wait_for(pilot, lambda: table.row_count == len(GUIDE_LIBRARIES))
         table.focus()
-        libraries = lambda: [table.get_row_at(i)[0] for i in range(table.row_count)]  # noqa: E731
+        libraries = lambda: [plain(table.get_row_at(i)[0]) for i in range(table.row_count)]  # noqa: E731
         await pilot.press("s")  # sort by the cursor's column: library
         assert libraries() == sorted(libraries(), key=str.lower)
         assert table.sorted_by == ("library", False)
@@ -200,7 +205,7 @@ async def test_comparison_keeps_the_library_in_view_and_shows_the_sort_column() 
         table = app.query_one(ComparisonTable)
         await wait_for(pilot, lambda: table.row_count == len(GUIDE_LIBRARIES))
         table.focus()
-        first = table.get_row_at(0)[0]
+        first = plain(table.get_row_at(0)[0])
         # Scrolled sideways to the last column: the library names are still on screen.
         await pilot.press("end")
         for _ in range(12):
@@ -264,7 +269,8 @@ async def test_comparison_shows_what_this_machine_measured_beside_the_claims() -
         title = table.columns[keys[keys.index("measured_here")]].label.plain.rstrip()  # type: ignore[index]
         assert title == "Measured here (gpu-node-07, 2026-11-27)"
         column = keys.index("measured_here")
-        cells = {table.get_row_at(i)[0]: table.get_row_at(i)[column] for i in range(6)}
+        rows = [table.get_row_at(i) for i in range(6)]
+        cells = {plain(row[0]): plain(row[column]) for row in rows}
         assert cells["PyTorch"] == "520 GFLOP/s FP32 on cpu (58% of peak)"
         assert cells["TensorFlow"] == "470 GFLOP/s FP32 on cpu (52% of peak)"
         assert cells["JAX"] == "505 GFLOP/s FP32 on cpu (56% of peak)"
