@@ -342,10 +342,14 @@ def test_tests_wait_for_conditions_not_fixed_times() -> None:
 
 # ------------------------------------------------------------- Textual's private attributes
 
-#: The one documented use of a Textual private attribute: Static._layout_updates, bumped by the
-#: Hardware pane so a pending layout measures new content (tui/widgets/hardware_pane.py; its
-#: guard test fails when Textual no longer needs it).
-TEXTUAL_PRIVATE_ALLOWED = frozenset({"_layout_updates"})
+#: The documented uses of a Textual private attribute, each where Textual has no public API and
+#: each with a guard test that fails when Textual changes under it:
+#: - Static._layout_updates, bumped by the Hardware pane so a pending layout measures new content
+#:   (tui/widgets/hardware_pane.py);
+#: - App._driver, read by the SIGCONT handler to leave application mode after a SIGSTOP, so the
+#:   screen is drawn again after `fg` (tui/app.py; guarded by tests/test_session_end.py's
+#:   test_the_dashboard_is_drawn_whole_after_fg). Textual has no public accessor for its driver.
+TEXTUAL_PRIVATE_ALLOWED = frozenset({"_layout_updates", "_driver"})
 
 
 def textual_private_names() -> set[str]:

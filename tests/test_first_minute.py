@@ -187,7 +187,6 @@ async def test_every_list_shows_its_cursor_without_colour(
         await wait_for(pilot, lambda: bool(app.query(selector)))
         widget = app.query_one(selector)
         widget.focus()
-        await pilot.pause(0.2)
 
         def cursor_drawn() -> bool:
             for y in range(widget.size.height):
