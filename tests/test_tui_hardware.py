@@ -307,3 +307,22 @@ async def test_a_second_update_before_the_layout_still_resizes_the_static(
         await wait_for(pilot, lambda: findings.size.height == second, timeout=5.0)
         await pilot.pause()
         assert findings.size.height == second
+
+
+async def test_a_check_arriving_while_the_pane_is_taken_down_is_not_a_crash() -> None:
+    """The app may quit while the Hardware pane is still being built: its sections are gone
+    when the check state changes. That is no NoMatches error, in the matrix or the status."""
+    import dataclasses
+
+    app = MltuiApp(target=fixed_target(), services=make_services(), refresh=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(HardwarePane)
+        await wait_for(pilot, lambda: bool(pane.query(LibrariesMatrix)))
+        await wait_for(pilot, lambda: app.check_state is not None)
+        await pane.query_one(LibrariesMatrix).remove()
+        await pane.query_one("#check-status").remove()
+        state = app.check_state
+        assert state is not None
+        app.check_state = dataclasses.replace(state, running=not state.running)
+        await pilot.pause()
+        assert app.is_running and app.return_code is None

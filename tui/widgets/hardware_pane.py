@@ -358,7 +358,10 @@ class HardwarePane(Pane):
         if not self._sections_mounted:
             self._draw_status()
             return  # shown once the sections are mounted
-        self.query_one(LibrariesMatrix).show(state.reports(), checking=state.running)
+        matrices = self.query(LibrariesMatrix)
+        if not matrices:
+            return  # the pane is being taken down (the app quit while it was being built)
+        matrices.first().show(state.reports(), checking=state.running)
         findings = state.result.findings if state.result is not None else None
         count = len(findings) if findings is not None else None
         self._update_static(
@@ -400,7 +403,9 @@ class HardwarePane(Pane):
             status.append("  | ")
             status.append_text(against)
         status.append(f"  | refresh {self.interval:g} s (+/-)", style=MUTED)
-        self._update_static(self.query_one("#check-status", Static), status)
+        shown = self.query("#check-status")
+        if shown:  # gone while the pane is taken down
+            self._update_static(shown.first(Static), status)
 
 
 def check_sections(
