@@ -204,6 +204,23 @@ async def test_bad_launcher_words_are_one_line_in_the_status() -> None:
         assert pane.fleet is None
 
 
+async def test_a_filter_before_any_node_keeps_the_keys_on_the_table_on_show() -> None:
+    """With no nodes yet, f still switches to the filtered table and focuses it shown, not
+    the hidden one (the keys went nowhere visible)."""
+    app = FleetHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(FleetPane)
+        assert pane.fleet is None
+        pane.all_table.focus()
+        await pilot.pause()
+        for _ in range(4):  # every filter, and back to all nodes
+            await pilot.press("f")
+            await wait_for(pilot, lambda: app.screen.focused is pane.table)
+            assert pane.table.display and pane.table.region.height > 0, pane.filter
+            other = pane.filtered_table if pane.table is pane.all_table else pane.all_table
+            assert other.region.height == 0 or not other.display
+
+
 async def test_typed_words_that_are_no_path_are_launcher_words_not_a_crash() -> None:
     """The line is tried as a saved report's path first: `~nosuchuser/fleet.json` raised
     RuntimeError (no such home) and a 5,000-character word OSError (name too long), each

@@ -317,9 +317,10 @@ class FleetPane(Pane):
         All nodes: the full table is re-ordered in place (no row is made again). A filter: its
         table is filled again with the nodes it lets through.
         """
+        # The table on show follows the filter even before any node came in: the keys go to it.
+        self.set_class(self.filter != "all", "-filtered")
         if self.fleet is None:
             return
-        self.set_class(self.filter != "all", "-filtered")
         sort_key = self._sort_key()
         if self.filter == "all":
             fleet = self.fleet
