@@ -91,7 +91,9 @@ def result_files(setup: dict[str, Any]) -> list[Path]:
     return sorted(Path(setup["cache"]).glob("health-*.json"))
 
 
-def refreshers() -> list[psutil.Process]:
+def refreshers(setup: dict[str, Any]) -> list[psutil.Process]:
+    """The live refreshes of this test's cache folder (other tests run at the same time, each
+    with a folder of its own, so a refresh of theirs is none of this test's)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
@@ -99,7 +101,8 @@ def refreshers() -> list[psutil.Process]:
         if "--refresh-only" not in cmdline or launcher:
             continue
         with contextlib.suppress(psutil.Error):  # it may end while we look
-            if proc.status() != psutil.STATUS_ZOMBIE:
+            ours = proc.environ().get("MLTUI_CACHE_DIR") == str(setup["cache"])
+            if ours and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
     return found
 
@@ -122,7 +125,7 @@ def test_detach_answers_at_once_then_with_the_refreshed_result(setup: dict[str, 
     # The host saw the refresh come back to it as an orphan and reaped it: nothing is left,
     # not even a zombie, and it had written the result before it ended.
     assert len(hosted["reaped"]) >= 2, hosted  # the caller and the refresh (the launcher is
-    assert refreshers() == []  # reaped by the caller itself)
+    assert refreshers(setup) == []  # reaped by the caller itself)
     (result,) = result_files(setup)
     saved = json.loads(result.read_text())["report"]
     assert saved["verdict"] == "healthy"
@@ -130,7 +133,7 @@ def test_detach_answers_at_once_then_with_the_refreshed_result(setup: dict[str, 
     second = run(setup, "--detach", "--format", "json")
     assert second.returncode == 0
     assert json.loads(second.stdout)["created_at"] == saved["created_at"]  # the previous result
-    assert refreshers() == []  # ended, and reaped by the host
+    assert refreshers(setup) == []  # ended, and reaped by the host
 
 
 def test_the_refresh_runs_in_its_own_session_without_the_callers_stdout(
@@ -143,8 +146,8 @@ def test_the_refresh_runs_in_its_own_session_without_the_callers_stdout(
         cwd=ROOT,
     )
     try:
-        wait_until(refreshers, 60, "the refresh to start")
-        (refresh,) = refreshers()
+        wait_until(lambda: refreshers(setup), 60, "the refresh to start")
+        (refresh,) = refreshers(setup)
         assert os.getsid(refresh.pid) == refresh.pid  # a session of its own
         fds = [os.readlink(f"/proc/{refresh.pid}/fd/{n}") for n in (0, 1, 2)]
         assert fds[:2] == ["/dev/null", "/dev/null"]  # not the caller's stdout (slurmd's pipe)
@@ -169,7 +172,7 @@ def test_no_second_refresh_while_one_holds_the_lock(setup: dict[str, Any]) -> No
         assert got
         detached = run(setup, "--detach")
         assert detached.returncode == 0 and detached.stdout == ""  # the previous verdict
-        assert refreshers() == []  # none started: one "is running" (the lock's holder)
+        assert refreshers(setup) == []  # none started: one "is running" (the lock's holder)
         direct = run(setup, "--refresh-only", "--max-age", "0")
         assert direct.returncode == 0 and direct.stdout == ""
     assert result.read_text() == before  # nobody refreshed while the lock was held
@@ -186,7 +189,7 @@ def test_a_stale_previous_result_is_no_verdict(setup: dict[str, Any]) -> None:
     assert re.match(
         r"ERROR: mltui: no verdict: the last result is 36\d\d s old \(more than 600\)", done.stdout
     )
-    assert refreshers() == []  # ended, and reaped by the host
+    assert refreshers(setup) == []  # ended, and reaped by the host
 
 
 @pytest.mark.parametrize("content", [b"", b"{}", b"[1]", b'{"state_format": 1}', b"\xff"])
@@ -221,7 +224,7 @@ def test_detached_with_a_missing_baseline_says_so_after_the_refresh(
     assert again.returncode == 2
     assert again.stdout.startswith("ERROR: mltui: no verdict: baseline ")
     assert "gone.json" in again.stdout
-    assert refreshers() == []  # ended, and reaped by the host
+    assert refreshers(setup) == []  # ended, and reaped by the host
 
 
 @pytest.mark.parametrize("suffix", [".lock", ".log"])
@@ -246,7 +249,7 @@ def test_a_symlink_planted_in_the_cache_is_never_written_through(
     assert planted.is_symlink()
     if suffix == ".lock":
         assert "lock file cannot be used" in done.stderr
-        assert refreshers() == []
+        assert refreshers(setup) == []
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])

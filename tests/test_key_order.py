@@ -28,7 +28,8 @@ def palette_text(app: MltuiApp) -> str | None:
     """What the palette's search field holds (None: the palette is not open)."""
     if not isinstance(app.screen, CommandPalette):
         return None
-    return app.screen.query_one(CommandInput).value
+    found = app.screen.query(CommandInput)  # the palette may be in front, not yet composed
+    return found.first().value if found else None
 
 
 def screen_name(app: MltuiApp) -> str:
