@@ -130,7 +130,8 @@ async def test_page_keys_run_its_sample_and_show_its_probe_result() -> None:
         await pilot.pause()
         await pilot.press("r")
         run = app.query_one(RunPane)
-        await wait_for(pilot, lambda: run.running)
+        # Building the Run pane, reading its samples and starting torch: a minute under load.
+        await wait_for(pilot, lambda: run.running, timeout=60)
         assert app.active_pane == "run"
         assert run.last_status.get("torch") == "running"
         await pilot.press("c")
