@@ -146,7 +146,9 @@ def test_the_refresh_runs_in_its_own_session_without_the_callers_stdout(
         cwd=ROOT,
     )
     try:
-        wait_until(lambda: refreshers(setup), 60, "the refresh to start")
+        # One refresh, once its launcher has handed over (a fork shows the launcher's command
+        # line until it execs).
+        wait_until(lambda: len(refreshers(setup)) == 1, 60, "the refresh to start")
         (refresh,) = refreshers(setup)
         assert os.getsid(refresh.pid) == refresh.pid  # a session of its own
         fds = [os.readlink(f"/proc/{refresh.pid}/fd/{n}") for n in (0, 1, 2)]

@@ -127,8 +127,13 @@ async def test_page_keys_run_its_sample_and_show_its_probe_result() -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, LibraryDetailScreen))
         assert "2.13.0+cpu" in screen_text(app)
         await pilot.press("escape")
-        await pilot.pause()
+        # The page takes the keys again once the dialog is gone and its focus is back.
+        await wait_for(
+            pilot,
+            lambda: not isinstance(app.screen, LibraryDetailScreen) and pane.has_focus_within,
+        )
         await pilot.press("r")
+        await wait_for(pilot, lambda: bool(app.query(RunPane)))
         run = app.query_one(RunPane)
         # Building the Run pane, reading its samples and starting torch: a minute under load.
         await wait_for(pilot, lambda: run.running, timeout=60)

@@ -41,6 +41,9 @@ async def test_run_the_real_sklearn_sample_to_completion() -> None:
         await pilot.press("2")  # the Run pane is built when first shown
         pane = app.query_one(RunPane)
         await wait_for(pilot, lambda: "sklearn" in pane.samples)
+        # A pane being built takes the keys once it has focus (the key gate does not wait for
+        # a pane's build: a known limit, in the closing note of issue 19).
+        await wait_for(pilot, lambda: pane.has_focus_within)
         await pilot.press("r")  # the cursor starts on the first sample: scikit-learn
         await wait_for(pilot, lambda: pane.running)
         assert pane.has_class("-running")  # the busy indicator shows
