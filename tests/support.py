@@ -204,7 +204,7 @@ async def wait_for(pilot: Any, predicate: Callable[[], object], timeout: float =
     while not predicate():
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
-        await pilot.pause(0.05)
+        await pilot.pause(0.05)  # waits-for: the predicate, polled (one step of this loop)
 
 
 def fresh_check_shown(app: Any) -> bool:

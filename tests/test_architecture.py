@@ -318,7 +318,7 @@ def test_the_fixed_wait_finder_tells_a_pause_from_a_poll() -> None:
     source = (
         "import time\n"
         "async def t(pilot):\n"
-        "    await pilot.pause(0.3)\n"  # 3: a fixed wait
+        "    await pilot.pause(0.3)\n"  # 3: a fixed wait (# waits-for: none; a vector to catch)
         "    time.sleep(1.1)\n"  # 4: a fixed wait
         "    await asyncio.sleep(delay=2)\n"  # 5: a fixed wait
         "    while not ready():\n"
